@@ -1,0 +1,1 @@
+//! Deterministic sample logs with their ground truth (being built).

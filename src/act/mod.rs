@@ -1,0 +1,2 @@
+//! Actions: the exclusion store and its writers, pull requests to a danefail-format list, and the
+//! nightly job that drives every stage from a config file.

@@ -1,0 +1,1 @@
+//! Options shared by every command that reads logs.

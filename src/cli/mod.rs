@@ -1,0 +1,82 @@
+//! The command line: a thin layer that parses arguments and wires the stages together.
+//!
+//! Exit codes: 0 success, 1 ran but found something that needs a person, 2 usage or input error.
+
+use clap::{Parser, Subcommand};
+
+pub mod common;
+pub mod compare;
+pub mod generate;
+pub mod nightly;
+pub mod pr;
+pub mod report;
+pub mod reproduce;
+pub mod scan;
+pub mod tlsrpt;
+pub mod verify;
+
+/// Mine MTA logs for DANE delivery failures and act on them.
+#[derive(Debug, Parser)]
+#[command(name = "danemine", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse logs into classified delivery attempts (CSV, JSON lines or Parquet).
+    Scan(scan::ScanArgs),
+    /// Per recipient domain (or per MX host) DANE verdicts from logs.
+    Domains(scan::DomainsArgs),
+    /// Re-verify domains live: DNSSEC, STARTTLS and TLSA matching.
+    Verify(verify::VerifyArgs),
+    /// Re-verify the candidates of a list or of `compare --format json`.
+    Reverify(verify::ReverifyArgs),
+    /// Compare local verdicts with a danefail list (snapshot or ever listed).
+    Compare(compare::CompareArgs),
+    /// Rebuild the synthetic September 2018 data and print the talk's comparison.
+    Reproduce(reproduce::ReproduceArgs),
+    /// Write a self-contained HTML report with the tables behind it.
+    Report(report::ReportArgs),
+    /// Prepare a branch and pull-request text for a danefail-format list.
+    Pr(pr::PrArgs),
+    /// Run every stage from a config file, incrementally, for cron.
+    Nightly(nightly::NightlyArgs),
+    /// Write RFC 8460 TLS reports from logs.
+    Tlsrpt(tlsrpt::TlsrptArgs),
+    /// Generate deterministic sample logs with their ground truth.
+    Generate(generate::GenerateArgs),
+}
+
+/// Parse the arguments, run the command, and return the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let result = match cli.command {
+        Command::Scan(a) => scan::run_scan(a),
+        Command::Domains(a) => scan::run_domains(a),
+        Command::Verify(a) => verify::run_verify(a),
+        Command::Reverify(a) => verify::run_reverify(a),
+        Command::Compare(a) => compare::run(a),
+        Command::Reproduce(a) => reproduce::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Pr(a) => pr::run(a),
+        Command::Nightly(a) => nightly::run(a),
+        Command::Tlsrpt(a) => tlsrpt::run(a),
+        Command::Generate(a) => generate::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("danemine: {e:#}");
+            2
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The danefail list: its file format, its git history, and the comparison with local verdicts.

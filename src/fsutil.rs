@@ -1,0 +1,94 @@
+//! Atomic output files: temp file in the same directory, fsync, rename, directory fsync.
+//!
+//! A reader (or a crash at any point) sees either the complete old file or the complete new
+//! one, never a torn one. With `keep_previous`, the old version is kept as `<name>.prev`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+fn sibling(path: &Path, suffix: &str) -> io::Result<PathBuf> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "output path has no file name"))?;
+    let mut n = name.to_os_string();
+    n.push(suffix);
+    Ok(path.with_file_name(n))
+}
+
+fn fsync_dir(dir: &Path) -> io::Result<()> {
+    let d = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    File::open(d)?.sync_all()
+}
+
+/// Write `bytes` to `path` atomically; optionally keep the replaced version as `<path>.prev`.
+pub fn write_atomic(path: &Path, bytes: &[u8], keep_previous: bool) -> io::Result<()> {
+    write_atomic_with(path, keep_previous, |w| w.write_all(bytes))
+}
+
+/// Like [`write_atomic`], with the content produced by a closure writing into the temp file.
+pub fn write_atomic_with<F>(path: &Path, keep_previous: bool, fill: F) -> io::Result<()>
+where
+    F: FnOnce(&mut dyn Write) -> io::Result<()>,
+{
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let tmp = sibling(path, &format!(".tmp.{}", std::process::id()))?;
+    let result = (|| {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        let mut w = io::BufWriter::new(file);
+        fill(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        if keep_previous && path.exists() {
+            // Link, never rename, the old file away: `path` must exist at every instant.
+            let prev_tmp = sibling(path, &format!(".prev.tmp.{}", std::process::id()))?;
+            let _ = fs::remove_file(&prev_tmp);
+            fs::hard_link(path, &prev_tmp).or_else(|_| fs::copy(path, &prev_tmp).map(|_| ()))?;
+            fs::rename(&prev_tmp, sibling(path, ".prev")?)?;
+        }
+        fs::rename(&tmp, path)?;
+        fsync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_and_keeps_previous() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("policy");
+        write_atomic(&p, b"one\n", true).unwrap();
+        assert!(!d.path().join("policy.prev").exists());
+        write_atomic(&p, b"two\n", true).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two\n");
+        assert_eq!(fs::read(d.path().join("policy.prev")).unwrap(), b"one\n");
+        // no temp files left behind
+        let names: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn failed_fill_leaves_old_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("out");
+        write_atomic(&p, b"old", false).unwrap();
+        let e = write_atomic_with(&p, false, |w| {
+            w.write_all(b"partial")?;
+            Err(io::Error::other("boom"))
+        });
+        assert!(e.is_err());
+        assert_eq!(fs::read(&p).unwrap(), b"old");
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+}

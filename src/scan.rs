@@ -1,0 +1,1 @@
+//! The scan stage wired end to end: ingest → parse → correlate → classify → aggregate.
