@@ -364,13 +364,62 @@ mod tests {
     #[test]
     fn verdicts_follow_design() {
         let mut a = Aggregate::default();
-        add(&mut a, "ok.example", "mx.ok.example", 10, DaneOutcome::Verified, 1);
-        add(&mut a, "ok.example", "mx.ok.example", 5, DaneOutcome::NotDane, 2);
-        add(&mut a, "bad.example", "mx.bad.example", 7, DaneOutcome::Failed(FailureClass::CertMismatch), 3);
-        add(&mut a, "flap.example", "mx1.flap.example", 7, DaneOutcome::Verified, 4);
-        add(&mut a, "flap.example", "mx2.flap.example", 8, DaneOutcome::Failed(FailureClass::Dnssec), 5);
-        add(&mut a, "plain.example", "mx.plain.example", 9, DaneOutcome::NotDane, 6);
-        add(&mut a, "what.example", "mx.what.example", 9, DaneOutcome::Unknown, 7);
+        add(
+            &mut a,
+            "ok.example",
+            "mx.ok.example",
+            10,
+            DaneOutcome::Verified,
+            1,
+        );
+        add(
+            &mut a,
+            "ok.example",
+            "mx.ok.example",
+            5,
+            DaneOutcome::NotDane,
+            2,
+        );
+        add(
+            &mut a,
+            "bad.example",
+            "mx.bad.example",
+            7,
+            DaneOutcome::Failed(FailureClass::CertMismatch),
+            3,
+        );
+        add(
+            &mut a,
+            "flap.example",
+            "mx1.flap.example",
+            7,
+            DaneOutcome::Verified,
+            4,
+        );
+        add(
+            &mut a,
+            "flap.example",
+            "mx2.flap.example",
+            8,
+            DaneOutcome::Failed(FailureClass::Dnssec),
+            5,
+        );
+        add(
+            &mut a,
+            "plain.example",
+            "mx.plain.example",
+            9,
+            DaneOutcome::NotDane,
+            6,
+        );
+        add(
+            &mut a,
+            "what.example",
+            "mx.what.example",
+            9,
+            DaneOutcome::Unknown,
+            7,
+        );
         let v = a.verdicts();
         assert_eq!(v["ok.example"], Verdict::Valid);
         assert_eq!(v["bad.example"], Verdict::Failing);
@@ -380,7 +429,10 @@ mod tests {
         let ok = &a.domains["ok.example"].counts;
         assert_eq!((ok.first_seen, ok.last_seen, ok.attempts), (5, 10, 2));
         assert_eq!(a.domains["flap.example"].failing_names.len(), 1);
-        assert_eq!(a.mx["mx2.flap.example"].counts.class(FailureClass::Dnssec), 1);
+        assert_eq!(
+            a.mx["mx2.flap.example"].counts.class(FailureClass::Dnssec),
+            1
+        );
     }
 
     #[test]
@@ -392,13 +444,24 @@ mod tests {
             DaneOutcome::Failed(FailureClass::CertMismatch),
         ];
         let mut all = Aggregate::default();
-        let mut parts = vec![Aggregate::default(), Aggregate::default(), Aggregate::default()];
+        let mut parts = vec![
+            Aggregate::default(),
+            Aggregate::default(),
+            Aggregate::default(),
+        ];
         for i in 0..200u64 {
             let d = format!("d{}.example", i % 7);
             let mx = format!("mx{}.example", i % 5);
             let o = outcomes[(i % 4) as usize];
             add(&mut all, &d, &mx, (i * 3700) as i64, o, i);
-            add(&mut parts[(i % 3) as usize], &d, &mx, (i * 3700) as i64, o, i);
+            add(
+                &mut parts[(i % 3) as usize],
+                &d,
+                &mx,
+                (i * 3700) as i64,
+                o,
+                i,
+            );
         }
         let mut merged = Aggregate::default();
         for p in parts.into_iter().rev() {

@@ -1,1 +1,744 @@
-//! (being built)
+//! Correlation: tie TLS, verification and policy lines to the delivery lines they explain, and
+//! produce one classified attempt per delivery attempt (DESIGN.md counting rules).
+//!
+//! Postfix lines are correlated per `(host, program, pid)`: an smtp process handles one
+//! connection at a time, so its TLS lines describe its next delivery lines to the same target.
+//! Exim lines are correlated per message id. State is owned, small, and kept per key; a
+//! correlator sees each key's events in log order, whatever the chunking (see `scan`).
+
+use crate::classify::{apply_rule, TlsField, TlsLevel};
+use crate::grammar::{Grammars, VerbMeaning};
+use crate::model::{DaneMode, DaneOutcome, FailureClass, Mta};
+use crate::parse::{
+    tlsrpt_type_key, Delivery, EximEvent, EximFlag, KeyValueLine, PostfixEvent, Target, Trust,
+};
+use std::collections::HashMap;
+
+/// A classified attempt, borrowing from the line and the correlation state.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptRef<'x> {
+    pub time: i64,
+    pub mta: Mta,
+    /// Raw recipient domain (not yet normalised).
+    pub domain: &'x str,
+    pub mx_host: Option<&'x str>,
+    pub mx_addr: Option<&'x str>,
+    pub port: Option<u16>,
+    pub mode: DaneMode,
+    pub tls_protocol: Option<&'x str>,
+    pub tls_cipher: Option<&'x str>,
+    pub outcome: DaneOutcome,
+    pub dsn: Option<&'x str>,
+    pub status: Option<&'x str>,
+    pub detail: Option<&'x str>,
+    pub input: u32,
+    pub line: u64,
+    /// The whole log line that completed the attempt.
+    pub text: &'x str,
+}
+
+/// Where correlated attempts and problems go.
+pub trait Emit {
+    fn attempt(&mut self, a: &AttemptRef<'_>);
+    fn problem(&mut self, input: u32, line: u64, kind: &'static str, text: &str);
+}
+
+/// The position and time of an event.
+#[derive(Debug, Clone, Copy)]
+pub struct At<'a> {
+    pub input: u32,
+    pub line: u64,
+    pub time: i64,
+    pub text: &'a str,
+}
+
+fn mode_of(o: DaneOutcome) -> DaneMode {
+    match o {
+        DaneOutcome::Verified | DaneOutcome::Failed(_) => DaneMode::Strict,
+        DaneOutcome::NotDane => DaneMode::None,
+        DaneOutcome::Unknown => DaneMode::Unknown,
+    }
+}
+
+fn recipient_domain(addr: &str) -> &str {
+    crate::domain::domain_of_address(addr).unwrap_or("")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Postfix
+
+/// What is known about the current connection of one smtp process.
+#[derive(Debug, Clone, Default)]
+struct Conn {
+    host: String,
+    addr: Option<String>,
+    port: Option<u16>,
+    trust: Option<Trust>,
+    proto: Option<String>,
+    cipher: Option<String>,
+    /// DANE was demonstrably applied (num=65, TLSA lookup problem, TLSRPT tlsa line).
+    dane_evidence: bool,
+    /// The failure class the evidence itself names.
+    evidence_class: Option<FailureClass>,
+    verify_failed: bool,
+    ssl_error: bool,
+    /// Some delivery or queue note already used this connection.
+    used: bool,
+}
+
+impl Conn {
+    fn new(t: &Target<'_>) -> Conn {
+        Conn {
+            host: t.host.to_string(),
+            addr: t.addr.map(str::to_string),
+            port: t.port,
+            ..Conn::default()
+        }
+    }
+
+    fn same_target(&self, t: &Target<'_>) -> bool {
+        self.host.eq_ignore_ascii_case(t.host)
+            && match (&self.addr, t.addr) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+            && match (self.port, t.port) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
+/// A non-final-MX failure waiting for the message's recipient domain.
+#[derive(Debug, Clone)]
+struct Pending {
+    qid: String,
+    at_input: u32,
+    at_line: u64,
+    time: i64,
+    text: String,
+    outcome: DaneOutcome,
+    host: Option<String>,
+    addr: Option<String>,
+    port: Option<u16>,
+    proto: Option<String>,
+    cipher: Option<String>,
+}
+
+/// Correlation state of one Postfix smtp/lmtp process.
+#[derive(Debug, Clone, Default)]
+pub struct PostfixState {
+    conn: Option<Conn>,
+    pending: Vec<Pending>,
+}
+
+/// At most this many non-final attempts wait per process for their recipient.
+const MAX_PENDING: usize = 64;
+
+impl PostfixState {
+    /// The current connection if it matches `t` and `ok` holds, else a new one for `t`.
+    fn conn_for(&mut self, t: &Target<'_>, ok: impl Fn(&Conn) -> bool) -> &mut Conn {
+        let reuse = self
+            .conn
+            .as_ref()
+            .is_some_and(|c| c.same_target(t) && ok(c));
+        if !reuse {
+            self.conn = Some(Conn::new(t));
+        }
+        match self.conn.as_mut() {
+            Some(c) => c,
+            None => unreachable!("connection was just set"),
+        }
+    }
+
+    /// Whether nothing is left to remember for this process.
+    pub fn is_idle(&self) -> bool {
+        self.conn.is_none() && self.pending.is_empty()
+    }
+
+    /// Feed one event of this process.
+    pub fn feed(
+        &mut self,
+        g: &Grammars,
+        level: TlsLevel,
+        ev: &PostfixEvent<'_>,
+        at: At<'_>,
+        out: &mut dyn Emit,
+    ) {
+        match *ev {
+            PostfixEvent::Summary {
+                trust,
+                target,
+                proto,
+                cipher,
+            } => {
+                let c = self.conn_for(&target, |c| c.trust.is_none() && !c.used);
+                c.trust = Some(trust);
+                c.proto = proto.map(str::to_string);
+                c.cipher = cipher.map(str::to_string);
+            }
+            PostfixEvent::VerifyFailed { target, dane, .. } => {
+                let c = self.conn_for(&target, |c| c.trust.is_none() && !c.used);
+                c.verify_failed = true;
+                if dane {
+                    c.dane_evidence = true;
+                    c.evidence_class.get_or_insert(FailureClass::CertMismatch);
+                }
+            }
+            PostfixEvent::TlsaProblem { host, .. } => {
+                let t = Target {
+                    host,
+                    addr: None,
+                    port: None,
+                };
+                let c = self.conn_for(&t, |c| !c.used);
+                c.dane_evidence = true;
+                c.evidence_class.get_or_insert(FailureClass::Dnssec);
+            }
+            PostfixEvent::PolicyProblem { host, .. } => {
+                let t = Target {
+                    host,
+                    addr: None,
+                    port: None,
+                };
+                self.conn_for(&t, |c| !c.used);
+            }
+            PostfixEvent::SslError { target, .. } => {
+                let c = self.conn_for(&target, |c| c.trust.is_none() && !c.used);
+                c.ssl_error = true;
+            }
+            PostfixEvent::TlsLibrary { .. } => {
+                if let Some(c) = self.conn.as_mut().filter(|c| !c.used) {
+                    c.ssl_error = true;
+                }
+            }
+            PostfixEvent::SettingUp { target } => {
+                self.conn = Some(Conn::new(&target));
+            }
+            PostfixEvent::Tlsrpt {
+                success,
+                mx,
+                failure_type,
+                ..
+            } => {
+                let c = self.conn_for(&mx, |_| true);
+                if !success {
+                    let key = failure_type.map(tlsrpt_type_key).unwrap_or_default();
+                    match g.postfix.tlsrpt.get(&key) {
+                        Some(Some(class)) => {
+                            c.dane_evidence = true;
+                            c.evidence_class = Some(*class);
+                        }
+                        Some(None) => {}
+                        None => {
+                            c.dane_evidence = true;
+                            c.evidence_class.get_or_insert(FailureClass::Other);
+                        }
+                    }
+                }
+            }
+            PostfixEvent::Delivery(ref d) => self.delivery(g, level, d, at, out),
+            PostfixEvent::QueueNote { qid, text } => self.note(g, level, qid, text, at),
+            PostfixEvent::Other => {}
+        }
+    }
+
+    fn matching_conn(&mut self, relay: Option<&Target<'_>>, text: &str) -> Option<&mut Conn> {
+        let c = self.conn.as_mut()?;
+        let hit = match relay {
+            Some(t) => c.same_target(t),
+            None => !c.host.is_empty() && text.contains(c.host.as_str()),
+        };
+        hit.then_some(c)
+    }
+
+    fn note(&mut self, g: &Grammars, level: TlsLevel, qid: &str, text: &str, at: At<'_>) {
+        let Some(rule) = g.postfix.rule(text) else {
+            return;
+        };
+        let conn = self.conn.as_mut();
+        let (evidence, eclass) = conn
+            .as_ref()
+            .map(|c| (c.dane_evidence, c.evidence_class))
+            .unwrap_or((false, None));
+        let outcome = apply_rule(rule, level.implies_dane(), evidence, eclass);
+        let p = match conn {
+            Some(c) => {
+                c.used = true;
+                Pending {
+                    qid: qid.to_string(),
+                    at_input: at.input,
+                    at_line: at.line,
+                    time: at.time,
+                    text: at.text.to_string(),
+                    outcome,
+                    host: Some(c.host.clone()),
+                    addr: c.addr.clone(),
+                    port: c.port,
+                    proto: c.proto.clone(),
+                    cipher: c.cipher.clone(),
+                }
+            }
+            None => Pending {
+                qid: qid.to_string(),
+                at_input: at.input,
+                at_line: at.line,
+                time: at.time,
+                text: at.text.to_string(),
+                outcome,
+                host: None,
+                addr: None,
+                port: None,
+                proto: None,
+                cipher: None,
+            },
+        };
+        if self.pending.len() >= MAX_PENDING {
+            self.pending.remove(0);
+        }
+        self.pending.push(p);
+    }
+
+    fn delivery(
+        &mut self,
+        g: &Grammars,
+        level: TlsLevel,
+        d: &Delivery<'_>,
+        at: At<'_>,
+        out: &mut dyn Emit,
+    ) {
+        if g.postfix
+            .not_attempts
+            .iter()
+            .any(|p| d.text.starts_with(p.as_str()))
+        {
+            return;
+        }
+        let domain = recipient_domain(d.to);
+        // Non-final-MX attempts of this message: now we know the recipient domain.
+        if !self.pending.is_empty() {
+            let mut i = 0;
+            while i < self.pending.len() {
+                if self.pending[i].qid == d.qid {
+                    let p = self.pending.remove(i);
+                    out.attempt(&AttemptRef {
+                        time: p.time,
+                        mta: Mta::Postfix,
+                        domain,
+                        mx_host: p.host.as_deref(),
+                        mx_addr: p.addr.as_deref(),
+                        port: p.port,
+                        mode: mode_of(p.outcome),
+                        tls_protocol: p.proto.as_deref(),
+                        tls_cipher: p.cipher.as_deref(),
+                        outcome: p.outcome,
+                        dsn: None,
+                        status: Some("non-final"),
+                        detail: None,
+                        input: p.at_input,
+                        line: p.at_line,
+                        text: &p.text,
+                    });
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        let field = d.tls.map(TlsField::parse);
+        let text_host = text_target(d.text);
+        let matched = self.matching_conn(d.relay.as_ref(), d.text).is_some();
+        if matched {
+            if let Some(c) = self.conn.as_mut() {
+                // classification reads the state before this delivery marks the connection used
+                let outcome = classify_delivery(g, level, d, field, Some(c));
+                c.used = true;
+                let c = &*c;
+                let (mx_host, mx_addr, port) = match (&d.relay, text_host) {
+                    (Some(t), _) => (Some(t.host), t.addr, t.port),
+                    (None, Some(t)) => (Some(t.host), t.addr, t.port),
+                    (None, None) => (Some(c.host.as_str()), c.addr.as_deref(), c.port),
+                };
+                out.attempt(&AttemptRef {
+                    time: at.time,
+                    mta: Mta::Postfix,
+                    domain,
+                    mx_host,
+                    mx_addr,
+                    port,
+                    mode: mode_of(outcome),
+                    tls_protocol: c.proto.as_deref(),
+                    tls_cipher: c.cipher.as_deref(),
+                    outcome,
+                    dsn: d.dsn,
+                    status: Some(d.status),
+                    detail: Some(d.text),
+                    input: at.input,
+                    line: at.line,
+                    text: at.text,
+                });
+                return;
+            }
+        }
+        let outcome = classify_delivery(g, level, d, field, None);
+        let (mx_host, mx_addr, port) = match (&d.relay, text_host) {
+            (Some(t), _) => (Some(t.host), t.addr, t.port),
+            (None, Some(t)) => (Some(t.host), t.addr, t.port),
+            (None, None) => (None, None, None),
+        };
+        let (proto, cipher) = (None, None);
+        out.attempt(&AttemptRef {
+            time: at.time,
+            mta: Mta::Postfix,
+            domain,
+            mx_host,
+            mx_addr,
+            port,
+            mode: mode_of(outcome),
+            tls_protocol: proto,
+            tls_cipher: cipher,
+            outcome,
+            dsn: d.dsn,
+            status: Some(d.status),
+            detail: Some(d.text),
+            input: at.input,
+            line: at.line,
+            text: at.text,
+        });
+    }
+
+    /// Report non-final attempts that never met their recipient line (end of input).
+    pub fn finish(&mut self, out: &mut dyn Emit) {
+        for p in self.pending.drain(..) {
+            out.problem(
+                p.at_input,
+                p.at_line,
+                "non-final-without-recipient",
+                &p.text,
+            );
+        }
+    }
+}
+
+/// A host named in a deferral text: `connect to H[A]:25`, `TLSA lookup error for H:25`,
+/// `by host H[A]`, `host H[A] said`.
+fn text_target(text: &str) -> Option<Target<'_>> {
+    for key in [
+        "connect to ",
+        "by host ",
+        "host ",
+        "lookup error for ",
+        "conversation with ",
+    ] {
+        if let Some(i) = text.find(key) {
+            let r = &text[i + key.len()..];
+            if let Some((t, _)) = crate::parse::parse_target(r) {
+                if t.host.contains('.') {
+                    return Some(t);
+                }
+            }
+        }
+    }
+    None
+}
+
+fn classify_delivery(
+    g: &Grammars,
+    level: TlsLevel,
+    d: &Delivery<'_>,
+    field: Option<TlsField<'_>>,
+    conn: Option<&Conn>,
+) -> DaneOutcome {
+    let sent = d.status == "sent";
+    let field_dane = field.is_some_and(|f| f.dane_configured());
+    let evidence =
+        conn.is_some_and(|c| c.dane_evidence) || field.is_some_and(|f| f.dane_in_force());
+    let eclass = conn.and_then(|c| c.evidence_class);
+    if let Some(f) = field {
+        if f.dane_configured() && !f.dane_in_force() {
+            // dane downgraded (halfdane, unusable TLSA → encrypt): not DANE
+            if sent {
+                return DaneOutcome::NotDane;
+            }
+        }
+    }
+    if !sent {
+        if let Some(rule) = g.postfix.rule(d.text) {
+            return apply_rule(rule, level.implies_dane(), evidence, eclass);
+        }
+    }
+    let trust = conn.and_then(|c| c.trust);
+    let verified_dane = trust == Some(Trust::Verified)
+        && (level.implies_dane() || field.is_some_and(|f| f.dane_in_force()) || evidence);
+    if let Some(f) = field {
+        if !f.dane_configured() && !evidence {
+            return if sent || trust.is_some() {
+                DaneOutcome::NotDane
+            } else {
+                DaneOutcome::Unknown
+            };
+        }
+    }
+    if sent {
+        return match (trust, conn) {
+            _ if verified_dane => DaneOutcome::Verified,
+            (Some(Trust::Verified), _) => DaneOutcome::NotDane,
+            (Some(_), Some(c)) if c.dane_evidence => DaneOutcome::Unknown,
+            (Some(_), _) => DaneOutcome::NotDane,
+            (None, _) if field_dane => DaneOutcome::Verified,
+            (None, _) if d.conn_use.unwrap_or(1) > 1 => DaneOutcome::Unknown,
+            (None, _) => DaneOutcome::NotDane,
+        };
+    }
+    // deferred or bounced for a reason that names no TLS problem
+    if verified_dane {
+        return DaneOutcome::Verified;
+    }
+    if let (Some(c), Some(class)) = (conn, eclass) {
+        if c.dane_evidence {
+            return DaneOutcome::Failed(class);
+        }
+    }
+    match trust {
+        Some(_) => DaneOutcome::NotDane,
+        None => DaneOutcome::Unknown,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exim
+
+#[derive(Debug, Clone)]
+struct EximNote {
+    host: Option<String>,
+    addr: Option<String>,
+    class: Option<FailureClass>,
+}
+
+/// Correlation state of one Exim message: DANE notes waiting for the outcome line.
+#[derive(Debug, Clone, Default)]
+pub struct EximState {
+    notes: Vec<EximNote>,
+}
+
+const MAX_NOTES: usize = 16;
+
+impl EximState {
+    /// Whether nothing is left to remember for this message.
+    pub fn is_idle(&self) -> bool {
+        self.notes.is_empty()
+    }
+
+    /// Feed one event of this message.
+    pub fn feed(
+        &mut self,
+        g: &Grammars,
+        level: TlsLevel,
+        ev: &EximEvent<'_>,
+        at: At<'_>,
+        out: &mut dyn Emit,
+    ) {
+        match *ev {
+            EximEvent::Note { host, text, .. } => {
+                if text == "Completed" {
+                    self.notes.clear();
+                    return;
+                }
+                if g.exim
+                    .dane_evidence
+                    .iter()
+                    .any(|e| text.contains(e.as_str()))
+                {
+                    let class =
+                        g.exim
+                            .rule(text)
+                            .and_then(|r| match apply_rule(r, true, true, None) {
+                                DaneOutcome::Failed(c) => Some(c),
+                                _ => None,
+                            });
+                    if self.notes.len() >= MAX_NOTES {
+                        self.notes.remove(0);
+                    }
+                    self.notes.push(EximNote {
+                        host: host.map(|h| h.host.to_string()),
+                        addr: host.and_then(|h| h.addr).map(str::to_string),
+                        class,
+                    });
+                }
+            }
+            EximEvent::Outcome {
+                flag,
+                rcpt,
+                host,
+                tls,
+                cv,
+                text,
+                ..
+            } => {
+                if flag != EximFlag::Delivered
+                    && g.exim
+                        .not_attempts
+                        .iter()
+                        .any(|p| text.contains(p.as_str()))
+                {
+                    return;
+                }
+                // the notes that concern this outcome's host (or any, when no host is named)
+                let idx = self.notes.iter().position(|n| match (host, &n.host) {
+                    (Some(h), Some(nh)) => nh.eq_ignore_ascii_case(h.host),
+                    _ => true,
+                });
+                let note = idx.map(|i| self.notes.remove(i));
+                let outcome = match flag {
+                    EximFlag::Delivered => match cv {
+                        Some("dane") => DaneOutcome::Verified,
+                        _ => DaneOutcome::NotDane,
+                    },
+                    _ => {
+                        let evidence = note.is_some();
+                        let eclass = note.as_ref().and_then(|n| n.class);
+                        match g.exim.rule(text) {
+                            Some(rule) => apply_rule(rule, level.implies_dane(), evidence, eclass),
+                            None => match eclass {
+                                Some(c) => DaneOutcome::Failed(c),
+                                None => DaneOutcome::Unknown,
+                            },
+                        }
+                    }
+                };
+                let (mx_host, mx_addr, port) = match (host, &note) {
+                    (Some(h), _) => (Some(h.host), h.addr, h.port),
+                    (None, Some(n)) => (n.host.as_deref(), n.addr.as_deref(), None),
+                    (None, None) => (None, None, None),
+                };
+                let (proto, cipher) = match tls {
+                    Some(x) => match x.split_once(':') {
+                        Some((p, rest)) => (Some(p), Some(rest.split(':').next().unwrap_or(rest))),
+                        None => (Some(x), None),
+                    },
+                    None => (None, None),
+                };
+                let status = match flag {
+                    EximFlag::Delivered => "delivered",
+                    EximFlag::Deferred => "deferred",
+                    EximFlag::Failed => "failed",
+                };
+                out.attempt(&AttemptRef {
+                    time: at.time,
+                    mta: Mta::Exim,
+                    domain: recipient_domain(rcpt),
+                    mx_host,
+                    mx_addr,
+                    port,
+                    mode: mode_of(outcome),
+                    tls_protocol: proto,
+                    tls_cipher: cipher,
+                    outcome,
+                    dsn: None,
+                    status: Some(status),
+                    detail: Some(text),
+                    input: at.input,
+                    line: at.line,
+                    text: at.text,
+                });
+            }
+            EximEvent::Other => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// key=value lines (gateway): one line is one attempt, no correlation needed
+
+/// Classify and emit one key=value line of grammar `gi`.
+pub fn keyvalue_attempt(
+    g: &Grammars,
+    gi: usize,
+    kv: &KeyValueLine<'_>,
+    at: At<'_>,
+    out: &mut dyn Emit,
+) {
+    let Some(gr) = g.keyvalue.get(gi) else {
+        return;
+    };
+    let (verb, reason) = match kv.outcome.find(" (") {
+        Some(i) => (
+            &kv.outcome[..i],
+            kv.outcome[i + 2..]
+                .strip_suffix(')')
+                .unwrap_or(&kv.outcome[i + 2..]),
+        ),
+        None => (kv.outcome, ""),
+    };
+    let outcome = match gr.verbs.get(verb) {
+        Some(VerbMeaning::Verified) => DaneOutcome::Verified,
+        Some(VerbMeaning::NotDane) => DaneOutcome::NotDane,
+        Some(VerbMeaning::Unknown) => DaneOutcome::Unknown,
+        Some(VerbMeaning::Fail) => DaneOutcome::Failed(gr.reason_class(reason)),
+        None => {
+            out.problem(at.input, at.line, "unknown-outcome-verb", at.text);
+            return;
+        }
+    };
+    let mode = kv
+        .mode
+        .and_then(|m| gr.modes.get(m).copied())
+        .unwrap_or_else(|| mode_of(outcome));
+    let (mx_host, mx_addr) = match kv.relay {
+        Some(r) => {
+            let (h, rest) = r.split_once(' ').unwrap_or((r, ""));
+            let a = rest
+                .trim()
+                .strip_prefix('[')
+                .and_then(|a| a.strip_suffix(']'));
+            (Some(h), a)
+        }
+        None => (None, None),
+    };
+    let (proto, cipher) = match kv.tls {
+        Some("none") | None => (None, None),
+        Some(t) => match t.split_once(':') {
+            Some((p, c)) => (Some(p), Some(c)),
+            None => (Some(t), None),
+        },
+    };
+    out.attempt(&AttemptRef {
+        time: at.time,
+        mta: Mta::Gateway,
+        domain: recipient_domain(kv.recipient),
+        mx_host,
+        mx_addr,
+        port: None,
+        mode,
+        tls_protocol: proto,
+        tls_cipher: cipher,
+        outcome,
+        dsn: kv.dsn,
+        status: None,
+        detail: Some(kv.outcome),
+        input: at.input,
+        line: at.line,
+        text: at.text,
+    });
+}
+
+/// Correlation state for one partition of keys, kept across batches of a scan.
+#[derive(Debug, Default)]
+pub struct PartitionState {
+    pub postfix: HashMap<String, PostfixState>,
+    pub exim: HashMap<String, EximState>,
+}
+
+impl PartitionState {
+    /// Flush what is still pending at the end of the input.
+    pub fn finish(&mut self, out: &mut dyn Emit) {
+        let mut keys: Vec<_> = self.postfix.keys().cloned().collect();
+        keys.sort();
+        for k in keys {
+            if let Some(s) = self.postfix.get_mut(&k) {
+                s.finish(out);
+            }
+        }
+        self.postfix.clear();
+        self.exim.clear();
+    }
+}

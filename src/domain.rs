@@ -42,9 +42,9 @@ pub fn normalize(raw: &str) -> Result<Cow<'_, str>, DomainError> {
     let out: Cow<'_, str> = if ascii_lower {
         Cow::Borrowed(s)
     } else if s.is_ascii() {
-        if s.bytes().any(|b| {
-            !(b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        }) {
+        if s.bytes()
+            .any(|b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
+        {
             return Err(DomainError::BadCharacter(s.to_string()));
         }
         Cow::Owned(s.to_ascii_lowercase())
@@ -123,9 +123,18 @@ mod tests {
     #[test]
     fn normalises_case_dot_and_idn() {
         assert_eq!(normalize("Example.COM.").unwrap(), "example.com");
-        assert!(matches!(normalize("example.com").unwrap(), Cow::Borrowed(_)));
-        assert_eq!(normalize("bücher.example").unwrap(), "xn--bcher-kva.example");
-        assert_eq!(normalize("XN--BCHER-KVA.example").unwrap(), "xn--bcher-kva.example");
+        assert!(matches!(
+            normalize("example.com").unwrap(),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            normalize("bücher.example").unwrap(),
+            "xn--bcher-kva.example"
+        );
+        assert_eq!(
+            normalize("XN--BCHER-KVA.example").unwrap(),
+            "xn--bcher-kva.example"
+        );
         assert_eq!(normalize("müller.de").unwrap(), "xn--mller-kva.de");
     }
 
@@ -166,7 +175,10 @@ mod tests {
     fn address_domain() {
         assert_eq!(domain_of_address("<hebj@telia.com>"), Some("telia.com"));
         assert_eq!(domain_of_address("a@b@c.example"), Some("c.example"));
-        assert_eq!(domain_of_address("<******@fontarboleas.es>"), Some("fontarboleas.es"));
+        assert_eq!(
+            domain_of_address("<******@fontarboleas.es>"),
+            Some("fontarboleas.es")
+        );
         assert_eq!(domain_of_address("<>"), None);
         assert_eq!(domain_of_address("root"), None);
     }

@@ -8,16 +8,20 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 fn sibling(path: &Path, suffix: &str) -> io::Result<PathBuf> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "output path has no file name"))?;
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "output path has no file name")
+    })?;
     let mut n = name.to_os_string();
     n.push(suffix);
     Ok(path.with_file_name(n))
 }
 
 fn fsync_dir(dir: &Path) -> io::Result<()> {
-    let d = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let d = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     File::open(d)?.sync_all()
 }
 
@@ -74,7 +78,10 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"two\n");
         assert_eq!(fs::read(d.path().join("policy.prev")).unwrap(), b"one\n");
         // no temp files left behind
-        let names: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 2, "{names:?}");
     }
 

@@ -1,1 +1,778 @@
-//! (being built)
+//! Grammars: what differs between MTAs, loaded from the TOML files in `grammars/`.
+//!
+//! The built-in grammars are embedded in the binary; `--grammar FILE` adds rules (they take
+//! precedence over the built-in ones of the same MTA) or a whole new key=value grammar. The
+//! engine (prefix parser, tokenizer, correlation) is code; texts and vocabularies are data.
+
+use crate::model::FailureClass;
+use crate::timefmt::{self, Stamp};
+use memchr::memmem;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Errors while loading a grammar file.
+#[derive(Debug, Error)]
+pub enum GrammarError {
+    #[error("cannot read grammar {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("grammar {path}: {message}")]
+    Syntax { path: String, message: String },
+}
+
+/// The built-in grammar files, embedded at compile time.
+pub const BUILTIN: [(&str, &str); 4] = [
+    (
+        "grammars/prefix.toml",
+        include_str!("../grammars/prefix.toml"),
+    ),
+    (
+        "grammars/postfix.toml",
+        include_str!("../grammars/postfix.toml"),
+    ),
+    ("grammars/exim.toml", include_str!("../grammars/exim.toml")),
+    (
+        "grammars/gateway.toml",
+        include_str!("../grammars/gateway.toml"),
+    ),
+];
+
+/// How much DANE evidence a failure text needs before it counts as a DANE failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Evidence {
+    /// The text itself proves DANE.
+    Dane,
+    /// A DANE failure when the default TLS level implies DANE, or with DANE evidence.
+    #[default]
+    Level,
+    /// A DANE failure only with DANE evidence for the connection.
+    NeedsDane,
+}
+
+/// What a matched text means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleOutcome {
+    #[default]
+    Fail,
+    NotDane,
+    Unknown,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    text: String,
+    #[serde(default)]
+    class: Option<String>,
+    #[serde(default)]
+    evidence: Evidence,
+    #[serde(default)]
+    outcome: RuleOutcome,
+}
+
+/// One outcome text and its meaning, with a precompiled substring finder.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub text: String,
+    pub class: FailureClass,
+    pub evidence: Evidence,
+    pub outcome: RuleOutcome,
+    finder: memmem::Finder<'static>,
+}
+
+impl Rule {
+    fn compile(r: RawRule, path: &str) -> Result<Rule, GrammarError> {
+        if r.text.is_empty() {
+            return Err(syntax(path, "an outcome rule has an empty text"));
+        }
+        let class = match (&r.class, r.outcome) {
+            (Some(c), _) => c.parse().map_err(|e: String| syntax(path, &e))?,
+            (None, RuleOutcome::Fail) => {
+                return Err(syntax(path, &format!("rule {:?} needs a class", r.text)))
+            }
+            (None, _) => FailureClass::Other,
+        };
+        let finder = memmem::Finder::new(r.text.as_bytes()).into_owned();
+        Ok(Rule {
+            text: r.text,
+            class,
+            evidence: r.evidence,
+            outcome: r.outcome,
+            finder,
+        })
+    }
+
+    /// Whether the rule's text occurs in `s`.
+    pub fn matches(&self, s: &str) -> bool {
+        self.finder.find(s.as_bytes()).is_some()
+    }
+}
+
+fn syntax(path: &str, message: &str) -> GrammarError {
+    GrammarError::Syntax {
+        path: path.to_string(),
+        message: message.to_string(),
+    }
+}
+
+fn first_match<'r>(rules: &'r [Rule], s: &str) -> Option<&'r Rule> {
+    rules.iter().find(|r| r.matches(s))
+}
+
+/// Prefix grammar: timestamps, severity words and the container column separator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixGrammar {
+    pub timestamps: Vec<String>,
+    pub severities: Vec<String>,
+    pub container_separator: String,
+}
+
+/// Postfix grammar (see `grammars/postfix.toml`).
+#[derive(Debug, Clone)]
+pub struct PostfixGrammar {
+    pub tag_prefix: String,
+    pub delivery_agents: Vec<String>,
+    pub not_attempts: Vec<String>,
+    pub summary_verified: Vec<String>,
+    pub summary_trusted: Vec<String>,
+    pub summary_untrusted: Vec<String>,
+    pub summary_anonymous: Vec<String>,
+    pub dane_evidence: Vec<String>,
+    pub rules: Vec<Rule>,
+    /// TLSRPT failure type (lower case, no `tlsrpt_` prefix) → class, or `None` for not-dane.
+    pub tlsrpt: BTreeMap<String, Option<FailureClass>>,
+}
+
+impl PostfixGrammar {
+    /// The first outcome rule whose text occurs in `s`.
+    pub fn rule(&self, s: &str) -> Option<&Rule> {
+        first_match(&self.rules, s)
+    }
+}
+
+/// Exim grammar (see `grammars/exim.toml`).
+#[derive(Debug, Clone)]
+pub struct EximGrammar {
+    pub tags: Vec<String>,
+    pub not_attempts: Vec<String>,
+    pub dane_evidence: Vec<String>,
+    pub rules: Vec<Rule>,
+}
+
+impl EximGrammar {
+    /// The first outcome rule whose text occurs in `s`.
+    pub fn rule(&self, s: &str) -> Option<&Rule> {
+        first_match(&self.rules, s)
+    }
+}
+
+/// What a key=value grammar's outcome verb means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerbMeaning {
+    Verified,
+    NotDane,
+    Unknown,
+    Fail,
+}
+
+/// A key=value line grammar such as the gateway `logline:` format.
+#[derive(Debug, Clone)]
+pub struct KeyValueGrammar {
+    pub name: String,
+    pub marker: String,
+    pub field_recipient: String,
+    pub field_mode: Option<String>,
+    pub field_outcome: String,
+    pub field_tls: Option<String>,
+    pub field_relay: Option<String>,
+    pub field_dsn: Option<String>,
+    pub modes: BTreeMap<String, crate::model::DaneMode>,
+    pub verbs: BTreeMap<String, VerbMeaning>,
+    /// Reason texts of failing verbs → class (first match wins; no match → `other`).
+    pub reasons: Vec<(String, FailureClass)>,
+}
+
+impl KeyValueGrammar {
+    /// The class of a failure reason.
+    pub fn reason_class(&self, reason: &str) -> FailureClass {
+        self.reasons
+            .iter()
+            .find(|(t, _)| reason.contains(t.as_str()))
+            .map(|(_, c)| *c)
+            .unwrap_or(FailureClass::Other)
+    }
+}
+
+/// All grammars in force for a run.
+#[derive(Debug, Clone)]
+pub struct Grammars {
+    pub prefix: PrefixGrammar,
+    pub postfix: PostfixGrammar,
+    pub exim: EximGrammar,
+    pub keyvalue: Vec<KeyValueGrammar>,
+}
+
+#[derive(Deserialize)]
+struct Kind {
+    kind: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSummary {
+    #[serde(default)]
+    verified: Vec<String>,
+    #[serde(default)]
+    trusted: Vec<String>,
+    #[serde(default)]
+    untrusted: Vec<String>,
+    #[serde(default)]
+    anonymous: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEvidence {
+    #[serde(default)]
+    dane: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPostfix {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    tag_prefix: Option<String>,
+    #[serde(default)]
+    delivery_agents: Vec<String>,
+    #[serde(default)]
+    not_attempts: Vec<String>,
+    #[serde(default)]
+    summary: RawSummary,
+    #[serde(default)]
+    evidence: RawEvidence,
+    #[serde(default)]
+    outcome: Vec<RawRule>,
+    #[serde(default)]
+    tlsrpt: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExim {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    not_attempts: Vec<String>,
+    #[serde(default)]
+    evidence: RawEvidence,
+    #[serde(default)]
+    outcome: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFields {
+    recipient: String,
+    outcome: String,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    tls: Option<String>,
+    #[serde(default)]
+    relay: Option<String>,
+    #[serde(default)]
+    dsn: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReason {
+    text: String,
+    class: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeyValue {
+    name: String,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    marker: Option<String>,
+    #[serde(default)]
+    fields: Option<RawFields>,
+    #[serde(default)]
+    modes: BTreeMap<String, String>,
+    #[serde(default)]
+    verbs: BTreeMap<String, VerbMeaning>,
+    #[serde(default)]
+    reasons: Vec<RawReason>,
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, path: &str) -> Result<T, GrammarError> {
+    toml::from_str(text).map_err(|e| syntax(path, &e.to_string().replace('\n', " ")))
+}
+
+fn parse_mode(s: &str, path: &str) -> Result<crate::model::DaneMode, GrammarError> {
+    use crate::model::DaneMode;
+    Ok(match s {
+        "strict" => DaneMode::Strict,
+        "opportunistic" => DaneMode::Opportunistic,
+        "none" => DaneMode::None,
+        "unknown" => DaneMode::Unknown,
+        _ => return Err(syntax(path, &format!("unknown mode {s:?}"))),
+    })
+}
+
+fn compile_rules(raw: Vec<RawRule>, path: &str) -> Result<Vec<Rule>, GrammarError> {
+    raw.into_iter().map(|r| Rule::compile(r, path)).collect()
+}
+
+/// Prepend `extra` to `base` so that added entries take precedence, without duplicates.
+fn prepend<T: PartialEq>(base: &mut Vec<T>, extra: Vec<T>) {
+    let mut v: Vec<T> = extra;
+    for b in base.drain(..) {
+        if !v.contains(&b) {
+            v.push(b);
+        }
+    }
+    *base = v;
+}
+
+impl Grammars {
+    /// The built-in grammars.
+    pub fn builtin() -> Grammars {
+        // The built-in files are part of the binary and covered by tests: failing here is a
+        // build defect, not an input error.
+        match Self::from_sources(&BUILTIN.map(|(p, t)| (p.to_string(), t.to_string()))) {
+            Ok(g) => g,
+            Err(e) => panic!("built-in grammar is invalid: {e}"),
+        }
+    }
+
+    /// Built-ins plus the given grammar files (later files take precedence).
+    pub fn load(extra: &[PathBuf]) -> Result<Grammars, GrammarError> {
+        let mut sources: Vec<(String, String)> = BUILTIN
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect();
+        for p in extra {
+            let text = std::fs::read_to_string(p).map_err(|source| GrammarError::Read {
+                path: p.clone(),
+                source,
+            })?;
+            sources.push((p.display().to_string(), text));
+        }
+        Self::from_sources(&sources)
+    }
+
+    fn from_sources(sources: &[(String, String)]) -> Result<Grammars, GrammarError> {
+        let mut prefix: Option<PrefixGrammar> = None;
+        let mut postfix: Option<PostfixGrammar> = None;
+        let mut exim: Option<EximGrammar> = None;
+        let mut keyvalue: Vec<KeyValueGrammar> = Vec::new();
+        for (path, text) in sources {
+            let kind: Kind = parse_toml(text, path)?;
+            match kind.kind.as_deref() {
+                None => {
+                    let p: PrefixGrammar = parse_toml(text, path)?;
+                    for t in &p.timestamps {
+                        if !["rfc3339", "bsd", "exim"].contains(&t.as_str()) {
+                            return Err(syntax(path, &format!("unknown timestamp format {t:?}")));
+                        }
+                    }
+                    prefix = Some(p);
+                }
+                Some("postfix") => {
+                    let r: RawPostfix = parse_toml(text, path)?;
+                    let _ = (&r.name, &r.kind);
+                    let mut tlsrpt = BTreeMap::new();
+                    for (k, v) in r.tlsrpt {
+                        let c = if v == "not-dane" {
+                            None
+                        } else {
+                            Some(v.parse().map_err(|e: String| syntax(path, &e))?)
+                        };
+                        tlsrpt.insert(k.to_ascii_lowercase(), c);
+                    }
+                    let rules = compile_rules(r.outcome, path)?;
+                    match postfix.as_mut() {
+                        None => {
+                            postfix = Some(PostfixGrammar {
+                                tag_prefix: r.tag_prefix.unwrap_or_else(|| "postfix".into()),
+                                delivery_agents: r.delivery_agents,
+                                not_attempts: r.not_attempts,
+                                summary_verified: r.summary.verified,
+                                summary_trusted: r.summary.trusted,
+                                summary_untrusted: r.summary.untrusted,
+                                summary_anonymous: r.summary.anonymous,
+                                dane_evidence: r.evidence.dane,
+                                rules,
+                                tlsrpt,
+                            })
+                        }
+                        Some(g) => {
+                            if let Some(t) = r.tag_prefix {
+                                g.tag_prefix = t;
+                            }
+                            prepend(&mut g.delivery_agents, r.delivery_agents);
+                            prepend(&mut g.not_attempts, r.not_attempts);
+                            prepend(&mut g.summary_verified, r.summary.verified);
+                            prepend(&mut g.summary_trusted, r.summary.trusted);
+                            prepend(&mut g.summary_untrusted, r.summary.untrusted);
+                            prepend(&mut g.summary_anonymous, r.summary.anonymous);
+                            prepend(&mut g.dane_evidence, r.evidence.dane);
+                            let mut all = rules;
+                            all.append(&mut g.rules);
+                            g.rules = all;
+                            g.tlsrpt.extend(tlsrpt);
+                        }
+                    }
+                }
+                Some("exim") => {
+                    let r: RawExim = parse_toml(text, path)?;
+                    let _ = (&r.name, &r.kind);
+                    let rules = compile_rules(r.outcome, path)?;
+                    match exim.as_mut() {
+                        None => {
+                            exim = Some(EximGrammar {
+                                tags: r.tags,
+                                not_attempts: r.not_attempts,
+                                dane_evidence: r.evidence.dane,
+                                rules,
+                            })
+                        }
+                        Some(g) => {
+                            prepend(&mut g.tags, r.tags);
+                            prepend(&mut g.not_attempts, r.not_attempts);
+                            prepend(&mut g.dane_evidence, r.evidence.dane);
+                            let mut all = rules;
+                            all.append(&mut g.rules);
+                            g.rules = all;
+                        }
+                    }
+                }
+                Some("keyvalue") => {
+                    let r: RawKeyValue = parse_toml(text, path)?;
+                    let _ = &r.kind;
+                    let mut modes = BTreeMap::new();
+                    for (k, v) in &r.modes {
+                        modes.insert(k.clone(), parse_mode(v, path)?);
+                    }
+                    let mut reasons = Vec::new();
+                    for rr in r.reasons {
+                        let c: FailureClass =
+                            rr.class.parse().map_err(|e: String| syntax(path, &e))?;
+                        reasons.push((rr.text, c));
+                    }
+                    if let Some(g) = keyvalue.iter_mut().find(|g| g.name == r.name) {
+                        if let Some(m) = r.marker {
+                            g.marker = m;
+                        }
+                        g.modes.extend(modes);
+                        g.verbs.extend(r.verbs);
+                        prepend(&mut g.reasons, reasons);
+                    } else {
+                        let fields = r
+                            .fields
+                            .ok_or_else(|| syntax(path, "a new keyvalue grammar needs [fields]"))?;
+                        let marker = r
+                            .marker
+                            .ok_or_else(|| syntax(path, "a new keyvalue grammar needs a marker"))?;
+                        if marker.is_empty() {
+                            return Err(syntax(path, "empty marker"));
+                        }
+                        keyvalue.push(KeyValueGrammar {
+                            name: r.name,
+                            marker,
+                            field_recipient: fields.recipient,
+                            field_mode: fields.mode,
+                            field_outcome: fields.outcome,
+                            field_tls: fields.tls,
+                            field_relay: fields.relay,
+                            field_dsn: fields.dsn,
+                            modes,
+                            verbs: r.verbs,
+                            reasons,
+                        });
+                    }
+                }
+                Some(other) => {
+                    return Err(syntax(
+                        path,
+                        &format!("unknown grammar kind {other:?} (postfix, exim, keyvalue)"),
+                    ))
+                }
+            }
+        }
+        Ok(Grammars {
+            prefix: prefix.ok_or_else(|| syntax("grammars", "no prefix grammar"))?,
+            postfix: postfix.ok_or_else(|| syntax("grammars", "no postfix grammar"))?,
+            exim: exim.ok_or_else(|| syntax("grammars", "no exim grammar"))?,
+            keyvalue,
+        })
+    }
+}
+
+/// The parts of a log line before the MTA's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Prefix<'a> {
+    pub stamp: Option<Stamp>,
+    /// Whether the stamp is Exim's own (`2019-02-28 13:51:09`) rather than a syslog stamp.
+    pub exim_stamp: bool,
+    pub host: Option<&'a str>,
+    /// The syslog tag's program (`postfix/smtp`, `postfix-out/smtp`, `exim`).
+    pub program: Option<&'a str>,
+    /// The tag's pid as written (`30582`, or anonymised `xxxxx`).
+    pub pid: Option<&'a str>,
+    pub message: &'a str,
+}
+
+fn is_tag_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'/' | b'-' | b'_' | b'.')
+}
+
+/// `program[pid]:` or `program:` → (program, pid).
+fn parse_tag(tok: &str) -> Option<(&str, Option<&str>)> {
+    let t = tok.strip_suffix(':')?;
+    if let Some(body) = t.strip_suffix(']') {
+        let open = body.rfind('[')?;
+        let prog = &body[..open];
+        let pid = &body[open + 1..];
+        if prog.is_empty() || pid.is_empty() || !prog.bytes().all(is_tag_char) {
+            return None;
+        }
+        if !pid.bytes().all(|c| c.is_ascii_alphanumeric()) {
+            return None;
+        }
+        Some((prog, Some(pid)))
+    } else {
+        if t.is_empty()
+            || !t.bytes().all(is_tag_char)
+            || !t.bytes().any(|c| c.is_ascii_alphabetic())
+        {
+            return None;
+        }
+        Some((t, None))
+    }
+}
+
+fn split_token(s: &str) -> (&str, &str) {
+    match s.find(' ') {
+        Some(i) => (&s[..i], &s[i + 1..]),
+        None => (s, ""),
+    }
+}
+
+impl PrefixGrammar {
+    fn stamp(&self, s: &str) -> Option<(Stamp, usize, bool)> {
+        let b = s.as_bytes();
+        for t in &self.timestamps {
+            let r = match t.as_str() {
+                "rfc3339" => timefmt::parse_rfc3339(b).map(|(s, n)| (s, n, false)),
+                "bsd" => timefmt::parse_bsd(b).map(|(s, n)| (s, n, false)),
+                "exim" => timefmt::parse_exim(b).map(|(s, n)| (s, n, true)),
+                _ => None,
+            };
+            if r.is_some() {
+                return r;
+            }
+        }
+        None
+    }
+
+    /// Split a line into its prefix and message. Lines without a recognisable prefix come back
+    /// with everything in `message`.
+    pub fn parse<'a>(&self, line: &'a str) -> Prefix<'a> {
+        self.parse_depth(line, 0)
+    }
+
+    fn parse_depth<'a>(&self, line: &'a str, depth: u8) -> Prefix<'a> {
+        let mut s = line;
+        // container column: "postfix         | 2021-..."
+        if let Some(i) = s
+            .get(..s.len().min(80))
+            .and_then(|h| h.find(&self.container_separator))
+        {
+            let head = s[..i].trim_end();
+            if !head.is_empty() && !head.contains(' ') {
+                s = s[i + self.container_separator.len()..].trim_start();
+            }
+        }
+        let mut p = Prefix {
+            message: s,
+            ..Prefix::default()
+        };
+        if let Some((st, n, exim)) = self.stamp(s) {
+            p.stamp = Some(st);
+            p.exim_stamp = exim;
+            s = s[n..].trim_start_matches(' ');
+        }
+        // severity column: "INFO    postfix/smtp[138]: ..."
+        let (tok, rest) = split_token(s);
+        if self.severities.iter().any(|w| w == tok) {
+            s = rest.trim_start_matches(' ');
+        }
+        // host and tag
+        let (t1, r1) = split_token(s);
+        if let Some((prog, pid)) = parse_tag(t1) {
+            p.program = Some(prog);
+            p.pid = pid;
+            s = r1;
+        } else {
+            let (t2, r2) = split_token(r1);
+            if !t1.is_empty() && !t1.ends_with(':') {
+                if let Some((prog, pid)) = parse_tag(t2) {
+                    p.host = Some(t1);
+                    p.program = Some(prog);
+                    p.pid = pid;
+                    s = r2;
+                }
+            }
+        }
+        p.message = s;
+        // a forwarded container line: the message starts with another syslog prefix
+        if p.program.is_some() && depth < 3 {
+            let inner_has_stamp = self.stamp(s).is_some_and(|(_, _, exim)| !exim);
+            if inner_has_stamp {
+                let inner = self.parse_depth(s, depth + 1);
+                if inner.program.is_some() {
+                    return Prefix {
+                        stamp: p.stamp.or(inner.stamp),
+                        exim_stamp: false,
+                        ..inner
+                    };
+                }
+            }
+        }
+        p
+    }
+}
+
+/// Read a grammar file name for error messages.
+pub fn describe(path: &Path) -> String {
+    path.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_load() {
+        let g = Grammars::builtin();
+        assert!(g.postfix.delivery_agents.contains(&"smtp".to_string()));
+        assert_eq!(g.keyvalue.len(), 1);
+        assert_eq!(g.keyvalue[0].name, "gateway");
+        let r = g
+            .postfix
+            .rule("status=deferred (TLS is required, but was not offered by host x[1.2.3.4])")
+            .unwrap();
+        assert_eq!(r.class, FailureClass::NoStarttls);
+        assert_eq!(r.evidence, Evidence::Level);
+        assert_eq!(
+            g.postfix.tlsrpt["tlsa_invalid"],
+            Some(FailureClass::TlsaUnusable)
+        );
+    }
+
+    #[test]
+    fn extra_grammar_takes_precedence_and_extends_vocabulary() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("site.toml");
+        std::fs::write(
+            &p,
+            "name = \"gateway\"\nkind = \"keyvalue\"\n[[reasons]]\ntext = \"TLSA record mismatch\"\nclass = \"other\"\n[[reasons]]\ntext = \"Bad MX cert\"\nclass = \"cert-mismatch\"\n",
+        )
+        .unwrap();
+        let g = Grammars::load(&[p]).unwrap();
+        let gw = &g.keyvalue[0];
+        assert_eq!(gw.reason_class("TLSA record mismatch"), FailureClass::Other);
+        assert_eq!(
+            gw.reason_class("Bad MX cert seen"),
+            FailureClass::CertMismatch
+        );
+        assert_eq!(
+            gw.reason_class("STARTTLS not offered"),
+            FailureClass::NoStarttls
+        );
+    }
+
+    #[test]
+    fn bad_grammar_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.toml");
+        std::fs::write(
+            &p,
+            "kind = \"postfix\"\n[[outcome]]\ntext = \"x\"\nclass = \"nonsense\"\n",
+        )
+        .unwrap();
+        let e = Grammars::load(std::slice::from_ref(&p))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bad.toml") && e.contains("nonsense"), "{e}");
+        std::fs::write(&p, "kind = \"sendmail\"\n").unwrap();
+        assert!(Grammars::load(&[p])
+            .unwrap_err()
+            .to_string()
+            .contains("unknown grammar kind"));
+    }
+
+    fn pre(line: &str) -> Prefix<'_> {
+        Grammars::builtin().prefix.parse(line)
+    }
+
+    #[test]
+    fn prefixes() {
+        let p = pre("Jul 24 04:38:17 mail postfix/smtp[30582]: Verified TLS connection");
+        assert_eq!(
+            (p.host, p.program, p.pid),
+            (Some("mail"), Some("postfix/smtp"), Some("30582"))
+        );
+        assert_eq!(p.message, "Verified TLS connection");
+        let p = pre(
+            "Feb  2 12:15:21 postfix/smtp[1520]: 30E4E7461347: Server certificate not verified",
+        );
+        assert_eq!((p.host, p.program), (None, Some("postfix/smtp")));
+        let p = pre("postfix         | 2021-01-24T14:43:33.171226+00:00 INFO    postfix/smtp[138]: 3C1D8C1D28: Server certificate not trusted");
+        assert_eq!((p.program, p.pid), (Some("postfix/smtp"), Some("138")));
+        assert_eq!(p.message, "3C1D8C1D28: Server certificate not trusted");
+        let p = pre("2024-12-30T12:16:32.052694+01:00 WARNING postfix/smtp[1204]: warning: TLS library problem: x");
+        assert_eq!(p.message, "warning: TLS library problem: x");
+        let p = pre("Aug 26 06:06:18 mail.mydomain.de mailu-smtp[840]: Aug 26 08:06:18 mail postfix/smtp[38144]: warning: TLS policy lookup");
+        assert_eq!(
+            (p.host, p.program, p.pid),
+            (Some("mail"), Some("postfix/smtp"), Some("38144"))
+        );
+        assert_eq!(p.stamp.unwrap().secs, 6 * 3600 + 6 * 60 + 18);
+        let p = pre("postfix/smtp[xxxxx]: Untrusted TLS connection");
+        assert_eq!(p.pid, Some("xxxxx"));
+        let p = pre("mx postfix/smtp[108]: CF6F54EA: to=<info@b.com>");
+        assert_eq!((p.host, p.program), (Some("mx"), Some("postfix/smtp")));
+        let p = pre("2026-08-11 01:30:13 1wtYVW-0000000GFxD-3Ryp => logs@myip.gr R=x");
+        assert!(p.exim_stamp && p.program.is_none());
+        assert_eq!(p.message, "1wtYVW-0000000GFxD-3Ryp => logs@myip.gr R=x");
+        let p = pre(
+            "2025-02-10T14:32:18.582649+00:00 mail postfix/smtpd-amavis/smtpd[949]: connect from x",
+        );
+        assert_eq!(p.program, Some("postfix/smtpd-amavis/smtpd"));
+        let p = pre("Verified TLS connection established to x[1.2.3.4]:25: TLSv1");
+        assert!(p.program.is_none() && p.stamp.is_none());
+    }
+}

@@ -1,1 +1,357 @@
-//! (being built)
+//! Ingest: which files to read, in which order, and how their bytes arrive.
+//!
+//! Plain files are memory-mapped; gzip and zstd (detected by magic bytes, never by name) and
+//! standard input are streamed. Either way the scanner receives batches of whole lines.
+
+use memmap2::Mmap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Errors while finding or opening inputs.
+#[derive(Debug, Error)]
+pub enum IngestError {
+    #[error("{path}: {source}")]
+    Open { path: String, source: io::Error },
+    #[error("{pattern}: {message}")]
+    Glob { pattern: String, message: String },
+    #[error("{path}: no such file, directory or matching glob")]
+    Missing { path: String },
+}
+
+/// One input as the scanner reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputSpec {
+    /// The name used in messages and output (`-` for standard input).
+    pub display: String,
+    /// `None` means standard input.
+    pub path: Option<PathBuf>,
+    /// Bytes to skip at the start (incremental reading of plain files; must be a line start).
+    pub start_offset: u64,
+}
+
+impl InputSpec {
+    /// A whole file.
+    pub fn file(path: impl Into<PathBuf>) -> InputSpec {
+        let path = path.into();
+        InputSpec {
+            display: path.display().to_string(),
+            path: Some(path),
+            start_offset: 0,
+        }
+    }
+
+    /// Standard input.
+    pub fn stdin() -> InputSpec {
+        InputSpec {
+            display: "-".into(),
+            path: None,
+            start_offset: 0,
+        }
+    }
+}
+
+/// How a log file name sorts within its rotated set: (base name, age rank); larger age = older.
+///
+/// `maillog` → (maillog, 0); `maillog.1` → (maillog, 1); `maillog.3.gz` → (maillog, 3);
+/// `maillog-20261101(.gz)` → dated: older dates rank older; `maillog.gz` → (maillog, 0).
+pub fn rotation_key(name: &str) -> (String, i64) {
+    let mut base = name;
+    for ext in [".gz", ".zst", ".zstd", ".xz", ".bz2"] {
+        if let Some(b) = base.strip_suffix(ext) {
+            base = b;
+            break;
+        }
+    }
+    if let Some(dot) = base.rfind('.') {
+        let n = &base[dot + 1..];
+        if !n.is_empty() && n.len() <= 4 && n.bytes().all(|c| c.is_ascii_digit()) {
+            if let Ok(v) = n.parse::<i64>() {
+                return (base[..dot].to_string(), v);
+            }
+        }
+    }
+    if let Some(dash) = base.rfind('-') {
+        let d = &base[dash + 1..];
+        if d.len() == 8 && d.bytes().all(|c| c.is_ascii_digit()) {
+            if let Ok(v) = d.parse::<i64>() {
+                // dated rotation: 20261101 is older than 20261102; keep them older than `.N`-less base
+                return (base[..dash].to_string(), 1_000_000_000 - v);
+            }
+        }
+    }
+    (base.to_string(), 0)
+}
+
+fn sort_rotated(paths: &mut [PathBuf]) {
+    paths.sort_by(|a, b| {
+        let ka = rotation_key(
+            &a.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        let kb = rotation_key(
+            &b.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        let da = a.parent();
+        let db = b.parent();
+        da.cmp(&db)
+            .then(ka.0.cmp(&kb.0))
+            .then(kb.1.cmp(&ka.1))
+            .then(a.cmp(b))
+    });
+}
+
+/// Expand command-line arguments into inputs: files, directories (their regular files), globs
+/// and `-` for standard input. File inputs are ordered per rotated set, oldest first
+/// (`maillog.3.gz maillog.2.gz maillog.1 maillog`); standard input comes where it was named.
+pub fn expand(args: &[String]) -> Result<Vec<InputSpec>, IngestError> {
+    let mut out: Vec<InputSpec> = Vec::new();
+    let mut files: Vec<PathBuf> = Vec::new();
+    let flush = |files: &mut Vec<PathBuf>, out: &mut Vec<InputSpec>| {
+        sort_rotated(files);
+        files.dedup();
+        out.extend(files.drain(..).map(InputSpec::file));
+    };
+    for a in args {
+        if a == "-" {
+            flush(&mut files, &mut out);
+            out.push(InputSpec::stdin());
+            continue;
+        }
+        let p = Path::new(a);
+        if p.is_dir() {
+            let rd = std::fs::read_dir(p).map_err(|source| IngestError::Open {
+                path: a.clone(),
+                source,
+            })?;
+            for e in rd {
+                let e = e.map_err(|source| IngestError::Open {
+                    path: a.clone(),
+                    source,
+                })?;
+                let path = e.path();
+                if path.is_file() {
+                    files.push(path);
+                }
+            }
+        } else if p.exists() {
+            files.push(p.to_path_buf());
+        } else if a.contains(['*', '?', '[']) {
+            let mut any = false;
+            let paths = glob::glob(a).map_err(|e| IngestError::Glob {
+                pattern: a.clone(),
+                message: e.to_string(),
+            })?;
+            for g in paths {
+                let path = g.map_err(|e| IngestError::Glob {
+                    pattern: a.clone(),
+                    message: e.to_string(),
+                })?;
+                if path.is_file() {
+                    files.push(path);
+                    any = true;
+                }
+            }
+            if !any {
+                return Err(IngestError::Missing { path: a.clone() });
+            }
+        } else {
+            return Err(IngestError::Missing { path: a.clone() });
+        }
+    }
+    flush(&mut files, &mut out);
+    Ok(out)
+}
+
+/// Compression detected from the first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// Detect gzip (`1f 8b`) or zstd (`28 b5 2f fd`) magic bytes.
+pub fn detect(head: &[u8]) -> Compression {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// An opened input: a mapping of a plain file, or a stream of decompressed bytes.
+pub enum Opened {
+    Mapped {
+        map: Option<Mmap>,
+        start: usize,
+        mtime: Option<i64>,
+    },
+    Stream {
+        reader: Box<dyn Read + Send>,
+        compression: Compression,
+        mtime: Option<i64>,
+    },
+}
+
+fn mtime_of(f: &File) -> Option<i64> {
+    let m = f.metadata().ok()?.modified().ok()?;
+    let d = m.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_secs()).ok()
+}
+
+fn decoder(
+    r: Box<dyn BufRead + Send>,
+    c: Compression,
+    name: &str,
+) -> io::Result<Box<dyn Read + Send>> {
+    Ok(match c {
+        Compression::None => Box::new(r),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(r)
+                .map_err(|e| io::Error::new(e.kind(), format!("{name}: zstd: {e}")))?,
+        ),
+    })
+}
+
+/// Open an input.
+pub fn open(spec: &InputSpec) -> Result<Opened, IngestError> {
+    let err = |source| IngestError::Open {
+        path: spec.display.clone(),
+        source,
+    };
+    match &spec.path {
+        None => {
+            let mut r: Box<dyn BufRead + Send> =
+                Box::new(BufReader::with_capacity(1 << 20, io::stdin()));
+            let head = r.fill_buf().map_err(err)?;
+            let c = detect(head);
+            Ok(Opened::Stream {
+                reader: decoder(r, c, "-").map_err(err)?,
+                compression: c,
+                mtime: None,
+            })
+        }
+        Some(p) => {
+            let mut f = File::open(p).map_err(err)?;
+            let mut head = [0u8; 4];
+            let mut n = 0;
+            while n < 4 {
+                match f.read(&mut head[n..]) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(err(e)),
+                }
+            }
+            let c = detect(&head[..n]);
+            let mtime = mtime_of(&f);
+            if c == Compression::None && f.metadata().map(|m| m.is_file()).unwrap_or(false) {
+                let len = f.metadata().map_err(err)?.len();
+                if len == 0 {
+                    return Ok(Opened::Mapped {
+                        map: None,
+                        start: 0,
+                        mtime,
+                    });
+                }
+                // SAFETY: the mapping is read-only; a log file that shrinks while it is mapped
+                // can raise SIGBUS, the same hazard every mmap-based log reader accepts;
+                // rotation renames files and does not truncate them.
+                let map = unsafe { Mmap::map(&f) }.map_err(err)?;
+                #[cfg(unix)]
+                let _ = map.advise(memmap2::Advice::Sequential);
+                let start = usize::try_from(spec.start_offset.min(len)).unwrap_or(0);
+                return Ok(Opened::Mapped {
+                    map: Some(map),
+                    start,
+                    mtime,
+                });
+            }
+            let f = File::open(p).map_err(err)?;
+            let r: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(1 << 20, f));
+            Ok(Opened::Stream {
+                reader: decoder(r, c, &spec.display).map_err(err)?,
+                compression: c,
+                mtime,
+            })
+        }
+    }
+}
+
+enum BatchState {
+    Reading,
+    Failed(io::Error),
+    Done,
+}
+
+/// Reads a stream in batches that end at a line boundary.
+pub struct Batches {
+    reader: Box<dyn Read + Send>,
+    carry: Vec<u8>,
+    batch: usize,
+    state: BatchState,
+}
+
+impl Batches {
+    /// Batches of about `batch` bytes.
+    pub fn new(reader: Box<dyn Read + Send>, batch: usize) -> Batches {
+        Batches {
+            reader,
+            carry: Vec::new(),
+            batch: batch.max(4096),
+            state: BatchState::Reading,
+        }
+    }
+
+    /// The next batch of whole lines (the last batch may lack a final newline), or `None` at
+    /// the end. A read error (e.g. a truncated gzip) ends the stream: the bytes decoded before
+    /// it come back first, then the error. A line longer than a batch is cut into pieces.
+    pub fn next_batch(&mut self) -> Option<io::Result<Vec<u8>>> {
+        match std::mem::replace(&mut self.state, BatchState::Done) {
+            BatchState::Done => return None,
+            BatchState::Failed(e) => return Some(Err(e)),
+            BatchState::Reading => self.state = BatchState::Reading,
+        }
+        let mut buf = std::mem::take(&mut self.carry);
+        let target = self.batch;
+        let mut ended = false;
+        while buf.len() < target {
+            let start = buf.len();
+            buf.resize(target, 0);
+            match self.reader.read(&mut buf[start..]) {
+                Ok(0) => {
+                    buf.truncate(start);
+                    ended = true;
+                    self.state = BatchState::Done;
+                    break;
+                }
+                Ok(n) => buf.truncate(start + n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
+                Err(e) => {
+                    buf.truncate(start);
+                    ended = true;
+                    self.state = BatchState::Failed(e);
+                    break;
+                }
+            }
+        }
+        if !ended {
+            if let Some(i) = memchr::memrchr(b'\n', &buf) {
+                self.carry = buf[i + 1..].to_vec();
+                buf.truncate(i + 1);
+            }
+        }
+        if buf.is_empty() {
+            return self.next_batch();
+        }
+        Some(Ok(buf))
+    }
+}

@@ -9,6 +9,7 @@ pub mod aggregate;
 pub mod classify;
 pub mod correlate;
 pub mod domain;
+pub mod export;
 pub mod fsutil;
 pub mod grammar;
 pub mod ingest;

@@ -1,1 +1,768 @@
-//! (being built)
+//! Message parsers: turn the message part of a Postfix, Exim or key=value line into an event.
+//!
+//! Zero-copy: events borrow from the line. Nothing here allocates on the common path.
+
+use crate::grammar::{KeyValueGrammar, PostfixGrammar};
+
+/// A connection target `host[addr]:port` as Postfix writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Target<'a> {
+    pub host: &'a str,
+    pub addr: Option<&'a str>,
+    pub port: Option<u16>,
+}
+
+/// Parse `host[addr]:port`, `host[addr]` or `host`; returns the target and the rest of `s`.
+pub fn parse_target(s: &str) -> Option<(Target<'_>, &str)> {
+    let open = s.find('[');
+    let end_host = s.find([' ', ',', ':', '[']).unwrap_or(s.len());
+    match open {
+        Some(o) if o == end_host => {
+            let host = &s[..o];
+            let close = s[o..].find(']')? + o;
+            let addr = &s[o + 1..close];
+            let mut rest = &s[close + 1..];
+            let mut port = None;
+            if let Some(r) = rest.strip_prefix(':') {
+                let n = r.bytes().take_while(|c| c.is_ascii_digit()).count();
+                if n > 0 {
+                    port = r[..n].parse().ok();
+                    rest = &r[n..];
+                }
+            }
+            if host.is_empty() {
+                return None;
+            }
+            Some((
+                Target {
+                    host,
+                    addr: Some(addr),
+                    port,
+                },
+                rest,
+            ))
+        }
+        _ => {
+            let host = &s[..end_host];
+            if host.is_empty() {
+                return None;
+            }
+            Some((
+                Target {
+                    host,
+                    addr: None,
+                    port: None,
+                },
+                &s[end_host..],
+            ))
+        }
+    }
+}
+
+/// Trust level of a Postfix TLS summary line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    Verified,
+    Trusted,
+    Untrusted,
+    Anonymous,
+    /// Pre-2.5 shape without a trust word.
+    Unstated,
+}
+
+/// The fields of a Postfix delivery (`to=`) line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery<'a> {
+    pub qid: &'a str,
+    pub to: &'a str,
+    /// `None` for `relay=none`.
+    pub relay: Option<Target<'a>>,
+    pub conn_use: Option<u32>,
+    /// The Postfix 3.11 `tls=` field.
+    pub tls: Option<&'a str>,
+    pub dsn: Option<&'a str>,
+    pub status: &'a str,
+    /// The text in parentheses after the status word.
+    pub text: &'a str,
+}
+
+/// A Postfix smtp/lmtp message, classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostfixEvent<'a> {
+    /// `<Trust> TLS connection established to host[addr]:port: proto with cipher c ...`
+    Summary {
+        trust: Trust,
+        target: Target<'a>,
+        proto: Option<&'a str>,
+        cipher: Option<&'a str>,
+    },
+    /// `certificate verification failed for host[addr]:port: text`
+    VerifyFailed {
+        target: Target<'a>,
+        dane: bool,
+        text: &'a str,
+    },
+    /// `warning: DANE TLSA lookup problem: ... name=_25._tcp.HOST type=TLSA ...`
+    TlsaProblem { host: &'a str, text: &'a str },
+    /// `warning: TLS policy lookup for domain/host: text`
+    PolicyProblem {
+        domain: &'a str,
+        host: &'a str,
+        text: &'a str,
+    },
+    /// `SSL_connect error to host[addr]:port: text`
+    SslError { target: Target<'a>, text: &'a str },
+    /// `warning: TLS library problem: text`
+    TlsLibrary { text: &'a str },
+    /// `setting up TLS connection to host[addr]:port`
+    SettingUp { target: Target<'a> },
+    /// `TLSRPT: status=..., domain=..., receiving_mx=host[addr], failure_type=...`
+    Tlsrpt {
+        success: bool,
+        domain: &'a str,
+        mx: Target<'a>,
+        failure_type: Option<&'a str>,
+        text: &'a str,
+    },
+    /// `QID: to=<...>, relay=..., ..., status=word (text)`
+    Delivery(Delivery<'a>),
+    /// `QID: text` without fields: a non-final-MX outcome or other per-message note.
+    QueueNote { qid: &'a str, text: &'a str },
+    /// A line of the delivery agent that does not matter for DANE.
+    Other,
+}
+
+/// Postfix queue ids: short ones are upper-case hex; long ones (`enable_long_queue_ids`) are
+/// 12+ letters and digits without vowels.
+fn is_qid(s: &str) -> bool {
+    let short = (5..=20).contains(&s.len())
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c));
+    let long = (12..=24).contains(&s.len())
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() && !b"aeiouAEIOU".contains(&c));
+    short || long
+}
+
+/// Split "key=value, key=value, ..., status=word (text)" into a delivery.
+fn parse_delivery<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
+    let mut d = Delivery {
+        qid,
+        to: "",
+        relay: None,
+        conn_use: None,
+        tls: None,
+        dsn: None,
+        status: "",
+        text: "",
+    };
+    let mut rest = s;
+    let mut seen_relay = false;
+    loop {
+        let eq = rest.find('=')?;
+        let key = &rest[..eq];
+        let after = &rest[eq + 1..];
+        if key == "status" {
+            let (word, tail) = match after.find(' ') {
+                Some(i) => (&after[..i], after[i + 1..].trim_start()),
+                None => (after, ""),
+            };
+            d.status = word;
+            d.text = match (tail.find('('), tail.rfind(')')) {
+                (Some(a), Some(b)) if b > a => &tail[a + 1..b],
+                _ => tail,
+            };
+            break;
+        }
+        let (value, next) = if after.starts_with('<') {
+            match after.find(">, ") {
+                Some(i) => (&after[..=i], &after[i + 3..]),
+                None => return None,
+            }
+        } else {
+            match after.find(", ") {
+                Some(i) => (&after[..i], &after[i + 2..]),
+                None => return None,
+            }
+        };
+        match key {
+            "to" => d.to = value,
+            "relay" => {
+                seen_relay = true;
+                if value != "none" {
+                    d.relay = parse_target(value).map(|(t, _)| t);
+                }
+            }
+            "conn_use" => d.conn_use = value.parse().ok(),
+            "tls" => d.tls = Some(value),
+            "dsn" => d.dsn = Some(value),
+            _ => {}
+        }
+        rest = next;
+    }
+    if d.to.is_empty() || !seen_relay || d.status.is_empty() {
+        return None;
+    }
+    Some(d)
+}
+
+/// Parse the message of a Postfix delivery agent. `None` means the line is malformed (it looks
+/// like a delivery line but its fields cannot be read).
+pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEvent<'a>> {
+    // queue-id lines first: they are the bulk of the traffic
+    if let Some(colon) = m.find(": ") {
+        let qid = &m[..colon];
+        if is_qid(qid) {
+            let rest = &m[colon + 2..];
+            if let Some(fields) = rest.strip_prefix("to=") {
+                let _ = fields;
+                return parse_delivery(qid, rest).map(PostfixEvent::Delivery);
+            }
+            return Some(PostfixEvent::QueueNote { qid, text: rest });
+        }
+    }
+    if let Some(i) = m.find(" TLS connection established ") {
+        let word = &m[..i];
+        let rest = &m[i + " TLS connection established ".len()..];
+        let Some(rest) = rest.strip_prefix("to ") else {
+            return Some(PostfixEvent::Other); // "from": inbound
+        };
+        let trust = if g.summary_verified.iter().any(|w| w == word) {
+            Trust::Verified
+        } else if g.summary_trusted.iter().any(|w| w == word) {
+            Trust::Trusted
+        } else if g.summary_untrusted.iter().any(|w| w == word) {
+            Trust::Untrusted
+        } else if g.summary_anonymous.iter().any(|w| w == word) {
+            Trust::Anonymous
+        } else {
+            Trust::Unstated
+        };
+        let (target, tail) = parse_target(rest)?;
+        let tail = tail.strip_prefix(": ").unwrap_or(tail);
+        let (proto, cipher) = match tail.find(" with cipher ") {
+            Some(w) => {
+                let c = &tail[w + " with cipher ".len()..];
+                let c = c.split(' ').next().filter(|c| !c.is_empty());
+                (Some(&tail[..w]).filter(|p| !p.is_empty()), c)
+            }
+            None => (None, None),
+        };
+        return Some(PostfixEvent::Summary {
+            trust,
+            target,
+            proto,
+            cipher,
+        });
+    }
+    if let Some(r) = m.strip_prefix("TLS connection established to ") {
+        let (target, _) = parse_target(r)?;
+        return Some(PostfixEvent::Summary {
+            trust: Trust::Unstated,
+            target,
+            proto: None,
+            cipher: None,
+        });
+    }
+    if let Some(i) = m.find("certificate verification failed for ") {
+        let rest = &m[i + "certificate verification failed for ".len()..];
+        let (target, tail) = parse_target(rest)?;
+        let text = tail.strip_prefix(": ").unwrap_or(tail);
+        let dane = g.dane_evidence.iter().any(|e| text.contains(e.as_str()));
+        return Some(PostfixEvent::VerifyFailed { target, dane, text });
+    }
+    if let Some(rest) = m.strip_prefix("warning: ") {
+        if rest.starts_with("DANE TLSA lookup problem") {
+            let host = rest
+                .find("name=_")
+                .map(|i| &rest[i + 5..])
+                .map(|n| n.split([' ', ',']).next().unwrap_or(""))
+                .map(strip_tlsa_owner)
+                .unwrap_or("");
+            return Some(PostfixEvent::TlsaProblem { host, text: rest });
+        }
+        if let Some(r) = rest.strip_prefix("TLS policy lookup for ") {
+            let colon = r.find(": ")?;
+            let dh = &r[..colon];
+            let (domain, host) = match dh.find('/') {
+                Some(s) => (&dh[..s], &dh[s + 1..]),
+                None => (dh, ""),
+            };
+            return Some(PostfixEvent::PolicyProblem {
+                domain,
+                host,
+                text: &r[colon + 2..],
+            });
+        }
+        if let Some(r) = rest.strip_prefix("TLS library problem: ") {
+            return Some(PostfixEvent::TlsLibrary { text: r });
+        }
+        return Some(PostfixEvent::Other);
+    }
+    if let Some(r) = m.strip_prefix("SSL_connect error to ") {
+        let (target, tail) = parse_target(r)?;
+        return Some(PostfixEvent::SslError {
+            target,
+            text: tail.strip_prefix(": ").unwrap_or(tail),
+        });
+    }
+    if let Some(r) = m.strip_prefix("setting up TLS connection to ") {
+        let (target, _) = parse_target(r)?;
+        return Some(PostfixEvent::SettingUp { target });
+    }
+    if let Some(r) = m.strip_prefix("TLSRPT: ") {
+        return parse_tlsrpt(r);
+    }
+    Some(PostfixEvent::Other)
+}
+
+/// `_25._tcp.mx.example.com` (possibly with a trailing dot) → `mx.example.com`.
+fn strip_tlsa_owner(n: &str) -> &str {
+    let n = n.strip_suffix('.').unwrap_or(n);
+    match n.strip_prefix('_') {
+        Some(r) => match r.find("._tcp.") {
+            Some(i) => &r[i + "._tcp.".len()..],
+            None => n,
+        },
+        None => n,
+    }
+}
+
+fn parse_tlsrpt(r: &str) -> Option<PostfixEvent<'_>> {
+    let mut success = None;
+    let mut domain = "";
+    let mut mx = None;
+    let mut failure_type = None;
+    for part in r.split(", ") {
+        let (k, v) = part.split_once('=')?;
+        match k {
+            "status" => success = Some(v == "success"),
+            "domain" => domain = v,
+            "receiving_mx" => mx = parse_target(v).map(|(t, _)| t),
+            "failure_type" => failure_type = Some(v),
+            _ => {}
+        }
+    }
+    Some(PostfixEvent::Tlsrpt {
+        success: success?,
+        domain,
+        mx: mx?,
+        failure_type,
+        text: r,
+    })
+}
+
+/// Normalise a TLSRPT failure type: `TLSRPT_TLSA_INVALID` and `tlsa_invalid` → `tlsa_invalid`.
+pub fn tlsrpt_type_key(t: &str) -> String {
+    let l = t.to_ascii_lowercase();
+    match l.strip_prefix("tlsrpt_") {
+        Some(s) => s.to_string(),
+        None => l,
+    }
+}
+
+/// Which kind of Exim log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EximFlag {
+    /// `=>` delivered (`->` additional address)
+    Delivered,
+    /// `==` deferred
+    Deferred,
+    /// `**` failed
+    Failed,
+}
+
+/// An Exim message line (after the message id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EximEvent<'a> {
+    Outcome {
+        msgid: &'a str,
+        flag: EximFlag,
+        rcpt: &'a str,
+        host: Option<Target<'a>>,
+        /// `X=` cipher field.
+        tls: Option<&'a str>,
+        /// `CV=` value.
+        cv: Option<&'a str>,
+        /// Everything after the address: for `==`/`**` the error text.
+        text: &'a str,
+    },
+    /// A per-message note (`H=host [ip]: DANE error: ...`, `DANE attempt failed; ...`).
+    Note {
+        msgid: &'a str,
+        host: Option<Target<'a>>,
+        text: &'a str,
+    },
+    Other,
+}
+
+/// Exim message ids: 16 (`1gzK7S-0007Td-Bt`) or 23 (`1wtYVW-0000000GFxD-3Ryp`) characters.
+pub fn is_exim_msgid(s: &str) -> bool {
+    let b = s.as_bytes();
+    let ok = |r: &[u8]| r.iter().all(|c| c.is_ascii_alphanumeric());
+    match b.len() {
+        16 => b[6] == b'-' && b[13] == b'-' && ok(&b[..6]) && ok(&b[7..13]) && ok(&b[14..]),
+        23 => b[6] == b'-' && b[18] == b'-' && ok(&b[..6]) && ok(&b[7..18]) && ok(&b[19..]),
+        _ => false,
+    }
+}
+
+/// Exim's `H=host [ip]` (optionally `H=host [ip]:port`, `H=host DS [ip]`, `[ip]*`).
+fn exim_host(s: &str) -> Option<Target<'_>> {
+    let i = if s.starts_with("H=") {
+        0
+    } else {
+        s.find(" H=")? + 1
+    };
+    let r = &s[i + 2..];
+    let sp = r.find(' ')?;
+    let host = &r[..sp];
+    let mut after = &r[sp + 1..];
+    if let Some(a) = after.strip_prefix("DS ") {
+        after = a;
+    }
+    let addr = after
+        .strip_prefix('[')
+        .and_then(|a| a.find(']').map(|e| &a[..e]));
+    let port = addr.and_then(|a| {
+        let rest = &after[a.len() + 2..];
+        let rest = rest.strip_prefix(':')?;
+        let n = rest.bytes().take_while(|c| c.is_ascii_digit()).count();
+        rest[..n].parse().ok()
+    });
+    if host.is_empty() {
+        return None;
+    }
+    Some(Target { host, addr, port })
+}
+
+fn exim_field<'a>(s: &'a str, key: &str) -> Option<&'a str> {
+    let mut from = 0;
+    while let Some(i) = s[from..].find(key) {
+        let at = from + i;
+        if at == 0 || s.as_bytes()[at - 1] == b' ' {
+            let v = &s[at + key.len()..];
+            return Some(v.split(' ').next().unwrap_or(""));
+        }
+        from = at + key.len();
+    }
+    None
+}
+
+/// Parse the part of an Exim line after the timestamp (and an optional `[pid]`).
+pub fn exim_message(m: &str) -> EximEvent<'_> {
+    let m = if m.starts_with('[') {
+        match m.find("] ") {
+            Some(i) => &m[i + 2..],
+            None => m,
+        }
+    } else {
+        m
+    };
+    let (msgid, rest) = match m.find(' ') {
+        Some(i) => (&m[..i], &m[i + 1..]),
+        None => return EximEvent::Other,
+    };
+    if !is_exim_msgid(msgid) {
+        return EximEvent::Other;
+    }
+    let flag = match rest.get(..3) {
+        Some("=> ") | Some("-> ") => Some(EximFlag::Delivered),
+        Some("== ") => Some(EximFlag::Deferred),
+        Some("** ") => Some(EximFlag::Failed),
+        _ => None,
+    };
+    match flag {
+        Some(flag) => {
+            let body = rest[3..].trim_start();
+            let (rcpt, after) = match body.find(' ') {
+                Some(i) => (&body[..i], &body[i + 1..]),
+                None => (body, ""),
+            };
+            // "userx <userx@test.ex>": the routed address follows in angle brackets
+            let rcpt = if !rcpt.contains('@') {
+                after
+                    .strip_prefix('<')
+                    .and_then(|a| a.find('>').map(|e| &a[..e]))
+                    .unwrap_or(rcpt)
+            } else {
+                rcpt
+            };
+            EximEvent::Outcome {
+                msgid,
+                flag,
+                rcpt,
+                host: exim_host(after),
+                tls: exim_field(after, "X="),
+                cv: exim_field(after, "CV="),
+                text: after,
+            }
+        }
+        None => EximEvent::Note {
+            msgid,
+            host: exim_host(rest).or_else(|| {
+                // "DANE attempt failed; TLS connection to host [ip]: ..."
+                let i = rest.find("TLS connection to ")?;
+                let r = &rest[i + "TLS connection to ".len()..];
+                let sp = r.find(' ')?;
+                let addr = r[sp + 1..]
+                    .strip_prefix('[')
+                    .and_then(|a| a.find(']').map(|e| &a[..e]));
+                Some(Target {
+                    host: &r[..sp],
+                    addr,
+                    port: None,
+                })
+            }),
+            text: rest,
+        },
+    }
+}
+
+/// The fields of a key=value line (the gateway `logline:` format).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyValueLine<'a> {
+    pub recipient: &'a str,
+    pub mode: Option<&'a str>,
+    pub outcome: &'a str,
+    pub tls: Option<&'a str>,
+    pub relay: Option<&'a str>,
+    pub dsn: Option<&'a str>,
+}
+
+/// Parse `key=value, key="quoted, value", ...` after the grammar's marker.
+pub fn keyvalue_line<'a>(g: &KeyValueGrammar, m: &'a str) -> Option<KeyValueLine<'a>> {
+    let mut out = KeyValueLine::default();
+    let mut rest = m;
+    let mut have_outcome = false;
+    while !rest.is_empty() {
+        let eq = rest.find('=')?;
+        let key = rest[..eq].trim();
+        let after = &rest[eq + 1..];
+        let (value, next) = if let Some(q) = after.strip_prefix('"') {
+            let end = q.find('"')?;
+            let tail = &q[end + 1..];
+            (
+                &q[..end],
+                tail.strip_prefix(", ")
+                    .unwrap_or(tail.trim_start_matches(',')),
+            )
+        } else {
+            match after.find(", ") {
+                Some(i) => (&after[..i], &after[i + 2..]),
+                None => (after.trim_end(), ""),
+            }
+        };
+        if key == g.field_recipient {
+            out.recipient = value;
+        } else if key == g.field_outcome {
+            out.outcome = value;
+            have_outcome = true;
+        } else if g.field_mode.as_deref() == Some(key) {
+            out.mode = Some(value);
+        } else if g.field_tls.as_deref() == Some(key) {
+            out.tls = Some(value);
+        } else if g.field_relay.as_deref() == Some(key) {
+            out.relay = Some(value);
+        } else if g.field_dsn.as_deref() == Some(key) {
+            out.dsn = Some(value);
+        }
+        rest = next;
+    }
+    (have_outcome && !out.recipient.is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grammar::Grammars;
+
+    fn pf(m: &str) -> Option<PostfixEvent<'_>> {
+        let g = Grammars::builtin();
+        // leak the grammar for the test's borrow: fine in tests
+        let g: &'static Grammars = Box::leak(Box::new(g));
+        postfix_message(&g.postfix, m)
+    }
+
+    #[test]
+    fn targets() {
+        let (t, r) = parse_target("mail.telia.com[81.236.60.210]:25, delay=1").unwrap();
+        assert_eq!(
+            (t.host, t.addr, t.port, r),
+            (
+                "mail.telia.com",
+                Some("81.236.60.210"),
+                Some(25),
+                ", delay=1"
+            )
+        );
+        let (t, _) = parse_target("uriports.com[2001:678:6a0::3:101]:25").unwrap();
+        assert_eq!(t.addr, Some("2001:678:6a0::3:101"));
+        let (t, _) = parse_target("sub1.example.com[private/dovecot-lmtp]").unwrap();
+        assert_eq!((t.addr, t.port), (Some("private/dovecot-lmtp"), None));
+        let (t, _) = parse_target("xyz.domain.tld[xx.yyy.xx.xx]:25").unwrap();
+        assert_eq!(t.addr, Some("xx.yyy.xx.xx"));
+        assert!(parse_target("[1.2.3.4]:25").is_none());
+    }
+
+    #[test]
+    fn delivery_lines() {
+        let e = pf("0D9633D: to=<jos@example.com>, orig_to=<bestuur@example.com>, relay=mail1.example.net[10.74.103.11]:25, delay=11, delays=5.4/0.06/5.1/0.03, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as F12DF84004)").unwrap();
+        let PostfixEvent::Delivery(d) = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            (d.qid, d.to, d.status, d.dsn),
+            ("0D9633D", "<jos@example.com>", "sent", Some("2.0.0"))
+        );
+        assert_eq!(d.text, "250 2.0.0 Ok: queued as F12DF84004");
+        assert_eq!(d.relay.unwrap().host, "mail1.example.net");
+        let e = pf("732BB407C3: to=<redacted@domain.com>, relay=mail.domain.com[1.1.1.1]:25, delay=6.2, delays=0.1/0/5.2/0.87, dsn=4.0.0, status=deferred (host mail.domain.com[1.1.1.1] said: 451 DT:SPM 163 (in reply to end of DATA command))").unwrap();
+        let PostfixEvent::Delivery(d) = e else {
+            panic!()
+        };
+        assert!(
+            d.text.ends_with("(in reply to end of DATA command)"),
+            "{}",
+            d.text
+        );
+        let e = pf("7EE668039: to=<user@example.com>, relay=mail.example.com[1.2.3.4]:25, delay=3.6, delays=0.08/0.02/0.85/0.14, tls=dane/!requiretls:nocertmatch, dsn=2.1.5, status=sent (250 2.0.0 Ok: queued as 153053D)").unwrap();
+        let PostfixEvent::Delivery(d) = e else {
+            panic!()
+        };
+        assert_eq!(d.tls, Some("dane/!requiretls:nocertmatch"));
+        let e = pf("4YmjlP6JTKz3VMh: to=<xxx@randboats.com>, relay=none, delay=1070, delays=1070/0/0.03/0, dsn=4.7.5, status=deferred (non DNSSEC destination)").unwrap();
+        let PostfixEvent::Delivery(d) = e else {
+            panic!()
+        };
+        assert!(d.relay.is_none());
+        let e = pf("2298F5F619: to=<admin@corp.com>, relay=none, delay=89758, delays=89758/0.02/0/0, dsn=4.4.1, status=deferred (delivery temporarily suspended: connect to mail.corp.com[1.1.1.1]:25: Connection timed out) 215").unwrap();
+        let PostfixEvent::Delivery(d) = e else {
+            panic!()
+        };
+        assert!(d.text.starts_with("delivery temporarily suspended"));
+        // truncated delivery line: malformed
+        assert_eq!(pf("7EE668039: to=<user@example.com>, relay=mail.exa"), None);
+    }
+
+    #[test]
+    fn tls_lines() {
+        let e = pf("CA certificate verification failed for mail.mydomain.com[157.90.161.81]:25: num=65:no matching DANE TLSA records").unwrap();
+        assert!(matches!(e, PostfixEvent::VerifyFailed { dane: true, .. }));
+        let e = pf("certificate verification failed for gmail-smtp-in.l.google.com[108.177.126.26]:25: untrusted issuer /OU=GlobalSign").unwrap();
+        assert!(matches!(e, PostfixEvent::VerifyFailed { dane: false, .. }));
+        let e = pf("Verified TLS connection established to mail.sys4.de[2001:1578:400:111::7]:25: TLSv1 with cipher ECDHE-RSA-AES256-SHA (256/256 bits)").unwrap();
+        let PostfixEvent::Summary {
+            trust,
+            target,
+            proto,
+            cipher,
+        } = e
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (trust, target.host, proto, cipher),
+            (
+                Trust::Verified,
+                "mail.sys4.de",
+                Some("TLSv1"),
+                Some("ECDHE-RSA-AES256-SHA")
+            )
+        );
+        assert_eq!(pf("Trusted TLS connection established from mail.outbound.protection.outlook.com[1.1.1.1]: TLSv1.2 with cipher X (256/256 bits)"), Some(PostfixEvent::Other));
+        let e = pf("warning: DANE TLSA lookup problem: Host or domain name not found. Name service error for name=_25._tcp.mx.example.com type=TLSA: Host not found, try again").unwrap();
+        assert!(
+            matches!(
+                e,
+                PostfixEvent::TlsaProblem {
+                    host: "mx.example.com",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = pf("warning: TLS policy lookup for problemdomain.de/aspmx.l.google.com: non DNSSEC destination").unwrap();
+        assert!(matches!(
+            e,
+            PostfixEvent::PolicyProblem {
+                domain: "problemdomain.de",
+                host: "aspmx.l.google.com",
+                text: "non DNSSEC destination"
+            }
+        ));
+        let e = pf("TLSRPT: status=failure, domain=example.org, receiving_mx=mx.example.org[192.0.2.1], failure_type=TLSRPT_TLSA_INVALID").unwrap();
+        let PostfixEvent::Tlsrpt {
+            success,
+            failure_type,
+            mx,
+            ..
+        } = e
+        else {
+            panic!()
+        };
+        assert!(!success);
+        assert_eq!(tlsrpt_type_key(failure_type.unwrap()), "tlsa_invalid");
+        assert_eq!(mx.addr, Some("192.0.2.1"));
+        let e = pf("30E4E7461347: Server certificate not verified").unwrap();
+        assert_eq!(
+            e,
+            PostfixEvent::QueueNote {
+                qid: "30E4E7461347",
+                text: "Server certificate not verified"
+            }
+        );
+    }
+
+    #[test]
+    fn exim_lines() {
+        let e = exim_message("10HmaX-000000005vi-0000 => t@mxdane512ee.test.ex R=client T=send_to_server H=dane512ee.test.ex [ip4.ip4.ip4.ip4] X=TLS1.x:ke-RSA-AES256-SHAnnn:xxx CV=dane C=\"250 OK id=10HmaY-000000005vi-0000\"");
+        let EximEvent::Outcome {
+            flag,
+            rcpt,
+            host,
+            cv,
+            tls,
+            ..
+        } = e
+        else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            (flag, rcpt, cv),
+            (EximFlag::Delivered, "t@mxdane512ee.test.ex", Some("dane"))
+        );
+        assert_eq!(host.unwrap().host, "dane512ee.test.ex");
+        assert_eq!(tls, Some("TLS1.x:ke-RSA-AES256-SHAnnn:xxx"));
+        let e = exim_message("10HmbH-000000005vi-0000 H=danelazy.test.ex [ip4.ip4.ip4.ip4]: DANE error: tlsa lookup DEFER");
+        let EximEvent::Note { host, .. } = e else {
+            panic!()
+        };
+        assert_eq!(host.unwrap().host, "danelazy.test.ex");
+        let e = exim_message("10HmbP-000000005vi-0000 DANE attempt failed; TLS connection to danebroken2.test.ex [127.0.0.1]: (certificate verification failed): x");
+        let EximEvent::Note { host, .. } = e else {
+            panic!()
+        };
+        assert_eq!(host.unwrap().addr, Some("127.0.0.1"));
+        let e = exim_message("[1235] 10HmaX-000000005vi-0000 => userx <userx@test.ex> R=r1 T=t1");
+        let EximEvent::Outcome { rcpt, .. } = e else {
+            panic!()
+        };
+        assert_eq!(rcpt, "userx@test.ex");
+        assert!(is_exim_msgid("1gzK7S-0007Td-Bt"));
+        assert!(!is_exim_msgid("1gzK7S-0007Td-B"));
+    }
+
+    #[test]
+    fn keyvalue_lines() {
+        let g = Grammars::builtin();
+        let kv = &g.keyvalue[0];
+        let l = keyvalue_line(kv, "to=example@xs4all.nl, mode=dane strict, dane=\"Verify (Secure TLSA RRs found)\", tls=TLSv1.2:ECDHE-RSA-AES256-GCM-SHA384, tlsvalid=\"0 (ok)\", relay=mx1.xs4all.nl [194.109.24.132], dsn=250").unwrap();
+        assert_eq!(l.recipient, "example@xs4all.nl");
+        assert_eq!(l.mode, Some("dane strict"));
+        assert_eq!(l.outcome, "Verify (Secure TLSA RRs found)");
+        assert_eq!(l.relay, Some("mx1.xs4all.nl [194.109.24.132]"));
+        assert_eq!(l.dsn, Some("250"));
+        assert!(keyvalue_line(kv, "to=a@b.example, dane=\"Verify (unterminated").is_none());
+    }
+}

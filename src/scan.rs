@@ -1,1 +1,914 @@
 //! The scan stage wired end to end: ingest → parse → correlate → classify → aggregate.
+//!
+//! Each input is read in batches of whole lines. A batch is cut into line-aligned chunks that
+//! rayon parses in parallel (phase A: prefix, grammar, message → events, borrowing from the
+//! batch). The events are spread over partitions by their correlation key (Postfix
+//! host+program+pid, Exim message id); each partition then runs its correlators over its events
+//! in log order (phase B), also in parallel. Keys never cross partitions, so the result is the
+//! same for every chunk size, batch size and thread count — the property tests pin that.
+
+use crate::aggregate::Aggregate;
+use crate::classify::TlsLevel;
+use crate::correlate::{keyvalue_attempt, At, AttemptRef, Emit, PartitionState};
+use crate::domain;
+use crate::grammar::{GrammarError, Grammars, Prefix};
+use crate::ingest::{self, IngestError, InputSpec, Opened};
+use crate::model::{Attempt, Mta};
+use crate::parse::{self, EximEvent, KeyValueLine, PostfixEvent};
+use crate::timefmt::{self, infer_year, year_month_of};
+use chrono::DateTime;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Errors that stop a scan before it starts (unreadable inputs are reported per input).
+#[derive(Debug, Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Grammar(#[from] GrammarError),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+}
+
+/// Lines longer than this are skipped as malformed.
+pub const MAX_LINE: usize = 64 * 1024;
+/// How many example lines each input keeps per run.
+pub const MAX_PROBLEM_EXAMPLES: usize = 5;
+
+/// Options of a scan.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// The MTA's default TLS security level (Postfix `smtp_tls_security_level`).
+    pub tls_level: TlsLevel,
+    /// Year of the newest BSD-syslog lines (default: from the file's modification time).
+    pub year: Option<i32>,
+    /// Only attempts at or after this time (Unix seconds).
+    pub since: Option<i64>,
+    /// Only attempts before this time (Unix seconds).
+    pub until: Option<i64>,
+    /// Extra grammar files.
+    pub grammar_files: Vec<PathBuf>,
+    /// Only lines of this MTA (default: every MTA recognised).
+    pub mta: Option<Mta>,
+    /// Bytes per batch (memory bound of streaming).
+    pub batch_bytes: usize,
+    /// Bytes per parallel chunk within a batch.
+    pub chunk_bytes: usize,
+    /// Leave a final line without newline unread (for incremental reading of growing files).
+    pub complete_lines_only: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            tls_level: TlsLevel::Dane,
+            year: None,
+            since: None,
+            until: None,
+            grammar_files: Vec::new(),
+            mta: None,
+            batch_bytes: 64 << 20,
+            chunk_bytes: 1 << 20,
+            complete_lines_only: false,
+        }
+    }
+}
+
+/// One example of a problem line.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ProblemExample {
+    pub line: u64,
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// Problems of one input.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InputProblems {
+    pub file: String,
+    /// Count per kind (`no-prefix`, `malformed-delivery`, `bad-domain`, `invalid-utf8`, ...).
+    pub counts: BTreeMap<&'static str, u64>,
+    /// The first few examples, by line number.
+    pub examples: Vec<ProblemExample>,
+    /// Errors that ended reading the input early (truncated gzip, read error).
+    pub errors: Vec<String>,
+}
+
+/// Problems of a scan, per input index.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Problems {
+    pub inputs: BTreeMap<u32, InputProblems>,
+}
+
+impl Problems {
+    /// Count a problem line.
+    pub fn add(&mut self, input: u32, line: u64, kind: &'static str, text: &str) {
+        let p = self.inputs.entry(input).or_default();
+        *p.counts.entry(kind).or_insert(0) += 1;
+        if p.examples.len() < MAX_PROBLEM_EXAMPLES
+            || p.examples.last().is_some_and(|l| line < l.line)
+        {
+            let mut cut = text.len().min(200);
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let e = ProblemExample {
+                line,
+                kind,
+                text: text[..cut].to_string(),
+            };
+            let pos = p.examples.binary_search(&e).unwrap_or_else(|x| x);
+            p.examples.insert(pos, e);
+            p.examples.truncate(MAX_PROBLEM_EXAMPLES);
+        }
+    }
+
+    /// Record an error that ended an input early.
+    pub fn error(&mut self, input: u32, message: String) {
+        self.inputs.entry(input).or_default().errors.push(message);
+    }
+
+    /// Merge another set of problems.
+    pub fn merge(&mut self, o: Problems) {
+        for (k, v) in o.inputs {
+            let p = self.inputs.entry(k).or_default();
+            for (kind, n) in v.counts {
+                *p.counts.entry(kind).or_insert(0) += n;
+            }
+            p.examples.extend(v.examples);
+            p.examples.sort();
+            p.examples.dedup();
+            p.examples.truncate(MAX_PROBLEM_EXAMPLES);
+            p.errors.extend(v.errors);
+        }
+    }
+
+    /// Total problem lines.
+    pub fn total(&self) -> u64 {
+        self.inputs.values().flat_map(|p| p.counts.values()).sum()
+    }
+
+    /// Whether any input could not be read to its end.
+    pub fn has_errors(&self) -> bool {
+        self.inputs.values().any(|p| !p.errors.is_empty())
+    }
+
+    /// A human summary for stderr: one line per input with problems, then examples.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        for p in self.inputs.values() {
+            for e in &p.errors {
+                s.push_str(&format!("danemine: {}: {}\n", p.file, e));
+            }
+            if p.counts.is_empty() {
+                continue;
+            }
+            let kinds: Vec<String> = p.counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            s.push_str(&format!(
+                "danemine: {}: skipped or doubtful lines: {}\n",
+                p.file,
+                kinds.join(", ")
+            ));
+            for e in &p.examples {
+                s.push_str(&format!(
+                    "  {}:{}: {}: {}\n",
+                    p.file,
+                    e.line,
+                    e.kind,
+                    e.text.escape_debug()
+                ));
+            }
+        }
+        s
+    }
+}
+
+/// The result of an aggregating scan.
+#[derive(Debug, Clone, Default)]
+pub struct ScanResult {
+    pub aggregate: Aggregate,
+    pub problems: Problems,
+    pub lines: u64,
+    pub bytes: u64,
+    pub attempts: u64,
+    /// Per input: bytes consumed from the start of the file (for incremental reading).
+    pub end_offsets: Vec<u64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// phase A: lines → keyed events
+
+#[derive(Debug, Clone, Copy)]
+enum Ev<'a> {
+    Postfix {
+        host: &'a str,
+        prog: &'a str,
+        pid: &'a str,
+        ev: PostfixEvent<'a>,
+    },
+    Exim {
+        msgid: &'a str,
+        ev: EximEvent<'a>,
+    },
+    KeyValue {
+        grammar: usize,
+        line: KeyValueLine<'a>,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Keyed<'a> {
+    rel_line: u64,
+    time: i64,
+    text: &'a str,
+    ev: Ev<'a>,
+}
+
+struct ChunkOut<'a> {
+    lines: u64,
+    buckets: Vec<Vec<Keyed<'a>>>,
+    problems: Problems,
+}
+
+/// Per-input constants of phase A.
+struct InputCtx {
+    input: u32,
+    reference: (i32, u32),
+    fallback_time: i64,
+}
+
+fn fnv(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for &b in p.as_bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h ^= 0x1f;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+struct Engine {
+    grammars: Grammars,
+    opts: ScanOptions,
+    parts: usize,
+}
+
+impl Engine {
+    fn time_of(&self, p: &Prefix<'_>, ctx: &InputCtx) -> Option<i64> {
+        let st = p.stamp?;
+        let year = match st.year {
+            Some(y) => y,
+            None => infer_year(st.month, ctx.reference),
+        };
+        Some(st.to_unix(year))
+    }
+
+    fn line_event<'a>(
+        &self,
+        line: &'a str,
+        ctx: &InputCtx,
+        rel: u64,
+        problems: &mut Problems,
+        base_hint: u64,
+    ) -> Option<(u64, Keyed<'a>)> {
+        let g = &self.grammars;
+        let p = g.prefix.parse(line);
+        let want = |m: Mta| self.opts.mta.is_none_or(|x| x == m);
+        let m = p.message;
+        let keyed = |hash: u64, ev: Ev<'a>, problems: &mut Problems| {
+            let time = match self.time_of(&p, ctx) {
+                Some(t) => t,
+                None => {
+                    problems.add(ctx.input, base_hint + rel, "no-timestamp", line);
+                    ctx.fallback_time
+                }
+            };
+            Some((
+                hash,
+                Keyed {
+                    rel_line: rel,
+                    time,
+                    text: line,
+                    ev,
+                },
+            ))
+        };
+        // key=value grammars (gateway): a marker anywhere in the message
+        for (gi, kv) in g.keyvalue.iter().enumerate() {
+            if let Some(i) = m.find(kv.marker.as_str()) {
+                if !want(Mta::Gateway) {
+                    return None;
+                }
+                return match parse::keyvalue_line(kv, &m[i + kv.marker.len()..]) {
+                    Some(l) => keyed(
+                        fnv(&[l.recipient]),
+                        Ev::KeyValue {
+                            grammar: gi,
+                            line: l,
+                        },
+                        problems,
+                    ),
+                    None => {
+                        problems.add(ctx.input, base_hint + rel, "malformed-keyvalue", line);
+                        None
+                    }
+                };
+            }
+        }
+        match p.program {
+            Some(prog) => {
+                if let Some(agent) = prog.strip_prefix(g.postfix.tag_prefix.as_str()) {
+                    // postfix/smtp, postfix-out/smtp: the last component is the agent
+                    let last = agent.rsplit('/').next().unwrap_or("");
+                    if !agent.contains('/') || !g.postfix.delivery_agents.iter().any(|a| a == last)
+                    {
+                        return None;
+                    }
+                    if !want(Mta::Postfix) {
+                        return None;
+                    }
+                    let host = p.host.unwrap_or("");
+                    let pid = p.pid.unwrap_or("");
+                    return match parse::postfix_message(&g.postfix, m) {
+                        Some(PostfixEvent::Other) => None,
+                        Some(ev) => keyed(
+                            fnv(&[host, prog, pid]),
+                            Ev::Postfix {
+                                host,
+                                prog,
+                                pid,
+                                ev,
+                            },
+                            problems,
+                        ),
+                        None => {
+                            problems.add(ctx.input, base_hint + rel, "malformed-postfix", line);
+                            None
+                        }
+                    };
+                }
+                if g.exim.tags.iter().any(|t| t == prog) {
+                    return self.exim_event(line, m, &p, ctx, rel, problems, base_hint);
+                }
+                None
+            }
+            None if p.exim_stamp => self.exim_event(line, m, &p, ctx, rel, problems, base_hint),
+            None => {
+                problems.add(ctx.input, base_hint + rel, "no-prefix", line);
+                None
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn exim_event<'a>(
+        &self,
+        line: &'a str,
+        m: &'a str,
+        p: &Prefix<'a>,
+        ctx: &InputCtx,
+        rel: u64,
+        problems: &mut Problems,
+        base_hint: u64,
+    ) -> Option<(u64, Keyed<'a>)> {
+        if self.opts.mta.is_some_and(|x| x != Mta::Exim) {
+            return None;
+        }
+        let ev = parse::exim_message(m);
+        let msgid = match ev {
+            EximEvent::Outcome { msgid, .. } | EximEvent::Note { msgid, .. } => msgid,
+            EximEvent::Other => return None,
+        };
+        let time = match self.time_of(p, ctx) {
+            Some(t) => t,
+            None => {
+                problems.add(ctx.input, base_hint + rel, "no-timestamp", line);
+                ctx.fallback_time
+            }
+        };
+        Some((
+            fnv(&[msgid]),
+            Keyed {
+                rel_line: rel,
+                time,
+                text: line,
+                ev: Ev::Exim { msgid, ev },
+            },
+        ))
+    }
+
+    fn parse_chunk<'a>(&self, ctx: &InputCtx, chunk: &'a [u8]) -> ChunkOut<'a> {
+        let mut out = ChunkOut {
+            lines: 0,
+            buckets: (0..self.parts).map(|_| Vec::new()).collect(),
+            problems: Problems::default(),
+        };
+        // line numbers inside the chunk are relative (1-based); phase B adds the chunk's base.
+        // Problems found here are recorded with relative numbers and rebased by the caller.
+        let mut start = 0usize;
+        let mut rel = 0u64;
+        while start < chunk.len() {
+            let end = memchr::memchr(b'\n', &chunk[start..])
+                .map(|i| start + i)
+                .unwrap_or(chunk.len());
+            rel += 1;
+            let mut raw = &chunk[start..end];
+            if raw.last() == Some(&b'\r') {
+                raw = &raw[..raw.len() - 1];
+            }
+            start = end + 1;
+            if raw.is_empty() {
+                continue;
+            }
+            if raw.len() > MAX_LINE {
+                let text = String::from_utf8_lossy(&raw[..200.min(raw.len())]);
+                out.problems.add(ctx.input, rel, "too-long", &text);
+                continue;
+            }
+            if memchr::memchr(0, raw).is_some() {
+                let text = String::from_utf8_lossy(raw).replace('\0', "\\0");
+                out.problems.add(ctx.input, rel, "nul-byte", &text);
+                continue;
+            }
+            let line = match std::str::from_utf8(raw) {
+                Ok(l) => l,
+                Err(_) => {
+                    let text = String::from_utf8_lossy(raw);
+                    out.problems.add(ctx.input, rel, "invalid-utf8", &text);
+                    continue;
+                }
+            };
+            if let Some((hash, k)) = self.line_event(line, ctx, rel, &mut out.problems, 0) {
+                out.buckets[(hash % self.parts as u64) as usize].push(k);
+            }
+        }
+        out.lines = rel;
+        out
+    }
+}
+
+/// Split a batch into line-aligned chunks of about `size` bytes.
+fn split_chunks(data: &[u8], size: usize) -> Vec<&[u8]> {
+    let size = size.max(1);
+    let mut v = Vec::with_capacity(data.len() / size + 1);
+    let mut start = 0;
+    while start < data.len() {
+        let mut end = (start + size).min(data.len());
+        if end < data.len() {
+            match memchr::memchr(b'\n', &data[end..]) {
+                Some(i) => end += i + 1,
+                None => end = data.len(),
+            }
+        }
+        v.push(&data[start..end]);
+        start = end;
+    }
+    v
+}
+
+// ---------------------------------------------------------------------------------------------
+// phase B: per partition, events in log order → attempts
+
+struct PartSink<'s> {
+    names: &'s [String],
+    since: Option<i64>,
+    until: Option<i64>,
+    aggregate: Option<Aggregate>,
+    attempts: Option<Vec<Attempt>>,
+    problems: Problems,
+    count: u64,
+}
+
+impl Emit for PartSink<'_> {
+    fn attempt(&mut self, a: &AttemptRef<'_>) {
+        if self.since.is_some_and(|s| a.time < s) || self.until.is_some_and(|u| a.time >= u) {
+            return;
+        }
+        let domain = match domain::normalize(a.domain) {
+            Ok(d) => d,
+            Err(_) => {
+                self.problems.add(a.input, a.line, "bad-domain", a.text);
+                return;
+            }
+        };
+        let mx = a.mx_host.and_then(|h| domain::normalize(h).ok());
+        self.count += 1;
+        let file = self
+            .names
+            .get(a.input as usize)
+            .map(String::as_str)
+            .unwrap_or("");
+        if let Some(agg) = self.aggregate.as_mut() {
+            agg.add(
+                &domain,
+                mx.as_deref(),
+                a.time,
+                a.outcome,
+                a.input,
+                a.line,
+                file,
+                a.text,
+            );
+        }
+        if let Some(v) = self.attempts.as_mut() {
+            let own = |s: Option<&str>| s.map(str::to_string);
+            v.push(Attempt {
+                time: DateTime::from_timestamp(a.time, 0).unwrap_or_default(),
+                mta: a.mta,
+                domain: domain.into_owned(),
+                mx_host: mx.map(|m| m.into_owned()),
+                mx_addr: own(a.mx_addr),
+                port: a.port,
+                mode: a.mode,
+                tls_protocol: own(a.tls_protocol),
+                tls_cipher: own(a.tls_cipher),
+                outcome: a.outcome,
+                dsn: own(a.dsn),
+                status: own(a.status),
+                detail: a.detail.map(|d| d.chars().take(300).collect()),
+                file: file.to_string(),
+                line: a.line,
+            });
+        }
+    }
+
+    fn problem(&mut self, input: u32, line: u64, kind: &'static str, text: &str) {
+        self.problems.add(input, line, kind, text);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_partition(
+    engine: &Engine,
+    state: &mut PartitionState,
+    sink: &mut PartSink<'_>,
+    chunks: &[ChunkOut<'_>],
+    bases: &[u64],
+    p: usize,
+    input: u32,
+    key: &mut String,
+) {
+    let g = &engine.grammars;
+    let level = engine.opts.tls_level;
+    for (c, base) in chunks.iter().zip(bases) {
+        for k in &c.buckets[p] {
+            let at = At {
+                input,
+                line: base + k.rel_line,
+                time: k.time,
+                text: k.text,
+            };
+            match &k.ev {
+                Ev::Postfix {
+                    host,
+                    prog,
+                    pid,
+                    ev,
+                } => {
+                    key.clear();
+                    key.push_str(host);
+                    key.push('\u{1f}');
+                    key.push_str(prog);
+                    key.push('\u{1f}');
+                    key.push_str(pid);
+                    match state.postfix.get_mut(key.as_str()) {
+                        Some(s) => s.feed(g, level, ev, at, sink),
+                        None => {
+                            let mut s = crate::correlate::PostfixState::default();
+                            s.feed(g, level, ev, at, sink);
+                            if !s.is_idle() {
+                                state.postfix.insert(key.clone(), s);
+                            }
+                        }
+                    }
+                }
+                Ev::Exim { msgid, ev } => match state.exim.get_mut(*msgid) {
+                    Some(s) => {
+                        s.feed(g, level, ev, at, sink);
+                        if s.is_idle() {
+                            state.exim.remove(*msgid);
+                        }
+                    }
+                    None => {
+                        let mut s = crate::correlate::EximState::default();
+                        s.feed(g, level, ev, at, sink);
+                        if !s.is_idle() {
+                            state.exim.insert(msgid.to_string(), s);
+                        }
+                    }
+                },
+                Ev::KeyValue { grammar, line } => keyvalue_attempt(g, *grammar, line, at, sink),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// driver
+
+/// What a scan collects.
+struct Collect {
+    aggregate: bool,
+    attempts: bool,
+}
+
+struct Outcome {
+    aggregate: Aggregate,
+    problems: Problems,
+    lines: u64,
+    bytes: u64,
+    attempts: u64,
+    end_offsets: Vec<u64>,
+}
+
+fn last_bsd_month(data: &[u8]) -> Option<u32> {
+    let tail = &data[data.len().saturating_sub(256 * 1024)..];
+    let mut end = tail.len();
+    while end > 0 {
+        let start = memchr::memrchr(b'\n', &tail[..end.saturating_sub(1)])
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        let line = &tail[start..end];
+        if let Some((st, _)) = timefmt::parse_bsd(line) {
+            return Some(st.month);
+        }
+        // a container column or severity could precede it: try after the first " | "
+        if start == 0 {
+            break;
+        }
+        end = start;
+    }
+    None
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn scan_inner(
+    inputs: &[InputSpec],
+    opts: &ScanOptions,
+    collect: Collect,
+    on_batch: &mut dyn FnMut(Vec<Attempt>),
+) -> Result<Outcome, ScanError> {
+    let grammars = Grammars::load(&opts.grammar_files)?;
+    let parts = (rayon::current_num_threads() * 2).clamp(2, 64);
+    let engine = Engine {
+        grammars,
+        opts: opts.clone(),
+        parts,
+    };
+    let names: Vec<String> = inputs.iter().map(|i| i.display.clone()).collect();
+    let mut states: Vec<PartitionState> = (0..parts).map(|_| PartitionState::default()).collect();
+    let mut sinks: Vec<PartSink<'_>> = (0..parts)
+        .map(|_| PartSink {
+            names: &names,
+            since: opts.since,
+            until: opts.until,
+            aggregate: collect.aggregate.then(Aggregate::default),
+            attempts: collect.attempts.then(Vec::new),
+            problems: Problems::default(),
+            count: 0,
+        })
+        .collect();
+    let mut problems = Problems::default();
+    let mut lines = 0u64;
+    let mut bytes = 0u64;
+    let mut end_offsets = Vec::with_capacity(inputs.len());
+
+    for (idx, spec) in inputs.iter().enumerate() {
+        let input = idx as u32;
+        problems.inputs.entry(input).or_default().file = spec.display.clone();
+        let opened = match ingest::open(spec) {
+            Ok(o) => o,
+            Err(e) => {
+                problems.error(input, e.to_string());
+                end_offsets.push(spec.start_offset);
+                continue;
+            }
+        };
+        let mut line_base = 0u64;
+        let mut process = |data: &[u8],
+                           ctx: &InputCtx,
+                           line_base: &mut u64,
+                           states: &mut Vec<PartitionState>,
+                           sinks: &mut Vec<PartSink<'_>>,
+                           problems: &mut Problems| {
+            let chunks = split_chunks(data, opts.chunk_bytes);
+            let outs: Vec<ChunkOut<'_>> = chunks
+                .par_iter()
+                .map(|c| engine.parse_chunk(ctx, c))
+                .collect();
+            let mut bases = Vec::with_capacity(outs.len());
+            let mut b = *line_base;
+            for o in &outs {
+                bases.push(b);
+                b += o.lines;
+            }
+            *line_base = b;
+            states
+                .par_iter_mut()
+                .zip(sinks.par_iter_mut())
+                .enumerate()
+                .for_each(|(p, (st, sink))| {
+                    let mut key = String::new();
+                    run_partition(&engine, st, sink, &outs, &bases, p, input, &mut key);
+                });
+            for (o, base) in outs.into_iter().zip(&bases) {
+                // rebase phase-A problem line numbers
+                let mut pr = o.problems;
+                for ip in pr.inputs.values_mut() {
+                    for e in ip.examples.iter_mut() {
+                        e.line += base;
+                    }
+                }
+                problems.merge(pr);
+            }
+            if collect.attempts {
+                let mut batch: Vec<Attempt> = Vec::new();
+                for s in sinks.iter_mut() {
+                    if let Some(v) = s.attempts.as_mut() {
+                        batch.append(v);
+                    }
+                }
+                batch.sort_by_key(|a| a.line);
+                on_batch(batch);
+            }
+        };
+        match opened {
+            Opened::Mapped { map, start, mtime } => {
+                let data: &[u8] = match &map {
+                    Some(m) => &m[start..],
+                    None => &[],
+                };
+                let mut usable = data.len();
+                if opts.complete_lines_only {
+                    usable = memchr::memrchr(b'\n', data).map(|i| i + 1).unwrap_or(0);
+                }
+                let data = &data[..usable];
+                let ctx = InputCtx {
+                    input,
+                    reference: match opts.year {
+                        Some(y) => (y, last_bsd_month(data).unwrap_or(12)),
+                        None => year_month_of(mtime.unwrap_or_else(now_unix)),
+                    },
+                    fallback_time: mtime.unwrap_or_else(now_unix),
+                };
+                for batch in split_chunks(data, opts.batch_bytes) {
+                    process(
+                        batch,
+                        &ctx,
+                        &mut line_base,
+                        &mut states,
+                        &mut sinks,
+                        &mut problems,
+                    );
+                }
+                bytes += data.len() as u64;
+                end_offsets.push(spec.start_offset + usable as u64);
+            }
+            Opened::Stream {
+                reader,
+                compression,
+                mtime,
+            } => {
+                let ctx = InputCtx {
+                    input,
+                    reference: match opts.year {
+                        Some(y) => (y, 12),
+                        None => year_month_of(mtime.unwrap_or_else(now_unix)),
+                    },
+                    fallback_time: mtime.unwrap_or_else(now_unix),
+                };
+                let mut batches = ingest::Batches::new(reader, opts.batch_bytes);
+                let mut consumed = 0u64;
+                while let Some(b) = batches.next_batch() {
+                    match b {
+                        Ok(data) => {
+                            consumed += data.len() as u64;
+                            process(
+                                &data,
+                                &ctx,
+                                &mut line_base,
+                                &mut states,
+                                &mut sinks,
+                                &mut problems,
+                            );
+                        }
+                        Err(e) => {
+                            let what = match compression {
+                                ingest::Compression::Gzip => "truncated or corrupt gzip",
+                                ingest::Compression::Zstd => "truncated or corrupt zstd",
+                                ingest::Compression::None => "read error",
+                            };
+                            problems.error(
+                                input,
+                                format!("{what} after {consumed} bytes of data ({e}); the lines before it were used"),
+                            );
+                        }
+                    }
+                }
+                bytes += consumed;
+                end_offsets.push(consumed);
+            }
+        }
+        lines += line_base;
+        // correlation state does not carry over from one input to the next... except that
+        // rotated files continue each other: keep it, and flush only at the very end.
+    }
+    // end of all input: pending non-final attempts without a recipient line
+    states
+        .iter_mut()
+        .zip(sinks.iter_mut())
+        .for_each(|(st, sink)| st.finish(sink));
+    if collect.attempts {
+        let mut batch: Vec<Attempt> = Vec::new();
+        for s in sinks.iter_mut() {
+            if let Some(v) = s.attempts.as_mut() {
+                batch.append(v);
+            }
+        }
+        batch.sort_by_key(|a| a.line);
+        on_batch(batch);
+    }
+    let mut aggregate = Aggregate::default();
+    let mut attempts = 0;
+    let parts_out: Vec<(Option<Aggregate>, Problems, u64)> = sinks
+        .into_iter()
+        .map(|s| (s.aggregate, s.problems, s.count))
+        .collect();
+    for (a, p, n) in parts_out {
+        if let Some(a) = a {
+            aggregate.merge(a);
+        }
+        problems.merge(p);
+        attempts += n;
+    }
+    for (i, p) in problems.inputs.iter_mut() {
+        if p.file.is_empty() {
+            p.file = names.get(*i as usize).cloned().unwrap_or_default();
+        }
+    }
+    problems
+        .inputs
+        .retain(|_, p| !p.counts.is_empty() || !p.errors.is_empty());
+    Ok(Outcome {
+        aggregate,
+        problems,
+        lines,
+        bytes,
+        attempts,
+        end_offsets,
+    })
+}
+
+/// Scan inputs into per-domain and per-MX aggregates.
+pub fn scan_aggregate(inputs: &[InputSpec], opts: &ScanOptions) -> Result<ScanResult, ScanError> {
+    let o = scan_inner(
+        inputs,
+        opts,
+        Collect {
+            aggregate: true,
+            attempts: false,
+        },
+        &mut |_| {},
+    )?;
+    Ok(ScanResult {
+        aggregate: o.aggregate,
+        problems: o.problems,
+        lines: o.lines,
+        bytes: o.bytes,
+        attempts: o.attempts,
+        end_offsets: o.end_offsets,
+    })
+}
+
+/// Scan inputs and hand every attempt to `sink`, in input and line order within each batch.
+pub fn scan_attempts(
+    inputs: &[InputSpec],
+    opts: &ScanOptions,
+    sink: &mut dyn FnMut(Attempt),
+) -> Result<Problems, ScanError> {
+    let o = scan_inner(
+        inputs,
+        opts,
+        Collect {
+            aggregate: false,
+            attempts: true,
+        },
+        &mut |batch| {
+            for a in batch {
+                sink(a)
+            }
+        },
+    )?;
+    Ok(o.problems)
+}

@@ -1,1 +1,321 @@
-//! (being built)
+//! Fast timestamp parsing for log prefixes and RFC 3339 output.
+//!
+//! Times are kept as Unix seconds (UTC) on the hot path; chrono is used only for output.
+
+use chrono::{DateTime, Utc};
+
+/// A parsed log timestamp. BSD syslog stamps carry no year: `year` is `None` until inferred.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub year: Option<i32>,
+    pub month: u32,
+    pub day: u32,
+    /// Seconds since midnight (local to the stamp).
+    pub secs: u32,
+    /// Offset from UTC in seconds, when the stamp carries one.
+    pub offset: Option<i32>,
+}
+
+/// Days from 1970-01-01 to the given civil date (proleptic Gregorian).
+pub fn days_from_civil(y: i32, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y } as i64;
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil (year, month) of Unix seconds, UTC.
+pub fn year_month_of(unix: i64) -> (i32, u32) {
+    let z = unix.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = (yoe + era * 400) as i32 + i32::from(m <= 2);
+    (y, m)
+}
+
+impl Stamp {
+    /// Unix seconds (UTC) for this stamp with `year` (ignored when the stamp has its own).
+    /// Stamps without an offset are taken as UTC.
+    pub fn to_unix(&self, year: i32) -> i64 {
+        let y = self.year.unwrap_or(year);
+        days_from_civil(y, self.month, self.day) * 86_400 + self.secs as i64
+            - self.offset.unwrap_or(0) as i64
+    }
+}
+
+fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
+    let s = b.get(at..at + n)?;
+    let mut v = 0u32;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as u32;
+    }
+    Some(v)
+}
+
+fn hms(b: &[u8], at: usize) -> Option<u32> {
+    let h = digits(b, at, 2)?;
+    if b.get(at + 2) != Some(&b':') || b.get(at + 5) != Some(&b':') {
+        return None;
+    }
+    let m = digits(b, at + 3, 2)?;
+    let s = digits(b, at + 6, 2)?;
+    if h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    Some(h * 3600 + m * 60 + s.min(59))
+}
+
+fn valid_date(y: i32, m: u32, d: u32) -> bool {
+    (1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m)
+}
+
+fn days_in_month(y: i32, m: u32) -> u32 {
+    match m {
+        4 | 6 | 9 | 11 => 30,
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// Parse `±HH:MM`, `±HHMM` or `Z` at `at`; returns (offset seconds, bytes used).
+fn offset(b: &[u8], at: usize) -> Option<(i32, usize)> {
+    match b.get(at)? {
+        b'Z' | b'z' => Some((0, 1)),
+        c @ (b'+' | b'-') => {
+            let sign = if *c == b'-' { -1 } else { 1 };
+            let h = digits(b, at + 1, 2)?;
+            let (m, used) = if b.get(at + 3) == Some(&b':') {
+                (digits(b, at + 4, 2)?, 6)
+            } else {
+                (digits(b, at + 3, 2)?, 5)
+            };
+            if h > 23 || m > 59 {
+                return None;
+            }
+            Some((sign * (h as i32 * 3600 + m as i32 * 60), used))
+        }
+        _ => None,
+    }
+}
+
+/// RFC 3339 (`2021-01-24T14:43:33.171226+00:00`, `…Z`, `…+0100`); returns the stamp and its length.
+pub fn parse_rfc3339(b: &[u8]) -> Option<(Stamp, usize)> {
+    let y = digits(b, 0, 4)? as i32;
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || b.get(10) != Some(&b'T') {
+        return None;
+    }
+    let m = digits(b, 5, 2)?;
+    let d = digits(b, 8, 2)?;
+    if !valid_date(y, m, d) {
+        return None;
+    }
+    let secs = hms(b, 11)?;
+    let mut i = 19;
+    if b.get(i) == Some(&b'.') || b.get(i) == Some(&b',') {
+        i += 1;
+        while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+            i += 1;
+        }
+    }
+    let (off, used) = offset(b, i)?;
+    Some((
+        Stamp {
+            year: Some(y),
+            month: m,
+            day: d,
+            secs,
+            offset: Some(off),
+        },
+        i + used,
+    ))
+}
+
+/// Exim's own stamp: `2019-02-28 13:51:09`, optional `.712` milliseconds, optional ` +0100`.
+pub fn parse_exim(b: &[u8]) -> Option<(Stamp, usize)> {
+    let y = digits(b, 0, 4)? as i32;
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || b.get(10) != Some(&b' ') {
+        return None;
+    }
+    let m = digits(b, 5, 2)?;
+    let d = digits(b, 8, 2)?;
+    if !valid_date(y, m, d) {
+        return None;
+    }
+    let secs = hms(b, 11)?;
+    let mut i = 19;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+            i += 1;
+        }
+    }
+    let mut off = None;
+    if b.get(i) == Some(&b' ') && matches!(b.get(i + 1), Some(b'+') | Some(b'-')) {
+        if let Some((o, used)) = offset(b, i + 1) {
+            if used == 5 {
+                off = Some(o);
+                i += 1 + used;
+            }
+        }
+    }
+    Some((
+        Stamp {
+            year: Some(y),
+            month: m,
+            day: d,
+            secs,
+            offset: off,
+        },
+        i,
+    ))
+}
+
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// BSD syslog `Feb  2 12:15:21` (space-padded) or `Apr 09 09:29:47` (zero-padded, postlogd).
+pub fn parse_bsd(b: &[u8]) -> Option<(Stamp, usize)> {
+    let mon = b.get(0..3)?;
+    let month = MONTHS.iter().position(|m| &m[..] == mon)? as u32 + 1;
+    if b.get(3) != Some(&b' ') {
+        return None;
+    }
+    let d1 = *b.get(4)?;
+    let d2 = *b.get(5)?;
+    let day = match (d1, d2) {
+        (b' ', c) if c.is_ascii_digit() => (c - b'0') as u32,
+        (a, c) if a.is_ascii_digit() && c.is_ascii_digit() => ((a - b'0') * 10 + (c - b'0')) as u32,
+        _ => return None,
+    };
+    if !(1..=31).contains(&day) || b.get(6) != Some(&b' ') {
+        return None;
+    }
+    let secs = hms(b, 7)?;
+    Some((
+        Stamp {
+            year: None,
+            month,
+            day,
+            secs,
+            offset: None,
+        },
+        15,
+    ))
+}
+
+/// Assign a year to a BSD stamp given a reference (year, month): the log's newest month.
+/// A stamp in a later month than the reference belongs to the year before (December lines in
+/// a file last written in January).
+pub fn infer_year(month: u32, reference: (i32, u32)) -> i32 {
+    if month > reference.1 {
+        reference.0 - 1
+    } else {
+        reference.0
+    }
+}
+
+/// Unix seconds as RFC 3339 UTC with whole seconds (`2026-11-01T00:00:07Z`).
+pub fn rfc3339(unix: i64) -> String {
+    match DateTime::<Utc>::from_timestamp(unix, 0) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        None => String::from("invalid-time"),
+    }
+}
+
+/// Parse a user-given date or time (`2018-10-02`, `2018-10-02T13:00:00Z`) as Unix seconds;
+/// a bare date means its start (UTC).
+pub fn parse_user_time(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() == 10 {
+        let y = digits(b, 0, 4)? as i32;
+        let m = digits(b, 5, 2)?;
+        let d = digits(b, 8, 2)?;
+        if b[4] != b'-' || b[7] != b'-' || !valid_date(y, m, d) {
+            return None;
+        }
+        return Some(days_from_civil(y, m, d) * 86_400);
+    }
+    let (st, len) = parse_rfc3339(b)?;
+    (len == b.len()).then(|| st.to_unix(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_days_match_chrono() {
+        for (y, m, d) in [
+            (1970, 1, 1),
+            (2000, 2, 29),
+            (2018, 9, 1),
+            (2026, 12, 31),
+            (1999, 3, 2),
+        ] {
+            let c = chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            let expect = c
+                .signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
+                .num_days();
+            assert_eq!(days_from_civil(y, m, d), expect);
+            assert_eq!(year_month_of(expect * 86_400 + 5), (y, m));
+        }
+    }
+
+    #[test]
+    fn prefixes_of_the_corpus() {
+        let (s, n) = parse_rfc3339(b"2021-01-24T14:43:33.171226+00:00 INFO").unwrap();
+        assert_eq!(n, 32);
+        assert_eq!(s.to_unix(0), 1_611_499_413);
+        let (s, _) = parse_rfc3339(b"2024-12-30T12:16:32.052659+01:00 x").unwrap();
+        assert_eq!(rfc3339(s.to_unix(0)), "2024-12-30T11:16:32Z");
+        let (s, n) = parse_rfc3339(b"2026-11-28T19:27:32+0000 host").unwrap();
+        assert_eq!(
+            (n, rfc3339(s.to_unix(0)).as_str()),
+            (24, "2026-11-28T19:27:32Z")
+        );
+        let (s, n) = parse_bsd(b"Feb  2 12:15:21 postfix").unwrap();
+        assert_eq!((s.month, s.day, n), (2, 2, 15));
+        let (s, _) = parse_bsd(b"Apr 09 09:29:47 host").unwrap();
+        assert_eq!((s.month, s.day), (4, 9));
+        assert!(parse_bsd(b"Foo  2 12:15:21").is_none());
+        assert!(parse_bsd(b"Feb 32 12:15:21").is_none());
+        let (s, n) = parse_exim(b"2021-05-04 13:37:00 +0100 1gtTXl").unwrap();
+        assert_eq!(
+            (n, rfc3339(s.to_unix(0)).as_str()),
+            (25, "2021-05-04T12:37:00Z")
+        );
+        let (_, n) = parse_exim(b"2017-07-30 18:51:05.712 10HmaX").unwrap();
+        assert_eq!(n, 23);
+        assert!(parse_rfc3339(b"2021-02-30T00:00:00Z").is_none());
+    }
+
+    #[test]
+    fn december_lines_in_a_january_file_belong_to_the_year_before() {
+        assert_eq!(infer_year(12, (2027, 1)), 2026);
+        assert_eq!(infer_year(1, (2027, 1)), 2027);
+        assert_eq!(infer_year(9, (2018, 12)), 2018);
+    }
+
+    #[test]
+    fn user_times() {
+        assert_eq!(
+            parse_user_time("2018-10-02"),
+            Some(days_from_civil(2018, 10, 2) * 86_400)
+        );
+        assert!(parse_user_time("2018-13-02").is_none());
+        assert!(parse_user_time("yesterday").is_none());
+        assert_eq!(parse_user_time("1970-01-01T00:00:10Z"), Some(10));
+    }
+}

@@ -1,19 +1,369 @@
-//! `danemine scan` and `danemine domains` (being built).
+//! `danemine scan` (attempts) and `danemine domains` (per-domain or per-MX verdicts).
+
+use super::common::{report_problems, stdout_is_terminal, LogArgs};
+use crate::aggregate::{Aggregate, Row};
+use crate::model::{Attempt, FailureClass};
+use crate::scan::{scan_aggregate, scan_attempts};
+use crate::timefmt::rfc3339;
+use anyhow::{anyhow, bail, Context, Result};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::Instant;
 
 /// Arguments of `danemine scan`.
 #[derive(Debug, clap::Args)]
-pub struct ScanArgs {}
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub logs: LogArgs,
+    /// Output format: csv, jsonl or parquet (parquet needs --out).
+    #[arg(long, default_value = "csv")]
+    pub format: String,
+    /// Write to this file (atomically) instead of standard output.
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+}
 
 /// Arguments of `danemine domains`.
 #[derive(Debug, clap::Args)]
-pub struct DomainsArgs {}
+pub struct DomainsArgs {
+    #[command(flatten)]
+    pub logs: LogArgs,
+    /// Output format: csv, json or table (default: table on a terminal, csv otherwise).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// One row per recipient domain (`domain`, default) or per MX host (`mx`).
+    #[arg(long, default_value = "domain")]
+    pub by: String,
+    /// Write to this file (atomically) instead of standard output.
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+}
 
-/// Run `scan`.
-pub fn run_scan(_a: ScanArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("not built yet")
+/// The CSV header of `domains` (DESIGN.md interface; more columns may only be appended).
+pub const DOMAINS_HEADER: [&str; 14] = [
+    "domain",
+    "verdict",
+    "attempts",
+    "dane_verified",
+    "dane_failed",
+    "cert_mismatch",
+    "dnssec",
+    "tlsa_unusable",
+    "no_starttls",
+    "tls_failure",
+    "other_failure",
+    "mx_hosts",
+    "first_seen",
+    "last_seen",
+];
+
+/// The CSV header of `domains --by mx`.
+pub const MX_HEADER: [&str; 14] = [
+    "mx_host",
+    "verdict",
+    "attempts",
+    "dane_verified",
+    "dane_failed",
+    "cert_mismatch",
+    "dnssec",
+    "tlsa_unusable",
+    "no_starttls",
+    "tls_failure",
+    "other_failure",
+    "domains",
+    "first_seen",
+    "last_seen",
+];
+
+/// One output row's fields, in header order.
+pub fn row_fields(name: &str, r: &Row) -> Vec<String> {
+    let c = &r.counts;
+    let names: Vec<&str> = r.names.iter().map(String::as_str).collect();
+    vec![
+        name.to_string(),
+        c.verdict().as_str().to_string(),
+        c.attempts.to_string(),
+        c.dane_verified.to_string(),
+        c.dane_failed.to_string(),
+        c.class(FailureClass::CertMismatch).to_string(),
+        c.class(FailureClass::Dnssec).to_string(),
+        c.class(FailureClass::TlsaUnusable).to_string(),
+        c.class(FailureClass::NoStarttls).to_string(),
+        c.class(FailureClass::TlsFailure).to_string(),
+        c.class(FailureClass::Other).to_string(),
+        names.join(";"),
+        rfc3339(c.first_seen),
+        rfc3339(c.last_seen),
+    ]
+}
+
+fn json_row(key: &str, name: &str, names_key: &str, r: &Row) -> serde_json::Value {
+    let f = row_fields(name, r);
+    let c = &r.counts;
+    serde_json::json!({
+        key: name,
+        "verdict": f[1],
+        "attempts": c.attempts,
+        "dane_verified": c.dane_verified,
+        "dane_failed": c.dane_failed,
+        "cert_mismatch": c.class(FailureClass::CertMismatch),
+        "dnssec": c.class(FailureClass::Dnssec),
+        "tlsa_unusable": c.class(FailureClass::TlsaUnusable),
+        "no_starttls": c.class(FailureClass::NoStarttls),
+        "tls_failure": c.class(FailureClass::TlsFailure),
+        "other_failure": c.class(FailureClass::Other),
+        names_key: r.names,
+        "first_seen": f[12],
+        "last_seen": f[13],
+        "not_dane": c.not_dane,
+        "unknown": c.unknown,
+        "failing_mx": r.failing_names,
+        "examples": r.examples,
+        "verified_example": r.verified_example,
+    })
+}
+
+/// Write the per-domain (or per-MX) table in `format` (csv, json, table).
+pub fn write_table(
+    agg: &Aggregate,
+    by_mx: bool,
+    format: &str,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    let (rows, header, key, names_key) = if by_mx {
+        (agg.sorted_mx(), &MX_HEADER, "mx_host", "domains")
+    } else {
+        (agg.sorted_domains(), &DOMAINS_HEADER, "domain", "mx_hosts")
+    };
+    match format {
+        "csv" => {
+            let mut c = csv::Writer::from_writer(w);
+            c.write_record(header.iter())?;
+            for (name, r) in rows {
+                c.write_record(row_fields(name, r))?;
+            }
+            c.flush()?;
+        }
+        "json" => {
+            let v: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(n, r)| json_row(key, n, names_key, r))
+                .collect();
+            serde_json::to_writer_pretty(&mut *w, &v).map_err(io::Error::other)?;
+            writeln!(w)?;
+        }
+        "table" => {
+            let cols = [0usize, 1, 2, 3, 4, 11, 12, 13];
+            let mut table: Vec<Vec<String>> =
+                vec![cols.iter().map(|&i| header[i].to_string()).collect()];
+            for (name, r) in rows {
+                let f = row_fields(name, r);
+                let mut row: Vec<String> = cols.iter().map(|&i| f[i].clone()).collect();
+                if row[5].len() > 40 {
+                    row[5] = format!("{}…", row[5].chars().take(39).collect::<String>());
+                }
+                table.push(row);
+            }
+            let widths: Vec<usize> = (0..cols.len())
+                .map(|i| {
+                    table
+                        .iter()
+                        .map(|r| r[i].chars().count())
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            for r in table {
+                let line: Vec<String> = r
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
+                writeln!(w, "{}", line.join("  ").trim_end())?;
+            }
+        }
+        other => return Err(io::Error::other(format!("unknown format {other:?}"))),
+    }
+    Ok(())
+}
+
+fn print_stats(label: &str, lines: u64, bytes: u64, attempts: u64, t: Instant) {
+    let s = t.elapsed().as_secs_f64().max(1e-9);
+    eprintln!(
+        "danemine: {label}: {lines} lines, {bytes} bytes, {attempts} attempts in {s:.3} s ({:.2} GB/s, {:.0} lines/s)",
+        bytes as f64 / s / 1e9,
+        lines as f64 / s
+    );
 }
 
 /// Run `domains`.
-pub fn run_domains(_a: DomainsArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("not built yet")
+pub fn run_domains(a: DomainsArgs) -> Result<i32> {
+    let format = a.format.clone().unwrap_or_else(|| {
+        if a.out.is_none() && stdout_is_terminal() {
+            "table"
+        } else {
+            "csv"
+        }
+        .into()
+    });
+    if !["csv", "json", "table"].contains(&format.as_str()) {
+        bail!("--format: unknown format {format:?} (csv, json, table)");
+    }
+    let by_mx = match a.by.as_str() {
+        "domain" => false,
+        "mx" => true,
+        o => bail!("--by: {o:?} is neither domain nor mx"),
+    };
+    let inputs = a.logs.inputs()?;
+    let opts = a.logs.options()?;
+    let t = Instant::now();
+    let r = scan_aggregate(&inputs, &opts)?;
+    match &a.out {
+        Some(p) => crate::fsutil::write_atomic_with(p, false, |w| {
+            write_table(&r.aggregate, by_mx, &format, w)
+        })
+        .with_context(|| format!("writing {}", p.display()))?,
+        None => {
+            let stdout = io::stdout();
+            let mut lock = io::BufWriter::new(stdout.lock());
+            write_table(&r.aggregate, by_mx, &format, &mut lock)?;
+            lock.flush()?;
+        }
+    }
+    if a.logs.stats {
+        print_stats("domains", r.lines, r.bytes, r.attempts, t);
+    }
+    Ok(report_problems(&r.problems))
+}
+
+/// The CSV header of `scan --format csv`.
+pub const ATTEMPT_HEADER: [&str; 16] = [
+    "time",
+    "mta",
+    "domain",
+    "mx_host",
+    "mx_addr",
+    "port",
+    "mode",
+    "tls_protocol",
+    "tls_cipher",
+    "outcome",
+    "class",
+    "dsn",
+    "status",
+    "detail",
+    "file",
+    "line",
+];
+
+fn attempt_record(a: &Attempt) -> Vec<String> {
+    let o = |s: &Option<String>| s.clone().unwrap_or_default();
+    let (outcome, class) = match a.outcome {
+        crate::model::DaneOutcome::Failed(c) => ("failed".to_string(), c.as_str().to_string()),
+        other => (other.label(), String::new()),
+    };
+    vec![
+        a.time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        a.mta.as_str().into(),
+        a.domain.clone(),
+        o(&a.mx_host),
+        o(&a.mx_addr),
+        a.port.map(|p| p.to_string()).unwrap_or_default(),
+        a.mode.as_str().into(),
+        o(&a.tls_protocol),
+        o(&a.tls_cipher),
+        outcome,
+        class,
+        o(&a.dsn),
+        o(&a.status),
+        o(&a.detail),
+        a.file.clone(),
+        a.line.to_string(),
+    ]
+}
+
+/// Run `scan`.
+pub fn run_scan(a: ScanArgs) -> Result<i32> {
+    let inputs = a.logs.inputs()?;
+    let opts = a.logs.options()?;
+    let format = a.format.as_str();
+    let t = Instant::now();
+    match format {
+        "csv" | "jsonl" => {}
+        "parquet" => {
+            let out = a
+                .out
+                .as_ref()
+                .ok_or_else(|| anyhow!("--format parquet needs --out FILE"))?;
+            let mut rows: Vec<Attempt> = Vec::new();
+            let problems = scan_attempts(&inputs, &opts, &mut |x| rows.push(x))?;
+            crate::fsutil::write_atomic_with(out, false, |w| {
+                crate::export::write_parquet(&rows, w)
+            })
+            .with_context(|| format!("writing {}", out.display()))?;
+            return Ok(report_problems(&problems));
+        }
+        o => bail!("--format: unknown format {o:?} (csv, jsonl, parquet)"),
+    }
+    let write_all = |w: &mut dyn Write| -> io::Result<crate::scan::Problems> {
+        let mut err: Option<io::Error> = None;
+        let problems = if format == "csv" {
+            let mut c = csv::Writer::from_writer(&mut *w);
+            c.write_record(ATTEMPT_HEADER.iter())?;
+            let p = scan_attempts(&inputs, &opts, &mut |x| {
+                if err.is_none() {
+                    if let Err(e) = c.write_record(attempt_record(&x)) {
+                        err = Some(e.into());
+                    }
+                }
+            })
+            .map_err(io::Error::other)?;
+            c.flush()?;
+            p
+        } else {
+            let mut buf: Vec<u8> = Vec::new();
+            scan_attempts(&inputs, &opts, &mut |x| {
+                if err.is_some() {
+                    return;
+                }
+                buf.clear();
+                let r = serde_json::to_writer(&mut buf, &x)
+                    .map_err(io::Error::other)
+                    .and_then(|_| {
+                        buf.push(b'\n');
+                        w.write_all(&buf)
+                    });
+                if let Err(e) = r {
+                    err = Some(e);
+                }
+            })
+            .map_err(io::Error::other)?
+        };
+        match err {
+            Some(e) => Err(e),
+            None => Ok(problems),
+        }
+    };
+    let problems = match &a.out {
+        Some(p) => {
+            let mut got = None;
+            crate::fsutil::write_atomic_with(p, false, |w| {
+                got = Some(write_all(w)?);
+                Ok(())
+            })
+            .with_context(|| format!("writing {}", p.display()))?;
+            got.unwrap_or_default()
+        }
+        None => {
+            let stdout = io::stdout();
+            let mut lock = io::BufWriter::new(stdout.lock());
+            let p = write_all(&mut lock)?;
+            lock.flush()?;
+            p
+        }
+    };
+    if a.logs.stats {
+        print_stats("scan", 0, 0, 0, t);
+    }
+    Ok(report_problems(&problems))
 }
