@@ -299,12 +299,13 @@ impl Engine {
             ))
         };
         // key=value grammars (gateway): a marker anywhere in the message
+        // (searched in the whole line: a marker such as "logline:" also looks like a syslog tag)
         for (gi, kv) in g.keyvalue.iter().enumerate() {
-            if let Some(i) = m.find(kv.marker.as_str()) {
+            if let Some(i) = line.find(kv.marker.as_str()) {
                 if !want(Mta::Gateway) {
                     return None;
                 }
-                return match parse::keyvalue_line(kv, &m[i + kv.marker.len()..]) {
+                return match parse::keyvalue_line(kv, &line[i + kv.marker.len()..]) {
                     Some(l) => keyed(
                         fnv(&[l.recipient]),
                         Ev::KeyValue {
@@ -546,7 +547,7 @@ impl Emit for PartSink<'_> {
 fn run_partition(
     engine: &Engine,
     state: &mut PartitionState,
-    sink: &mut PartSink<'_>,
+    sink: &mut dyn Emit,
     chunks: &[ChunkOut<'_>],
     bases: &[u64],
     p: usize,
@@ -911,4 +912,69 @@ pub fn scan_attempts(
         },
     )?;
     Ok(o.problems)
+}
+
+/// One attempt as classified, before domain validation (see [`trace`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceAttempt {
+    pub line: u64,
+    pub domain: String,
+    pub mx_host: Option<String>,
+    pub outcome: crate::model::DaneOutcome,
+}
+
+struct TraceSink {
+    attempts: Vec<TraceAttempt>,
+    problems: Problems,
+}
+
+impl Emit for TraceSink {
+    fn attempt(&mut self, a: &AttemptRef<'_>) {
+        self.attempts.push(TraceAttempt {
+            line: a.line,
+            domain: a.domain.to_string(),
+            mx_host: a.mx_host.map(str::to_string),
+            outcome: a.outcome,
+        });
+    }
+    fn problem(&mut self, input: u32, line: u64, kind: &'static str, text: &str) {
+        self.problems.add(input, line, kind, text);
+    }
+}
+
+/// Run a small text through parse, correlate and classify, single-threaded, and return every
+/// attempt before domain validation, in emission order. For tests and for explaining a verdict.
+pub fn trace(text: &str, opts: &ScanOptions) -> Result<(Vec<TraceAttempt>, Problems), ScanError> {
+    let engine = Engine {
+        grammars: Grammars::load(&opts.grammar_files)?,
+        opts: opts.clone(),
+        parts: 1,
+    };
+    let ctx = InputCtx {
+        input: 0,
+        reference: match opts.year {
+            Some(y) => (y, last_bsd_month(text.as_bytes()).unwrap_or(12)),
+            None => year_month_of(now_unix()),
+        },
+        fallback_time: 0,
+    };
+    let out = engine.parse_chunk(&ctx, text.as_bytes());
+    let mut state = PartitionState::default();
+    let mut sink = TraceSink {
+        attempts: Vec::new(),
+        problems: out.problems.clone(),
+    };
+    let mut key = String::new();
+    run_partition(
+        &engine,
+        &mut state,
+        &mut sink,
+        std::slice::from_ref(&out),
+        &[0],
+        0,
+        0,
+        &mut key,
+    );
+    state.finish(&mut sink);
+    Ok((sink.attempts, sink.problems))
 }

@@ -1,0 +1,405 @@
+//! Ingest and parallelism: compressed inputs, rotated sets, stdin, bad input, and the property
+//! that every chunking and thread count gives the single-threaded result.
+
+use danemine::ingest::{expand, InputSpec};
+use danemine::model::DaneOutcome;
+use danemine::scan::{scan_aggregate, ScanOptions, ScanResult};
+use proptest::prelude::*;
+use std::io::Write;
+use std::path::Path;
+
+/// A small deterministic generator of interleaved Postfix smtp traffic (independent of the
+/// sample generator): each pid opens connections whose TLS lines and delivery lines are
+/// separated by other pids' lines.
+fn interleaved_log(seed: u64, conns: usize) -> String {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    // per pid: a queue of pending lines of its current connection
+    let pids = 12;
+    let mut queues: Vec<Vec<String>> = vec![Vec::new(); pids];
+    let mut out = String::new();
+    let mut made = 0;
+    let mut t = 0u64;
+    let mut qid = 0x10000u64;
+    while made < conns || queues.iter().any(|q| !q.is_empty()) {
+        let p = (next() % pids as u64) as usize;
+        if queues[p].is_empty() {
+            if made >= conns {
+                continue;
+            }
+            made += 1;
+            let d = next() % 40;
+            let host = format!("mx{}.d{d}.example", next() % 2);
+            let addr = format!("192.0.2.{}", d + 1);
+            let kind = next() % 5;
+            let mut q = Vec::new();
+            match kind {
+                0 => q.push(format!("Verified TLS connection established to {host}[{addr}]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)")),
+                1 => {
+                    q.push(format!("certificate verification failed for {host}[{addr}]:25: num=65:no matching DANE TLSA records"));
+                    q.push(format!("Untrusted TLS connection established to {host}[{addr}]:25: TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits)"));
+                }
+                2 => q.push(format!("Untrusted TLS connection established to {host}[{addr}]:25: TLSv1.2 with cipher X (256/256 bits)")),
+                3 => q.push(format!("SSL_connect error to {host}[{addr}]:25: lost connection")),
+                _ => {}
+            }
+            let rcpts = 1 + next() % 3;
+            qid += 1;
+            for r in 0..rcpts {
+                let (dsn, status) = match kind {
+                    1 => ("4.7.5", "deferred (Server certificate not verified)".to_string()),
+                    3 => ("4.7.5", "deferred (Cannot start TLS: handshake failure)".to_string()),
+                    4 => ("4.7.4", format!("deferred (TLS is required, but was not offered by host {host}[{addr}])")),
+                    _ => ("2.0.0", "sent (250 2.0.0 Ok)".to_string()),
+                };
+                q.push(format!("{qid:X}: to=<u{r}@d{d}.example>, relay={host}[{addr}]:25, delay=1, delays=0.1/0/0.5/0.4, dsn={dsn}, status={status}"));
+            }
+            q.reverse();
+            queues[p] = q;
+        }
+        if let Some(msg) = queues[p].pop() {
+            t += next() % 3;
+            let (h, m, s) = (t / 3600 % 24, t / 60 % 60, t % 60);
+            out.push_str(&format!(
+                "Nov  2 {h:02}:{m:02}:{s:02} mail postfix/smtp[{}]: {msg}\n",
+                4000 + p
+            ));
+            if next() % 4 == 0 {
+                out.push_str(&format!("Nov  2 {h:02}:{m:02}:{s:02} mail postfix/qmgr[99]: {qid:X}: from=<a@b.example>, size=1, nrcpt=1 (queue active)\n"));
+            }
+        }
+    }
+    out
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn opts() -> ScanOptions {
+    ScanOptions {
+        year: Some(2026),
+        ..ScanOptions::default()
+    }
+}
+
+fn scan(inputs: &[InputSpec], o: &ScanOptions) -> ScanResult {
+    scan_aggregate(inputs, o).expect("scan")
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn generator_makes_every_outcome() {
+    let d = tempfile::tempdir().unwrap();
+    let log = interleaved_log(7, 400);
+    let p = write(d.path(), "maillog", log.as_bytes());
+    let r = scan(&[InputSpec::file(&p)], &opts());
+    let total: u64 = r
+        .aggregate
+        .domains
+        .values()
+        .map(|x| x.counts.attempts)
+        .sum();
+    let verified: u64 = r
+        .aggregate
+        .domains
+        .values()
+        .map(|x| x.counts.dane_verified)
+        .sum();
+    let failed: u64 = r
+        .aggregate
+        .domains
+        .values()
+        .map(|x| x.counts.dane_failed)
+        .sum();
+    assert!(
+        total > 400 && verified > 50 && failed > 100,
+        "{total} {verified} {failed}"
+    );
+    assert_eq!(r.problems.total(), 0, "{}", r.problems.summary());
+}
+
+fn same_but_file_names(
+    a: &danemine::aggregate::Aggregate,
+    b: &danemine::aggregate::Aggregate,
+) -> bool {
+    let strip = |x: &danemine::aggregate::Aggregate| {
+        let mut x = x.clone();
+        for r in x.domains.values_mut().chain(x.mx.values_mut()) {
+            for e in r.examples.iter_mut().chain(r.verified_example.iter_mut()) {
+                e.file.clear();
+            }
+        }
+        x
+    };
+    strip(a) == strip(b)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    /// Any chunk and batch size, any thread count: the same aggregate as one thread, one chunk.
+    #[test]
+    fn chunking_never_changes_the_result(seed in 0u64..1000, chunk in 1usize..4000, batch in 64usize..20000, threads in 1usize..4) {
+        let d = tempfile::tempdir().unwrap();
+        let log = interleaved_log(seed, 150);
+        let p = write(d.path(), "maillog", log.as_bytes());
+        let reference = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| {
+            scan(&[InputSpec::file(&p)], &ScanOptions { chunk_bytes: usize::MAX / 4, batch_bytes: usize::MAX / 4, ..opts() })
+        });
+        let o = ScanOptions { chunk_bytes: chunk, batch_bytes: batch, ..opts() };
+        let got = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| scan(&[InputSpec::file(&p)], &o));
+        prop_assert!(got.aggregate == reference.aggregate, "aggregates differ (chunk {}, batch {}, threads {})", chunk, batch, threads);
+        prop_assert_eq!(got.lines, reference.lines);
+        // streamed (gzip) with the same small batches: the same result again
+        let gz = write(d.path(), "maillog.gz", &gzip(log.as_bytes()));
+        let got = scan(&[InputSpec::file(&gz)], &o);
+        prop_assert!(same_but_file_names(&got.aggregate, &reference.aggregate));
+    }
+}
+
+#[test]
+fn split_between_tls_line_and_delivery_line() {
+    // chunk boundaries right after every TLS line
+    let log = interleaved_log(3, 60);
+    let d = tempfile::tempdir().unwrap();
+    let p = write(d.path(), "maillog", log.as_bytes());
+    let reference = scan(&[InputSpec::file(&p)], &opts());
+    for chunk in [1, 2, 100, 200] {
+        let got = scan(
+            &[InputSpec::file(&p)],
+            &ScanOptions {
+                chunk_bytes: chunk,
+                batch_bytes: chunk * 3,
+                ..opts()
+            },
+        );
+        assert_eq!(got.aggregate, reference.aggregate, "chunk {chunk}");
+    }
+}
+
+#[test]
+fn gzip_zstd_and_plain_agree_and_magic_wins_over_suffix() {
+    let log = interleaved_log(11, 200);
+    let d = tempfile::tempdir().unwrap();
+    let plain = write(d.path(), "a.log", log.as_bytes());
+    let gz = write(d.path(), "b.log", &gzip(log.as_bytes())); // gzip without .gz suffix
+    let zst = write(
+        d.path(),
+        "c.gz",
+        &zstd::encode_all(log.as_bytes(), 3).unwrap(),
+    ); // zstd named .gz
+    let r0 = scan(&[InputSpec::file(&plain)], &opts());
+    let r1 = scan(&[InputSpec::file(&gz)], &opts());
+    let r2 = scan(&[InputSpec::file(&zst)], &opts());
+    let verdicts = |r: &ScanResult| {
+        let mut v: Vec<_> = r
+            .aggregate
+            .domains
+            .iter()
+            .map(|(k, x)| (k.clone(), x.counts.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    assert_eq!(verdicts(&r0), verdicts(&r1));
+    assert_eq!(verdicts(&r0), verdicts(&r2));
+    assert_eq!(r0.lines, r1.lines);
+}
+
+#[test]
+fn truncated_gzip_names_the_file_and_other_files_still_count() {
+    let log = interleaved_log(5, 300);
+    let d = tempfile::tempdir().unwrap();
+    let full = gzip(log.as_bytes());
+    let cut = write(d.path(), "maillog.1.gz", &full[..full.len() / 2]);
+    let good = write(d.path(), "maillog", interleaved_log(6, 50).as_bytes());
+    let r = scan(&[InputSpec::file(&cut), InputSpec::file(&good)], &opts());
+    assert!(r.problems.has_errors());
+    let s = r.problems.summary();
+    assert!(
+        s.contains("maillog.1.gz") && s.contains("truncated or corrupt gzip"),
+        "{s}"
+    );
+    let alone = scan(&[InputSpec::file(&good)], &opts());
+    assert!(
+        r.aggregate
+            .domains
+            .values()
+            .map(|x| x.counts.attempts)
+            .sum::<u64>()
+            > alone
+                .aggregate
+                .domains
+                .values()
+                .map(|x| x.counts.attempts)
+                .sum::<u64>(),
+        "the decodable part of the truncated file is used too"
+    );
+    // the binary: exit 2, error on stderr, output still written
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_danemine"))
+        .args(["domains", "--format", "csv", "--year", "2026"])
+        .arg(&cut)
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("maillog.1.gz"));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("domain,verdict,"));
+}
+
+#[test]
+fn rotated_sets_are_read_oldest_first() {
+    let d = tempfile::tempdir().unwrap();
+    for n in [
+        "maillog",
+        "maillog.1",
+        "maillog.2.gz",
+        "maillog.3.gz",
+        "other.log",
+    ] {
+        write(d.path(), n, b"");
+    }
+    let args = vec![d.path().join("maillog*").display().to_string()];
+    let got: Vec<String> = expand(&args)
+        .unwrap()
+        .iter()
+        .map(|i| {
+            Path::new(&i.display)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(
+        got,
+        ["maillog.3.gz", "maillog.2.gz", "maillog.1", "maillog"]
+    );
+    let got: Vec<String> = expand(&[d.path().display().to_string()])
+        .unwrap()
+        .iter()
+        .map(|i| {
+            Path::new(&i.display)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "maillog.3.gz",
+            "maillog.2.gz",
+            "maillog.1",
+            "maillog",
+            "other.log"
+        ]
+    );
+    assert!(expand(&["/nonexistent/x.log".into()]).is_err());
+}
+
+#[test]
+fn bad_input_is_counted_never_panics() {
+    let d = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(interleaved_log(9, 20).as_bytes());
+    bytes.extend_from_slice(b"Nov  2 10:00:00 mail postfix/smtp[1]: ABCDE1: to=<a@b\xff\xfe.example>, relay=x[1.2.3.4]:25, dsn=2.0.0, status=sent (ok)\n");
+    bytes.extend_from_slice(
+        b"Nov  2 10:00:00 mail postfix/smtp[1]: \0\0\0\0 ABCDE2: to=<a@c.example>\n",
+    );
+    bytes.extend_from_slice(&[b'x'; 100_000]);
+    bytes.push(b'\n');
+    bytes.extend_from_slice(
+        b"Nov  2 10:00:01 mail postfix/smtp[1]: ABCDE3: to=<a@d.example>, relay=x[1.2.3.4]:2\n",
+    );
+    bytes.extend_from_slice(b"postfix/smtp[xxxxx]: ABCDE4: to=<******@[x.x.x.x]>, relay=none, delay=1, delays=1/0/0/0, dsn=4.4.1, status=deferred (connect to [x.x.x.x]:25: timed out)\n");
+    bytes.extend_from_slice(b"garbage without any prefix\n");
+    bytes.extend_from_slice(b"Nov  2 10:00:02 mail postfix/smtp[2]: ABCDE5: to=<ok@e.example>, relay=mx.e.example[192.0.2.9]:25, delay=1, delays=1/0/0/0, dsn=2.0.0, status=sent (250 ok)");
+    let p = write(d.path(), "bad.log", &bytes);
+    let r = scan(&[InputSpec::file(&p)], &opts());
+    let c = &r.problems.inputs[&0].counts;
+    for k in [
+        "invalid-utf8",
+        "nul-byte",
+        "too-long",
+        "malformed-postfix",
+        "bad-domain",
+        "no-prefix",
+    ] {
+        assert!(c.contains_key(k), "missing {k}: {c:?}");
+    }
+    let summary = r.problems.summary();
+    assert!(summary.contains("bad.log:"), "{summary}");
+    // the last line has no newline and still counts
+    assert_eq!(
+        r.aggregate.domains["e.example"].counts.verdict(),
+        danemine::model::Verdict::NoDane
+    );
+}
+
+#[test]
+fn stdin_gzip_works() {
+    let log = interleaved_log(12, 80);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_danemine"))
+        .args(["domains", "--format", "csv", "--year", "2026", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&gzip(log.as_bytes()))
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let d = tempfile::tempdir().unwrap();
+    let p = write(d.path(), "m", log.as_bytes());
+    let file_out = std::process::Command::new(env!("CARGO_BIN_EXE_danemine"))
+        .args(["domains", "--format", "csv", "--year", "2026"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, file_out.stdout);
+}
+
+#[test]
+fn year_inference_across_new_year() {
+    let d = tempfile::tempdir().unwrap();
+    let text = "Dec 31 23:59:59 m postfix/smtp[1]: ABCDE1: to=<a@x.example>, relay=mx.x.example[192.0.2.1]:25, delay=1, delays=1/0/0/0, dsn=2.0.0, status=sent (ok)\n\
+                Jan  1 00:00:01 m postfix/smtp[1]: ABCDE2: to=<b@x.example>, relay=mx.x.example[192.0.2.1]:25, delay=1, delays=1/0/0/0, dsn=2.0.0, status=sent (ok)\n";
+    let p = write(d.path(), "m", text.as_bytes());
+    let r = scan(
+        &[InputSpec::file(&p)],
+        &ScanOptions {
+            year: Some(2027),
+            ..opts()
+        },
+    );
+    let c = &r.aggregate.domains["x.example"].counts;
+    assert_eq!(
+        danemine::timefmt::rfc3339(c.first_seen),
+        "2026-12-31T23:59:59Z"
+    );
+    assert_eq!(
+        danemine::timefmt::rfc3339(c.last_seen),
+        "2027-01-01T00:00:01Z"
+    );
+    let _ = DaneOutcome::Verified;
+}
