@@ -3,6 +3,38 @@
 //! Zero-copy: events borrow from the line. Nothing here allocates on the common path.
 
 use crate::grammar::{KeyValueGrammar, PostfixGrammar};
+use memchr::memmem::Finder;
+use std::sync::LazyLock;
+
+/// Position of the two-byte pattern `ab` in `s` (memchr on the first byte; no searcher setup).
+#[inline]
+pub fn find2(s: &str, a: u8, b: u8) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(a, &bytes[from..]) {
+        let p = from + i;
+        if bytes.get(p + 1) == Some(&b) {
+            return Some(p);
+        }
+        from = p + 1;
+    }
+    None
+}
+
+macro_rules! finder {
+    ($name:ident, $text:expr) => {
+        static $name: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new($text));
+    };
+}
+
+finder!(TLS_ESTABLISHED, " TLS connection established ");
+finder!(VERIFY_FAILED, "certificate verification failed for ");
+finder!(WITH_CIPHER, " with cipher ");
+
+#[inline]
+fn find_with(f: &Finder<'_>, s: &str) -> Option<usize> {
+    f.find(s.as_bytes())
+}
 
 /// A connection target `host[addr]:port` as Postfix writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -175,12 +207,12 @@ fn parse_delivery<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
             break;
         }
         let (value, next) = if after.starts_with('<') {
-            match after.find(">, ") {
+            match find2(after, b'>', b',').filter(|&i| after.as_bytes().get(i + 2) == Some(&b' ')) {
                 Some(i) => (&after[..=i], &after[i + 3..]),
                 None => return None,
             }
         } else {
-            match after.find(", ") {
+            match find2(after, b',', b' ') {
                 Some(i) => (&after[..i], &after[i + 2..]),
                 None => return None,
             }
@@ -210,7 +242,7 @@ fn parse_delivery<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
 /// like a delivery line but its fields cannot be read).
 pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEvent<'a>> {
     // queue-id lines first: they are the bulk of the traffic
-    if let Some(colon) = m.find(": ") {
+    if let Some(colon) = find2(m, b':', b' ') {
         let qid = &m[..colon];
         if is_qid(qid) {
             let rest = &m[colon + 2..];
@@ -221,7 +253,7 @@ pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEven
             return Some(PostfixEvent::QueueNote { qid, text: rest });
         }
     }
-    if let Some(i) = m.find(" TLS connection established ") {
+    if let Some(i) = find_with(&TLS_ESTABLISHED, m) {
         let word = &m[..i];
         let rest = &m[i + " TLS connection established ".len()..];
         let Some(rest) = rest.strip_prefix("to ") else {
@@ -240,7 +272,7 @@ pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEven
         };
         let (target, tail) = parse_target(rest)?;
         let tail = tail.strip_prefix(": ").unwrap_or(tail);
-        let (proto, cipher) = match tail.find(" with cipher ") {
+        let (proto, cipher) = match find_with(&WITH_CIPHER, tail) {
             Some(w) => {
                 let c = &tail[w + " with cipher ".len()..];
                 let c = c.split(' ').next().filter(|c| !c.is_empty());
@@ -264,7 +296,7 @@ pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEven
             cipher: None,
         });
     }
-    if let Some(i) = m.find("certificate verification failed for ") {
+    if let Some(i) = find_with(&VERIFY_FAILED, m) {
         let rest = &m[i + "certificate verification failed for ".len()..];
         let (target, tail) = parse_target(rest)?;
         let text = tail.strip_prefix(": ").unwrap_or(tail);
@@ -548,7 +580,7 @@ pub fn keyvalue_line<'a>(g: &KeyValueGrammar, m: &'a str) -> Option<KeyValueLine
                     .unwrap_or(tail.trim_start_matches(',')),
             )
         } else {
-            match after.find(", ") {
+            match find2(after, b',', b' ') {
                 Some(i) => (&after[..i], &after[i + 2..]),
                 None => (after.trim_end(), ""),
             }
