@@ -157,9 +157,9 @@ mod tests {
             time: chrono::DateTime::from_timestamp(1_700_000_000 + i as i64, 0).unwrap(),
             mta: Mta::Postfix,
             domain: format!("d{i}.example"),
-            mx_host: (i % 2 == 0).then(|| format!("mx.d{i}.example")),
+            mx_host: i.is_multiple_of(2).then(|| format!("mx.d{i}.example")),
             mx_addr: None,
-            port: (i % 3 == 0).then_some(25),
+            port: i.is_multiple_of(3).then_some(25),
             mode: DaneMode::Strict,
             tls_protocol: Some("TLSv1.3".into()),
             tls_cipher: None,
@@ -178,7 +178,7 @@ mod tests {
             .map(|i| {
                 attempt(
                     i,
-                    if i % 5 == 0 {
+                    if i.is_multiple_of(5) {
                         DaneOutcome::Failed(FailureClass::Dnssec)
                     } else {
                         DaneOutcome::Verified
