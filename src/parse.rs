@@ -27,7 +27,7 @@ macro_rules! finder {
     };
 }
 
-finder!(TLS_ESTABLISHED, " TLS connection established ");
+finder!(TLS_CONNECTION, " TLS connection ");
 finder!(VERIFY_FAILED, "certificate verification failed for ");
 finder!(WITH_CIPHER, " with cipher ");
 
@@ -246,46 +246,23 @@ pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEven
         let qid = &m[..colon];
         if is_qid(qid) {
             let rest = &m[colon + 2..];
-            if let Some(fields) = rest.strip_prefix("to=") {
-                let _ = fields;
+            if rest.starts_with("to=") {
                 return parse_delivery(qid, rest).map(PostfixEvent::Delivery);
             }
             return Some(PostfixEvent::QueueNote { qid, text: rest });
         }
     }
-    if let Some(i) = find_with(&TLS_ESTABLISHED, m) {
+    // "<Trust> TLS connection established to ..." and, for a resumed session, "... reused to"
+    if let Some(i) = find_with(&TLS_CONNECTION, m) {
         let word = &m[..i];
-        let rest = &m[i + " TLS connection established ".len()..];
-        let Some(rest) = rest.strip_prefix("to ") else {
-            return Some(PostfixEvent::Other); // "from": inbound
-        };
-        let trust = if g.summary_verified.iter().any(|w| w == word) {
-            Trust::Verified
-        } else if g.summary_trusted.iter().any(|w| w == word) {
-            Trust::Trusted
-        } else if g.summary_untrusted.iter().any(|w| w == word) {
-            Trust::Untrusted
-        } else if g.summary_anonymous.iter().any(|w| w == word) {
-            Trust::Anonymous
-        } else {
-            Trust::Unstated
-        };
-        let (target, tail) = parse_target(rest)?;
-        let tail = tail.strip_prefix(": ").unwrap_or(tail);
-        let (proto, cipher) = match find_with(&WITH_CIPHER, tail) {
-            Some(w) => {
-                let c = &tail[w + " with cipher ".len()..];
-                let c = c.split(' ').next().filter(|c| !c.is_empty());
-                (Some(&tail[..w]).filter(|p| !p.is_empty()), c)
-            }
-            None => (None, None),
-        };
-        return Some(PostfixEvent::Summary {
-            trust,
-            target,
-            proto,
-            cipher,
-        });
+        let rest = &m[i + " TLS connection ".len()..];
+        // anything else ("established from": inbound; "setting up TLS connection to") falls through
+        if let Some(rest) = rest
+            .strip_prefix("established to ")
+            .or_else(|| rest.strip_prefix("reused to "))
+        {
+            return summary_line(g, word, rest);
+        }
     }
     if let Some(r) = m.strip_prefix("TLS connection established to ") {
         let (target, _) = parse_target(r)?;
@@ -296,6 +273,40 @@ pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEven
             cipher: None,
         });
     }
+    postfix_other_lines(g, m)
+}
+
+fn summary_line<'a>(g: &PostfixGrammar, word: &str, rest: &'a str) -> Option<PostfixEvent<'a>> {
+    let trust = if g.summary_verified.iter().any(|w| w == word) {
+        Trust::Verified
+    } else if g.summary_trusted.iter().any(|w| w == word) {
+        Trust::Trusted
+    } else if g.summary_untrusted.iter().any(|w| w == word) {
+        Trust::Untrusted
+    } else if g.summary_anonymous.iter().any(|w| w == word) {
+        Trust::Anonymous
+    } else {
+        Trust::Unstated
+    };
+    let (target, tail) = parse_target(rest)?;
+    let tail = tail.strip_prefix(": ").unwrap_or(tail);
+    let (proto, cipher) = match find_with(&WITH_CIPHER, tail) {
+        Some(w) => {
+            let c = &tail[w + " with cipher ".len()..];
+            let c = c.split(' ').next().filter(|c| !c.is_empty());
+            (Some(&tail[..w]).filter(|p| !p.is_empty()), c)
+        }
+        None => (None, None),
+    };
+    Some(PostfixEvent::Summary {
+        trust,
+        target,
+        proto,
+        cipher,
+    })
+}
+
+fn postfix_other_lines<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEvent<'a>> {
     if let Some(i) = find_with(&VERIFY_FAILED, m) {
         let rest = &m[i + "certificate verification failed for ".len()..];
         let (target, tail) = parse_target(rest)?;
@@ -701,6 +712,17 @@ mod tests {
                 Some("TLSv1"),
                 Some("ECDHE-RSA-AES256-SHA")
             )
+        );
+        let e = pf("Verified TLS connection reused to mx.example.net[192.0.2.7]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)").unwrap();
+        assert!(
+            matches!(
+                e,
+                PostfixEvent::Summary {
+                    trust: Trust::Verified,
+                    ..
+                }
+            ),
+            "{e:?}"
         );
         assert_eq!(pf("Trusted TLS connection established from mail.outbound.protection.outlook.com[1.1.1.1]: TLSv1.2 with cipher X (256/256 bits)"), Some(PostfixEvent::Other));
         let e = pf("warning: DANE TLSA lookup problem: Host or domain name not found. Name service error for name=_25._tcp.mx.example.com type=TLSA: Host not found, try again").unwrap();
