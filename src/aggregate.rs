@@ -314,7 +314,11 @@ impl Aggregate {
     }
 
     /// Merge another aggregate into this one.
-    pub fn merge(&mut self, other: Aggregate) {
+    pub fn merge(&mut self, mut other: Aggregate) {
+        // fold the smaller table into the larger one (fewer inserts and rehashes)
+        if other.domains.len() > self.domains.len() {
+            std::mem::swap(self, &mut other);
+        }
         for (k, v) in other.domains {
             match self.domains.get_mut(&k) {
                 Some(r) => r.merge(v),

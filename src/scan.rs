@@ -681,12 +681,31 @@ fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
+/// Keep freed batch memory in the allocator instead of returning it to the kernel after each
+/// batch: every batch allocates and frees the same amount, and re-faulting fresh pages cost
+/// about a sixth of the scan time (measured with perf).
+fn keep_heap_between_batches() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: mallopt only changes glibc malloc tuning parameters; called once,
+            // before the scan allocates its batch buffers.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+                libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+            }
+        });
+    }
+}
+
 fn scan_inner(
     inputs: &[InputSpec],
     opts: &ScanOptions,
     collect: Collect,
     on_batch: &mut dyn FnMut(Vec<Attempt>),
 ) -> Result<Outcome, ScanError> {
+    keep_heap_between_batches();
     let grammars = Grammars::load(&opts.grammar_files)?;
     let parts = (rayon::current_num_threads() * 2).clamp(2, 64);
     let engine = Engine {
@@ -886,19 +905,22 @@ fn scan_inner(
         batch.sort_by_key(|a| a.line);
         on_batch(batch);
     }
-    let mut aggregate = Aggregate::default();
     let mut attempts = 0;
-    let parts_out: Vec<(Option<Aggregate>, Problems, u64)> = sinks
-        .into_iter()
-        .map(|s| (s.aggregate, s.problems, s.count))
-        .collect();
-    for (a, p, n) in parts_out {
-        if let Some(a) = a {
-            aggregate.merge(a);
+    let mut partials: Vec<Aggregate> = Vec::with_capacity(sinks.len());
+    for s in sinks {
+        if let Some(a) = s.aggregate {
+            partials.push(a);
         }
-        problems.merge(p);
-        attempts += n;
+        problems.merge(s.problems);
+        attempts += s.count;
     }
+    // merge the partitions' tables pairwise in parallel
+    let aggregate = partials
+        .into_par_iter()
+        .reduce(Aggregate::default, |mut a, b| {
+            a.merge(b);
+            a
+        });
     for (i, p) in problems.inputs.iter_mut() {
         if p.file.is_empty() {
             p.file = names.get(*i as usize).cloned().unwrap_or_default();
