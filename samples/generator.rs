@@ -74,7 +74,7 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -83,7 +83,7 @@ impl Rng {
     }
     /// Uniform in `0..n` (`n > 0`).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
     /// True with probability `p` percent.
     pub fn pct(&mut self, p: u64) -> bool {
@@ -408,7 +408,7 @@ fn qid(r: &mut Rng) -> String {
             .map(|_| A[r.below(A.len() as u64) as usize] as char)
             .collect()
     } else {
-        format!("{:010X}", r.next() & 0xff_ffff_ffff)
+        format!("{:010X}", r.next_u64() & 0xff_ffff_ffff)
     }
 }
 
@@ -761,7 +761,7 @@ pub fn generate(spec: &GenSpec, log: &mut dyn Write) -> io::Result<Truth> {
                 ),
                 (_, 2) => (
                     format!("postfix/cleanup[{}]", 1200 + r.below(9)),
-                    format!("{}: message-id=<{}@sender.example>", qid(&mut r), r.next()),
+                    format!("{}: message-id=<{}@sender.example>", qid(&mut r), r.next_u64()),
                 ),
                 _ => {
                     let d = &ds[picker.pick(&mut r)];
