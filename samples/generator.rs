@@ -761,7 +761,11 @@ pub fn generate(spec: &GenSpec, log: &mut dyn Write) -> io::Result<Truth> {
                 ),
                 (_, 2) => (
                     format!("postfix/cleanup[{}]", 1200 + r.below(9)),
-                    format!("{}: message-id=<{}@sender.example>", qid(&mut r), r.next_u64()),
+                    format!(
+                        "{}: message-id=<{}@sender.example>",
+                        qid(&mut r),
+                        r.next_u64()
+                    ),
                 ),
                 _ => {
                     let d = &ds[picker.pick(&mut r)];

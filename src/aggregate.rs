@@ -137,8 +137,9 @@ pub struct Row {
     pub names: BTreeSet<String>,
     /// MX hosts (for a domain row) or domains (for an MX row) that had DANE failures.
     pub failing_names: BTreeSet<String>,
-    /// Per UTC day (days since 1970-01-01): attempts, verified, failed.
-    pub days: BTreeMap<i32, [u64; 3]>,
+    /// DANE failures per UTC day (days since 1970-01-01). Only days with failures are kept, so
+    /// memory grows with failing domains and days, not with traffic.
+    pub failure_days: BTreeMap<i32, u64>,
     /// The earliest example lines of DANE failures, by input and line.
     pub examples: Vec<Example>,
     /// The earliest DANE-verified line.
@@ -176,13 +177,9 @@ impl Row {
                 Self::add_name(&mut self.failing_names, n);
             }
         }
-        let day = a.time.div_euclid(86_400) as i32;
-        let d = self.days.entry(day).or_default();
-        d[0] += 1;
-        match a.outcome {
-            DaneOutcome::Verified => d[1] += 1,
-            DaneOutcome::Failed(_) => d[2] += 1,
-            _ => {}
+        if matches!(a.outcome, DaneOutcome::Failed(_)) {
+            let day = a.time.div_euclid(86_400) as i32;
+            *self.failure_days.entry(day).or_default() += 1;
         }
         let failed = matches!(a.outcome, DaneOutcome::Failed(_));
         let verified = matches!(a.outcome, DaneOutcome::Verified);
@@ -225,11 +222,8 @@ impl Row {
         self.counts.merge(&o.counts);
         Self::merge_names(&mut self.names, &o.names);
         Self::merge_names(&mut self.failing_names, &o.failing_names);
-        for (d, c) in o.days {
-            let e = self.days.entry(d).or_default();
-            for i in 0..3 {
-                e[i] += c[i];
-            }
+        for (d, n) in o.failure_days {
+            *self.failure_days.entry(d).or_default() += n;
         }
         for e in o.examples {
             self.push_example(e);

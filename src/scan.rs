@@ -707,7 +707,8 @@ fn scan_inner(
 ) -> Result<Outcome, ScanError> {
     keep_heap_between_batches();
     let grammars = Grammars::load(&opts.grammar_files)?;
-    let parts = (rayon::current_num_threads() * 2).clamp(2, 64);
+    // one partition per thread: every partition keeps its own domain table until the final merge
+    let parts = rayon::current_num_threads().clamp(1, 64);
     let engine = Engine {
         grammars,
         opts: opts.clone(),
