@@ -1,2 +1,5 @@
 //! Actions: the exclusion store and its writers, pull requests to a danefail-format list, and the
 //! nightly job that drives every stage from a config file.
+
+pub mod store;
+pub mod writers;
