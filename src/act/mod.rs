@@ -2,4 +2,6 @@
 //! nightly job that drives every stage from a config file.
 
 pub mod store;
+pub mod config;
+pub mod state;
 pub mod writers;
