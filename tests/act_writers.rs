@@ -35,8 +35,18 @@ fn hostile_store() -> Store {
             &["mx1.ok-one.example"],
             &["_25._tcp.mx1.ok-one.example TLSA 3 1 1 00ff\nevil.example may"],
         ),
-        confirmation("OK-Two.Example.", LiveVerdict::NoStarttls, &["mx.ok-two.example"], &[]),
-        confirmation("bücher.example", LiveVerdict::Dnssec, &["mx.bücher.example"], &["bogus"]),
+        confirmation(
+            "OK-Two.Example.",
+            LiveVerdict::NoStarttls,
+            &["mx.ok-two.example"],
+            &[],
+        ),
+        confirmation(
+            "bücher.example",
+            LiveVerdict::Dnssec,
+            &["mx.bücher.example"],
+            &["bogus"],
+        ),
     ];
     for bad in [
         "evil.example\nvictim.example may",
@@ -132,7 +142,13 @@ fn real_postmap_accepts_the_postfix_table_and_only_valid_names_are_keys() {
             "xn--bcher-kva.example\tmay"
         ]
     );
-    for probe in ["evil.example", "victim.example", "may", "none", "#evil.example"] {
+    for probe in [
+        "evil.example",
+        "victim.example",
+        "may",
+        "none",
+        "#evil.example",
+    ] {
         let (code, out, _) = postmap(&conf, &["-q", probe, f]);
         assert_eq!(code, 1, "{probe} found: {out}");
     }
@@ -239,7 +255,11 @@ fn killed_writer_never_leaves_a_torn_file() {
         child.0.wait().unwrap();
         kills += 1;
         let now = std::fs::read_to_string(&path).unwrap();
-        assert!(now == a || now == b, "torn file after kill {kills}: {} bytes", now.len());
+        assert!(
+            now == a || now == b,
+            "torn file after kill {kills}: {} bytes",
+            now.len()
+        );
         if now == a {
             seen_a += 1
         } else {

@@ -239,7 +239,8 @@ impl Config {
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         c.resolve(base);
-        c.check().map_err(|message| ConfigError::Invalid { path: p, message })?;
+        c.check()
+            .map_err(|message| ConfigError::Invalid { path: p, message })?;
         Ok(c)
     }
 
@@ -301,7 +302,8 @@ impl Config {
         if self.exclusions.expiry_days == 0 {
             return Err("exclusions.expiry_days must be at least 1".into());
         }
-        self.policy().map_err(|e| format!("exclusions.protected: {e}"))?;
+        self.policy()
+            .map_err(|e| format!("exclusions.protected: {e}"))?;
         for o in &self.outputs {
             if o.postmap && o.format != Format::Postfix {
                 return Err(format!(
@@ -330,7 +332,9 @@ impl Config {
             Some("postfix") => Ok(Some(Mta::Postfix)),
             Some("exim") => Ok(Some(Mta::Exim)),
             Some("gateway") => Ok(Some(Mta::Gateway)),
-            Some(o) => Err(format!("logs.mta: unknown MTA {o:?} (postfix, exim, gateway)")),
+            Some(o) => Err(format!(
+                "logs.mta: unknown MTA {o:?} (postfix, exim, gateway)"
+            )),
         }
     }
 

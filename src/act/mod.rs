@@ -1,7 +1,8 @@
 //! Actions: the exclusion store and its writers, pull requests to a danefail-format list, and the
 //! nightly job that drives every stage from a config file.
 
-pub mod store;
 pub mod config;
+pub mod nightly;
 pub mod state;
+pub mod store;
 pub mod writers;

@@ -99,7 +99,10 @@ impl State {
         if s.version != STATE_VERSION {
             return Err(StateError::Corrupt {
                 path: p.display().to_string(),
-                message: format!("state version {} (this danemine reads {STATE_VERSION})", s.version),
+                message: format!(
+                    "state version {} (this danemine reads {STATE_VERSION})",
+                    s.version
+                ),
             });
         }
         Ok(s)
@@ -335,35 +338,36 @@ pub enum Decision {
     Done { offset: u64, lines: u64 },
     /// Content known from another file (a rotated copy, or the compressed rotation of a plain
     /// file read up to `offset`): read from `offset`.
-    Rotated { from: String, offset: u64, lines: u64 },
+    Rotated {
+        from: String,
+        offset: u64,
+        lines: u64,
+    },
 }
 
 /// Decide how to read `p`, given what the previous run knew.
 pub fn decide(p: &Probe, known: &[FileState]) -> Decision {
-    if p.compressed {
-        if let Some(k) = known
-            .iter()
-            .find(|k| k.compressed && (k.dev, k.ino) == (p.dev, p.ino) && p.head_matches(k))
-        {
-            return Decision::Done {
-                offset: k.offset,
-                lines: k.lines,
-            };
-        }
-    } else if let Some(k) = known
+    let same_inode = known
         .iter()
-        .find(|k| !k.compressed && (k.dev, k.ino) == (p.dev, p.ino))
-    {
-        return if p.head_matches(k) && p.len >= k.offset {
-            Decision::Continue {
-                offset: k.offset,
-                lines: k.lines,
+        .find(|k| k.compressed == p.compressed && (k.dev, k.ino) == (p.dev, p.ino));
+    if let Some(k) = same_inode {
+        if p.head_matches(k) {
+            if p.compressed {
+                return Decision::Done {
+                    offset: k.offset,
+                    lines: k.lines,
+                };
             }
-        } else {
-            Decision::Restarted
-        };
+            if p.len >= k.offset {
+                return Decision::Continue {
+                    offset: k.offset,
+                    lines: k.lines,
+                };
+            }
+        }
     }
-    // recognise the content: the longest known head that matches, then the furthest read
+    // recognise the content (a copy, a compressed rotation, or an inode reused by a file
+    // known under another name): the longest known head that matches, then the furthest read
     let best = known
         .iter()
         .filter(|k| k.head_len > 0 && p.head_matches(k))
@@ -378,6 +382,7 @@ pub fn decide(p: &Probe, known: &[FileState]) -> Decision {
             offset: k.offset,
             lines: k.lines,
         },
+        _ if same_inode.is_some() && !p.compressed => Decision::Restarted,
         _ => Decision::New,
     }
 }
@@ -421,7 +426,9 @@ mod tests {
     fn rotation_truncation_and_compression_are_recognised() {
         let d = tempfile::tempdir().unwrap();
         let log = d.path().join("mail.log");
-        let first: String = (0..200).map(|i| format!("line {i} of the first file\n")).collect();
+        let first: String = (0..200)
+            .map(|i| format!("line {i} of the first file\n"))
+            .collect();
         fs::write(&log, &first).unwrap();
         let p = Probe::of(&log).unwrap();
         assert_eq!(decide(&p, &[]), Decision::New);
@@ -473,10 +480,17 @@ mod tests {
         fs::write(&log, "x\n").unwrap();
         let pl = Probe::of(&log).unwrap();
         let known3 = vec![pl.state(2, 1)];
-        let f = fs::OpenOptions::new().write(true).truncate(true).open(&log).unwrap();
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&log)
+            .unwrap();
         drop(f);
         fs::write(&log, "y\n").unwrap();
-        assert_eq!(decide(&Probe::of(&log).unwrap(), &known3), Decision::Restarted);
+        assert_eq!(
+            decide(&Probe::of(&log).unwrap(), &known3),
+            Decision::Restarted
+        );
     }
 
     #[test]

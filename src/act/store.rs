@@ -268,30 +268,12 @@ pub enum Removal {
 /// What applying confirmations changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Added {
-        domain: String,
-        class: FailureClass,
-    },
-    Reconfirmed {
-        domain: String,
-        class: FailureClass,
-    },
-    Removed {
-        domain: String,
-        why: Removal,
-    },
-    Watched {
-        domain: String,
-        reason: String,
-    },
-    Unwatched {
-        domain: String,
-        why: Removal,
-    },
-    Refused {
-        domain: String,
-        why: Refusal,
-    },
+    Added { domain: String, class: FailureClass },
+    Reconfirmed { domain: String, class: FailureClass },
+    Removed { domain: String, why: Removal },
+    Watched { domain: String, reason: String },
+    Unwatched { domain: String, why: Removal },
+    Refused { domain: String, why: Refusal },
 }
 
 impl fmt::Display for Change {
@@ -388,7 +370,12 @@ pub struct Store {
 impl Store {
     /// Apply live confirmations at time `now`, then drop what expired and what is protected.
     /// Returns the changes in a stable order (confirmations in the order given, then expiries).
-    pub fn apply(&mut self, now: i64, policy: &Policy, confirmations: &[Confirmation]) -> Vec<Change> {
+    pub fn apply(
+        &mut self,
+        now: i64,
+        policy: &Policy,
+        confirmations: &[Confirmation],
+    ) -> Vec<Change> {
         let mut changes = Vec::new();
         for c in confirmations {
             self.apply_one(now, policy, c, &mut changes);
@@ -435,7 +422,13 @@ impl Store {
         }
     }
 
-    fn apply_one(&mut self, now: i64, policy: &Policy, c: &Confirmation, changes: &mut Vec<Change>) {
+    fn apply_one(
+        &mut self,
+        now: i64,
+        policy: &Policy,
+        c: &Confirmation,
+        changes: &mut Vec<Change>,
+    ) {
         let name = match domain::normalize_owned(&c.domain) {
             Ok(n) => n,
             Err(e) => {
@@ -479,7 +472,9 @@ impl Store {
                     });
                 }
             }
-            (LiveVerdict::Partial, _) | (_, Some(_)) if c.verdict == LiveVerdict::Partial || log_partial => {
+            (LiveVerdict::Partial, _) | (_, Some(_))
+                if c.verdict == LiveVerdict::Partial || log_partial =>
+            {
                 let reason = if c.verdict == LiveVerdict::Partial {
                     "live partial: some MX hosts work".to_string()
                 } else {
@@ -492,16 +487,19 @@ impl Store {
                     });
                 }
                 let first_seen = c.first_seen;
-                let w = self.watch.entry(name.clone()).or_insert_with(|| WatchEntry {
-                    domain: name.clone(),
-                    mx_hosts: Vec::new(),
-                    first_seen,
-                    since: now,
-                    confirmed_at: c.confirmed_at,
-                    expires: 0,
-                    reason: String::new(),
-                    evidence: Vec::new(),
-                });
+                let w = self
+                    .watch
+                    .entry(name.clone())
+                    .or_insert_with(|| WatchEntry {
+                        domain: name.clone(),
+                        mx_hosts: Vec::new(),
+                        first_seen,
+                        since: now,
+                        confirmed_at: c.confirmed_at,
+                        expires: 0,
+                        reason: String::new(),
+                        evidence: Vec::new(),
+                    });
                 let fresh = w.expires == 0;
                 w.mx_hosts = hosts;
                 w.first_seen = min_opt(w.first_seen, c.first_seen);
@@ -686,7 +684,11 @@ mod tests {
         );
         // a listed domain that becomes partial leaves the exclusions
         s.apply(NOW, &p, &[conf("x.example", LiveVerdict::Dnssec, NOW)]);
-        let ch = s.apply(NOW + 100, &p, &[conf("x.example", LiveVerdict::Partial, NOW + 90)]);
+        let ch = s.apply(
+            NOW + 100,
+            &p,
+            &[conf("x.example", LiveVerdict::Partial, NOW + 90)],
+        );
         assert!(!s.entries.contains_key("x.example"));
         assert!(s.watch.contains_key("x.example"));
         assert_eq!(

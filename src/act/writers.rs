@@ -189,7 +189,10 @@ pub fn render_exim_hosts(store: &Store, generated: i64, protected: &Protected) -
         for h in hs {
             if let Some(k) = e.mx_hosts.iter().find(|x| *x == h) {
                 if !protected.matches(k) {
-                    hosts.entry(k.as_str()).or_default().insert(e.domain.as_str());
+                    hosts
+                        .entry(k.as_str())
+                        .or_default()
+                        .insert(e.domain.as_str());
                 }
             }
         }
@@ -254,9 +257,10 @@ pub fn remove_stale_temps(path: &Path) -> io::Result<usize> {
         let ent = ent?;
         let f = ent.file_name();
         let f = f.to_string_lossy();
-        let rest = f
-            .strip_prefix(name.as_ref())
-            .and_then(|r| r.strip_prefix(".tmp.").or_else(|| r.strip_prefix(".prev.tmp.")));
+        let rest = f.strip_prefix(name.as_ref()).and_then(|r| {
+            r.strip_prefix(".tmp.")
+                .or_else(|| r.strip_prefix(".prev.tmp."))
+        });
         if rest.is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())) {
             std::fs::remove_file(ent.path())?;
             n += 1;
@@ -288,7 +292,11 @@ mod tests {
             NOW,
             &Policy::default(),
             &[
-                mk("b.example", LiveVerdict::CertMismatch, &["mx1.b.example", "mx2.b.example"]),
+                mk(
+                    "b.example",
+                    LiveVerdict::CertMismatch,
+                    &["mx1.b.example", "mx2.b.example"],
+                ),
                 mk("a.example", LiveVerdict::NoStarttls, &["mx.shared.example"]),
                 mk("c.example", LiveVerdict::Dnssec, &["mx.shared.example"]),
             ],
@@ -324,7 +332,10 @@ mod tests {
     fn exim_lists_and_plain() {
         let s = store();
         let d = render_exim_domains(&s, NOW).text;
-        let names: Vec<&str> = d.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect();
+        let names: Vec<&str> = d
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .collect();
         assert_eq!(names, ["a.example", "b.example", "c.example"]);
         let p = Protected::parse(&["mx2.b.example"]).unwrap();
         let h = render_exim_hosts(&s, NOW, &p).text;
@@ -338,12 +349,25 @@ mod tests {
     fn tampered_store_names_are_skipped() {
         let mut s = store();
         let mut e = s.entries["a.example"].clone();
-        for bad in ["evil.example\nx.example", "evil.example may", "#x.example", "UPPER.example"] {
+        for bad in [
+            "evil.example\nx.example",
+            "evil.example may",
+            "#x.example",
+            "UPPER.example",
+        ] {
             e.domain = bad.into();
             s.entries.insert(bad.into(), e.clone());
         }
-        s.entries.get_mut("b.example").unwrap().mx_hosts.push("mx\nevil.example".into());
-        s.entries.get_mut("b.example").unwrap().evidence.push("a\nb.example may".into());
+        s.entries
+            .get_mut("b.example")
+            .unwrap()
+            .mx_hosts
+            .push("mx\nevil.example".into());
+        s.entries
+            .get_mut("b.example")
+            .unwrap()
+            .evidence
+            .push("a\nb.example may".into());
         s.entries.get_mut("c.example").unwrap().class = FailureClass::Dnssec;
         let r = render_postfix(&s, NOW);
         assert_eq!(r.skipped.len(), 4);
@@ -367,7 +391,10 @@ mod tests {
         assert!(!write_if_changed(&p, "one\n").unwrap());
         assert!(!d.path().join("tls_policy.prev").exists());
         assert!(write_if_changed(&p, "two\n").unwrap());
-        assert_eq!(std::fs::read_to_string(d.path().join("tls_policy.prev")).unwrap(), "one\n");
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("tls_policy.prev")).unwrap(),
+            "one\n"
+        );
         std::fs::write(d.path().join("tls_policy.tmp.123"), "torn").unwrap();
         std::fs::write(d.path().join("tls_policy.prev.tmp.9"), "torn").unwrap();
         std::fs::write(d.path().join("tls_policy.tmp.x"), "not ours").unwrap();
