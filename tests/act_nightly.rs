@@ -26,14 +26,14 @@ fn message(i: u32) -> String {
     let stamp = ts(t);
     let pid = 10_000 + i;
     let qid = format!("{:010X}", 0xA0_0000_0000u64 + u64::from(i));
-    let (domain, mx, ok) = if i % 5 == 0 {
+    let (domain, mx, ok) = if i.is_multiple_of(5) {
         let d = format!("bad{}.example", (i / 5) % 4);
         (d.clone(), format!("mx.{d}"), false)
-    } else if i % 7 == 0 {
+    } else if i.is_multiple_of(7) {
         (
             "flap.example".to_string(),
             format!("mx{}.flap.example", i % 2),
-            i % 2 == 0,
+            i.is_multiple_of(2),
         )
     } else {
         let d = format!("ok{}.example", i % 10);

@@ -194,7 +194,7 @@ fn kill_child_rewrites_in_a_loop() {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut i = 0u64;
     while std::time::Instant::now() < deadline {
-        let text = if i % 2 == 0 { &b } else { &a };
+        let text = if i.is_multiple_of(2) { &b } else { &a };
         writers::write_if_changed(&path, text).unwrap();
         i += 1;
     }
