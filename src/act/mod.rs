@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod nightly;
+pub mod pr;
 pub mod state;
 pub mod store;
 pub mod writers;
