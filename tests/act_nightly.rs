@@ -211,6 +211,33 @@ fn growing_rotating_logs_match_one_run_over_everything() {
 }
 
 #[test]
+fn a_compressed_file_still_being_written_is_retried_not_half_counted() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path(), false, "");
+    let logs = d.path().join("logs");
+    let text = messages(0..120);
+    let plain = logs.join("tmp");
+    fs::write(&plain, &text).unwrap();
+    gzip(&plain, &logs.join("mail.log.1.gz"));
+    let full = fs::read(logs.join("mail.log.1.gz")).unwrap();
+    fs::write(logs.join("mail.log.1.gz"), &full[..full.len() / 2]).unwrap();
+    append(&logs.join("mail.log"), &messages(120..130));
+    let r = run(&cfg);
+    assert_eq!(r.attempts, 10);
+    assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+    assert!(r.problems[0].contains("mail.log.1.gz"), "{:?}", r.problems);
+    assert!(r.needs_attention());
+    // the compressor finishes: the whole archive is read once
+    fs::write(logs.join("mail.log.1.gz"), &full).unwrap();
+    let r = run(&cfg);
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_eq!(r.attempts, 120);
+    let mut all = text.clone();
+    all.push_str(&messages(120..130));
+    assert_eq!(totals(&r), reference(&all));
+}
+
+#[test]
 fn dry_run_writes_nothing() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("out/plain.txt");

@@ -14,8 +14,8 @@
 
 use super::config::Config;
 use super::state::{
-    self, collect_garbage, count_lines, decide, read_day, write_day, DayFile, Decision, Lock,
-    Probe, State, StateError,
+    self, collect_garbage, decide, read_day, write_day, DayFile, Decision, Lock, Probe, State,
+    StateError,
 };
 use super::store::{Change, Confirmation, LiveVerdict, Policy, Store};
 use super::writers::{self, Format};
@@ -275,11 +275,37 @@ struct Planned {
     how: &'static str,
 }
 
-/// The spool copy of the part of a file to read.
-struct Spooled {
-    spec: InputSpec,
-    /// Content offset just after the last byte copied.
-    end: u64,
+/// The part of a file to read this run.
+enum Spooled {
+    /// Read `spec`; the content ends at offset `end`, with `lines` newlines in the part read.
+    Read {
+        spec: InputSpec,
+        end: u64,
+        lines: u64,
+    },
+    /// No complete line is new.
+    Nothing,
+    /// Cannot be read now (e.g. a compressed file still being written): retried next run.
+    Unreadable(String),
+}
+
+/// Counts bytes and newlines passing through.
+struct Counting<W> {
+    inner: W,
+    bytes: u64,
+    lines: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        self.lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Offset just after the last newline in `[from, len)` of a plain file (`from` when none).
@@ -307,47 +333,93 @@ fn set_mtime_like(dst: &Path, src: &Path) {
     }
 }
 
-/// Copy the complete lines of `[start, len)` of a plain file (or of the decompressed content
-/// of a compressed one) into the spool, so that the scanner reads exactly that range even
-/// while the MTA keeps appending.
-fn spool(p: &Planned, spool_dir: &Path, n: usize) -> Result<Option<Spooled>, NightlyError> {
+/// Prepare the read of `[start, end)` of a file: the complete lines of a plain file are
+/// copied into the spool, so that the scanner reads exactly that range while the MTA keeps
+/// appending; a compressed file read whole is scanned in place after a counting pass; the
+/// unread tail of a compressed rotation is decompressed into the spool.
+fn spool(p: &Planned, spool_dir: &Path, n: usize) -> Result<Spooled, NightlyError> {
     let dst = spool_dir.join(format!("{n}.log"));
     let src = &p.probe.path;
-    let end = if p.probe.compressed {
+    let display = src.display().to_string();
+    if p.probe.compressed {
         let mut r = state::decompressed(src).map_err(io_err(src))?;
-        let mut skip = (&mut r).take(p.start);
-        let skipped = io::copy(&mut skip, &mut io::sink()).map_err(io_err(src))?;
-        if skipped < p.start {
-            return Ok(None);
+        let unreadable =
+            |e: io::Error| Spooled::Unreadable(format!("{display}: {e}; retried next run"));
+        if p.start == 0 {
+            let mut c = Counting {
+                inner: io::sink(),
+                bytes: 0,
+                lines: 0,
+            };
+            if let Err(e) = io::copy(&mut r, &mut c) {
+                return Ok(unreadable(e));
+            }
+            return Ok(if c.bytes == 0 {
+                Spooled::Nothing
+            } else {
+                Spooled::Read {
+                    spec: InputSpec::file(src),
+                    end: c.bytes,
+                    lines: c.lines,
+                }
+            });
         }
-        let mut out = io::BufWriter::new(File::create(&dst).map_err(io_err(&dst))?);
-        let copied = io::copy(&mut r, &mut out).map_err(io_err(src))?;
+        match io::copy(&mut (&mut r).take(p.start), &mut io::sink()) {
+            Ok(k) if k < p.start => {
+                return Ok(Spooled::Unreadable(format!(
+                    "{display}: shorter than the {} bytes read before; retried next run",
+                    p.start
+                )))
+            }
+            Ok(_) => {}
+            Err(e) => return Ok(unreadable(e)),
+        }
+        let mut out = Counting {
+            inner: io::BufWriter::new(File::create(&dst).map_err(io_err(&dst))?),
+            bytes: 0,
+            lines: 0,
+        };
+        if let Err(e) = io::copy(&mut r, &mut out) {
+            return Ok(unreadable(e));
+        }
         out.flush().map_err(io_err(&dst))?;
-        p.start + copied
-    } else {
-        let mut f = File::open(src).map_err(io_err(src))?;
-        let len = f.metadata().map_err(io_err(src))?.len();
-        let end = last_line_end(&mut f, p.start, len).map_err(io_err(src))?;
-        if end <= p.start {
-            return Ok(None);
+        if out.bytes == 0 {
+            return Ok(Spooled::Nothing);
         }
-        f.seek(SeekFrom::Start(p.start)).map_err(io_err(src))?;
-        let mut out = File::create(&dst).map_err(io_err(&dst))?;
-        let copied = io::copy(&mut (&mut f).take(end - p.start), &mut out).map_err(io_err(src))?;
-        p.start + copied
-    };
-    if end <= p.start {
-        return Ok(None);
+        set_mtime_like(&dst, src);
+        return Ok(Spooled::Read {
+            spec: InputSpec {
+                display,
+                path: Some(dst),
+                start_offset: 0,
+            },
+            end: p.start + out.bytes,
+            lines: out.lines,
+        });
     }
+    let mut f = File::open(src).map_err(io_err(src))?;
+    let len = f.metadata().map_err(io_err(src))?.len();
+    let end = last_line_end(&mut f, p.start, len).map_err(io_err(src))?;
+    if end <= p.start {
+        return Ok(Spooled::Nothing);
+    }
+    f.seek(SeekFrom::Start(p.start)).map_err(io_err(src))?;
+    let mut out = Counting {
+        inner: File::create(&dst).map_err(io_err(&dst))?,
+        bytes: 0,
+        lines: 0,
+    };
+    io::copy(&mut (&mut f).take(end - p.start), &mut out).map_err(io_err(src))?;
     set_mtime_like(&dst, src);
-    Ok(Some(Spooled {
+    Ok(Spooled::Read {
         spec: InputSpec {
-            display: src.display().to_string(),
+            display,
             path: Some(dst),
             start_offset: 0,
         },
-        end,
-    }))
+        end: p.start + out.bytes,
+        lines: out.lines,
+    })
 }
 
 fn scan_options(cfg: &Config) -> Result<ScanOptions, NightlyError> {
@@ -547,6 +619,13 @@ pub fn run(
     Ok(report)
 }
 
+/// How a planned file is read.
+enum ReadPlan {
+    Scan { input: usize, end: u64, lines: u64 },
+    Nothing,
+    Retry,
+}
+
 /// Read the planned files' new parts; per-day aggregates and the new file table.
 fn read_new(
     cfg: &Config,
@@ -557,11 +636,10 @@ fn read_new(
     report: &mut Report,
 ) -> Result<(BTreeMap<i32, Aggregate>, Vec<state::FileState>), NightlyError> {
     let mut specs = Vec::new();
-    // per planned file: index into specs, and the content end the spool copy stops at
-    let mut reads: Vec<Option<(usize, u64)>> = Vec::new();
+    let mut reads: Vec<ReadPlan> = Vec::new();
     for (n, p) in planned.iter().enumerate() {
         if p.keep.is_some() {
-            reads.push(None);
+            reads.push(ReadPlan::Nothing);
             report.files.push(FileReport {
                 path: p.probe.path.display().to_string(),
                 how: p.how,
@@ -570,7 +648,10 @@ fn read_new(
             continue;
         }
         let s = spool(p, spool_dir, n)?;
-        let bytes = s.as_ref().map(|s| s.end - p.start).unwrap_or(0);
+        let bytes = match &s {
+            Spooled::Read { end, .. } => end - p.start,
+            _ => 0,
+        };
         if opts.progress {
             eprintln!(
                 "danemine nightly: {} ({}): {} bytes new",
@@ -589,11 +670,19 @@ fn read_new(
             bytes,
         });
         match s {
-            Some(s) => {
-                reads.push(Some((specs.len(), s.end)));
-                specs.push(s.spec);
+            Spooled::Read { spec, end, lines } => {
+                reads.push(ReadPlan::Scan {
+                    input: specs.len(),
+                    end,
+                    lines,
+                });
+                specs.push(spec);
             }
-            None => reads.push(None),
+            Spooled::Nothing => reads.push(ReadPlan::Nothing),
+            Spooled::Unreadable(m) => {
+                report.problems.push(m);
+                reads.push(ReadPlan::Retry);
+            }
         }
     }
     let opts_scan = scan_options(cfg)?;
@@ -607,7 +696,7 @@ fn read_new(
     let line_base: Vec<u64> = reads
         .iter()
         .zip(planned)
-        .filter_map(|(r, p)| r.map(|_| p.lines_before))
+        .filter_map(|(r, p)| matches!(r, ReadPlan::Scan { .. }).then_some(p.lines_before))
         .collect();
     let mut too_old = 0u64;
     let mut attempts = 0u64;
@@ -663,15 +752,14 @@ fn read_new(
             continue;
         }
         match r {
-            Some((i, _)) if failed_inputs.contains(i) => {
+            ReadPlan::Scan { input, .. } if failed_inputs.contains(input) => {
                 // read again next run; nothing of it was counted
             }
-            Some((i, end)) => {
-                let spooled = specs[*i].path.as_deref().unwrap_or(Path::new(""));
-                let lines = count_lines(spooled, 0, end - p.start).map_err(io_err(spooled))?;
+            ReadPlan::Retry => {}
+            ReadPlan::Scan { end, lines, .. } => {
                 files.push(p.probe.state(*end, p.lines_before + lines));
             }
-            None => files.push(p.probe.state(p.start, p.lines_before)),
+            ReadPlan::Nothing => files.push(p.probe.state(p.start, p.lines_before)),
         }
     }
     Ok((per_day, files))

@@ -387,29 +387,6 @@ pub fn decide(p: &Probe, known: &[FileState]) -> Decision {
     }
 }
 
-/// Count newlines in `path` between content offsets `from` and `to` (plain files).
-pub fn count_lines(path: &Path, from: u64, to: u64) -> io::Result<u64> {
-    use std::io::{Seek, SeekFrom};
-    if to <= from {
-        return Ok(0);
-    }
-    let mut f = File::open(path)?;
-    f.seek(SeekFrom::Start(from))?;
-    let mut left = to - from;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    while left > 0 {
-        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let k = f.read(&mut buf[..want])?;
-        if k == 0 {
-            break;
-        }
-        n += memchr::memchr_iter(b'\n', &buf[..k]).count() as u64;
-        left -= k as u64;
-    }
-    Ok(n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
