@@ -6,7 +6,9 @@
 
 use crate::model::{DaneOutcome, FailureClass, Verdict};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+/// Hash maps keyed by names from logs: foldhash is fast and spreads similar names well.
+pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How many example lines each row keeps.
 pub const MAX_EXAMPLES: usize = 3;
@@ -145,10 +147,11 @@ pub struct Row {
 
 impl Row {
     fn add_name(set: &mut BTreeSet<String>, name: &str) {
-        if set.len() < MAX_NAMES || set.contains(name) {
-            if !set.contains(name) {
-                set.insert(name.to_string());
-            }
+        if set.contains(name) {
+            return;
+        }
+        if set.len() < MAX_NAMES {
+            set.insert(name.to_string());
         } else if let Some(last) = set.iter().next_back().cloned() {
             // keep the smallest MAX_NAMES names so the set does not depend on arrival order
             if name < last.as_str() {
@@ -311,7 +314,11 @@ impl Aggregate {
     }
 
     /// Merge another aggregate into this one.
-    pub fn merge(&mut self, other: Aggregate) {
+    pub fn merge(&mut self, mut other: Aggregate) {
+        // fold the smaller table into the larger one (fewer inserts and rehashes)
+        if other.domains.len() > self.domains.len() {
+            std::mem::swap(self, &mut other);
+        }
         for (k, v) in other.domains {
             match self.domains.get_mut(&k) {
                 Some(r) => r.merge(v),

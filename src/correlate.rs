@@ -6,13 +6,13 @@
 //! Exim lines are correlated per message id. State is owned, small, and kept per key; a
 //! correlator sees each key's events in log order, whatever the chunking (see `scan`).
 
+use crate::aggregate::HashMap;
 use crate::classify::{apply_rule, TlsField, TlsLevel};
 use crate::grammar::{Grammars, VerbMeaning};
 use crate::model::{DaneMode, DaneOutcome, FailureClass, Mta};
 use crate::parse::{
     tlsrpt_type_key, Delivery, EximEvent, EximFlag, KeyValueLine, PostfixEvent, Target, Trust,
 };
-use std::collections::HashMap;
 
 /// A classified attempt, borrowing from the line and the correlation state.
 #[derive(Debug, Clone, Copy)]
@@ -345,7 +345,12 @@ impl PostfixState {
             }
         }
         let field = d.tls.map(TlsField::parse);
-        let text_host = text_target(d.text);
+        // only a delivery without relay names its MX host in the text
+        let text_host = if d.relay.is_none() {
+            text_target(d.text)
+        } else {
+            None
+        };
         let matched = self.matching_conn(d.relay.as_ref(), d.text).is_some();
         if matched {
             if let Some(c) = self.conn.as_mut() {

@@ -132,6 +132,13 @@ pub struct PrefixGrammar {
     pub timestamps: Vec<String>,
     pub severities: Vec<String>,
     pub container_separator: String,
+    /// Precompiled search for `container_separator`.
+    #[serde(skip, default = "empty_finder")]
+    pub container_finder: memmem::Finder<'static>,
+}
+
+fn empty_finder() -> memmem::Finder<'static> {
+    memmem::Finder::new(b"\0\0never\0\0").into_owned()
 }
 
 /// Postfix grammar (see `grammars/postfix.toml`).
@@ -188,6 +195,8 @@ pub enum VerbMeaning {
 pub struct KeyValueGrammar {
     pub name: String,
     pub marker: String,
+    /// Precompiled search for `marker`.
+    pub marker_finder: memmem::Finder<'static>,
     pub field_recipient: String,
     pub field_mode: Option<String>,
     pub field_outcome: String,
@@ -391,7 +400,12 @@ impl Grammars {
             let kind: Kind = parse_toml(text, path)?;
             match kind.kind.as_deref() {
                 None => {
-                    let p: PrefixGrammar = parse_toml(text, path)?;
+                    let mut p: PrefixGrammar = parse_toml(text, path)?;
+                    if p.container_separator.is_empty() {
+                        return Err(syntax(path, "empty container_separator"));
+                    }
+                    p.container_finder =
+                        memmem::Finder::new(p.container_separator.as_bytes()).into_owned();
                     for t in &p.timestamps {
                         if !["rfc3339", "bsd", "exim"].contains(&t.as_str()) {
                             return Err(syntax(path, &format!("unknown timestamp format {t:?}")));
@@ -483,6 +497,10 @@ impl Grammars {
                     }
                     if let Some(g) = keyvalue.iter_mut().find(|g| g.name == r.name) {
                         if let Some(m) = r.marker {
+                            if m.is_empty() {
+                                return Err(syntax(path, "empty marker"));
+                            }
+                            g.marker_finder = memmem::Finder::new(m.as_bytes()).into_owned();
                             g.marker = m;
                         }
                         g.modes.extend(modes);
@@ -500,6 +518,7 @@ impl Grammars {
                         }
                         keyvalue.push(KeyValueGrammar {
                             name: r.name,
+                            marker_finder: memmem::Finder::new(marker.as_bytes()).into_owned(),
                             marker,
                             field_recipient: fields.recipient,
                             field_mode: fields.mode,
@@ -606,9 +625,10 @@ impl PrefixGrammar {
     fn parse_depth<'a>(&self, line: &'a str, depth: u8) -> Prefix<'a> {
         let mut s = line;
         // container column: "postfix         | 2021-..."
+        let head_len = s.len().min(80);
         if let Some(i) = s
-            .get(..s.len().min(80))
-            .and_then(|h| h.find(&self.container_separator))
+            .get(..head_len)
+            .and_then(|h| self.container_finder.find(h.as_bytes()))
         {
             let head = s[..i].trim_end();
             if !head.is_empty() && !head.contains(' ') {
@@ -626,7 +646,10 @@ impl PrefixGrammar {
         }
         // severity column: "INFO    postfix/smtp[138]: ..."
         let (tok, rest) = split_token(s);
-        if self.severities.iter().any(|w| w == tok) {
+        if (3..=8).contains(&tok.len())
+            && tok.bytes().all(|c| c.is_ascii_uppercase())
+            && self.severities.iter().any(|w| w == tok)
+        {
             s = rest.trim_start_matches(' ');
         }
         // host and tag

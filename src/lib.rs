@@ -9,6 +9,7 @@ pub mod aggregate;
 pub mod classify;
 pub mod correlate;
 pub mod domain;
+#[cfg(feature = "parquet")]
 pub mod export;
 pub mod fsutil;
 pub mod grammar;

@@ -3,6 +3,38 @@
 //! Zero-copy: events borrow from the line. Nothing here allocates on the common path.
 
 use crate::grammar::{KeyValueGrammar, PostfixGrammar};
+use memchr::memmem::Finder;
+use std::sync::LazyLock;
+
+/// Position of the two-byte pattern `ab` in `s` (memchr on the first byte; no searcher setup).
+#[inline]
+pub fn find2(s: &str, a: u8, b: u8) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(a, &bytes[from..]) {
+        let p = from + i;
+        if bytes.get(p + 1) == Some(&b) {
+            return Some(p);
+        }
+        from = p + 1;
+    }
+    None
+}
+
+macro_rules! finder {
+    ($name:ident, $text:expr) => {
+        static $name: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new($text));
+    };
+}
+
+finder!(TLS_CONNECTION, " TLS connection ");
+finder!(VERIFY_FAILED, "certificate verification failed for ");
+finder!(WITH_CIPHER, " with cipher ");
+
+#[inline]
+fn find_with(f: &Finder<'_>, s: &str) -> Option<usize> {
+    f.find(s.as_bytes())
+}
 
 /// A connection target `host[addr]:port` as Postfix writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -175,12 +207,12 @@ fn parse_delivery<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
             break;
         }
         let (value, next) = if after.starts_with('<') {
-            match after.find(">, ") {
+            match find2(after, b'>', b',').filter(|&i| after.as_bytes().get(i + 2) == Some(&b' ')) {
                 Some(i) => (&after[..=i], &after[i + 3..]),
                 None => return None,
             }
         } else {
-            match after.find(", ") {
+            match find2(after, b',', b' ') {
                 Some(i) => (&after[..i], &after[i + 2..]),
                 None => return None,
             }
@@ -210,50 +242,27 @@ fn parse_delivery<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
 /// like a delivery line but its fields cannot be read).
 pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEvent<'a>> {
     // queue-id lines first: they are the bulk of the traffic
-    if let Some(colon) = m.find(": ") {
+    if let Some(colon) = find2(m, b':', b' ') {
         let qid = &m[..colon];
         if is_qid(qid) {
             let rest = &m[colon + 2..];
-            if let Some(fields) = rest.strip_prefix("to=") {
-                let _ = fields;
+            if rest.starts_with("to=") {
                 return parse_delivery(qid, rest).map(PostfixEvent::Delivery);
             }
             return Some(PostfixEvent::QueueNote { qid, text: rest });
         }
     }
-    if let Some(i) = m.find(" TLS connection established ") {
+    // "<Trust> TLS connection established to ..." and, for a resumed session, "... reused to"
+    if let Some(i) = find_with(&TLS_CONNECTION, m) {
         let word = &m[..i];
-        let rest = &m[i + " TLS connection established ".len()..];
-        let Some(rest) = rest.strip_prefix("to ") else {
-            return Some(PostfixEvent::Other); // "from": inbound
-        };
-        let trust = if g.summary_verified.iter().any(|w| w == word) {
-            Trust::Verified
-        } else if g.summary_trusted.iter().any(|w| w == word) {
-            Trust::Trusted
-        } else if g.summary_untrusted.iter().any(|w| w == word) {
-            Trust::Untrusted
-        } else if g.summary_anonymous.iter().any(|w| w == word) {
-            Trust::Anonymous
-        } else {
-            Trust::Unstated
-        };
-        let (target, tail) = parse_target(rest)?;
-        let tail = tail.strip_prefix(": ").unwrap_or(tail);
-        let (proto, cipher) = match tail.find(" with cipher ") {
-            Some(w) => {
-                let c = &tail[w + " with cipher ".len()..];
-                let c = c.split(' ').next().filter(|c| !c.is_empty());
-                (Some(&tail[..w]).filter(|p| !p.is_empty()), c)
-            }
-            None => (None, None),
-        };
-        return Some(PostfixEvent::Summary {
-            trust,
-            target,
-            proto,
-            cipher,
-        });
+        let rest = &m[i + " TLS connection ".len()..];
+        // anything else ("established from": inbound; "setting up TLS connection to") falls through
+        if let Some(rest) = rest
+            .strip_prefix("established to ")
+            .or_else(|| rest.strip_prefix("reused to "))
+        {
+            return summary_line(g, word, rest);
+        }
     }
     if let Some(r) = m.strip_prefix("TLS connection established to ") {
         let (target, _) = parse_target(r)?;
@@ -264,7 +273,41 @@ pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEven
             cipher: None,
         });
     }
-    if let Some(i) = m.find("certificate verification failed for ") {
+    postfix_other_lines(g, m)
+}
+
+fn summary_line<'a>(g: &PostfixGrammar, word: &str, rest: &'a str) -> Option<PostfixEvent<'a>> {
+    let trust = if g.summary_verified.iter().any(|w| w == word) {
+        Trust::Verified
+    } else if g.summary_trusted.iter().any(|w| w == word) {
+        Trust::Trusted
+    } else if g.summary_untrusted.iter().any(|w| w == word) {
+        Trust::Untrusted
+    } else if g.summary_anonymous.iter().any(|w| w == word) {
+        Trust::Anonymous
+    } else {
+        Trust::Unstated
+    };
+    let (target, tail) = parse_target(rest)?;
+    let tail = tail.strip_prefix(": ").unwrap_or(tail);
+    let (proto, cipher) = match find_with(&WITH_CIPHER, tail) {
+        Some(w) => {
+            let c = &tail[w + " with cipher ".len()..];
+            let c = c.split(' ').next().filter(|c| !c.is_empty());
+            (Some(&tail[..w]).filter(|p| !p.is_empty()), c)
+        }
+        None => (None, None),
+    };
+    Some(PostfixEvent::Summary {
+        trust,
+        target,
+        proto,
+        cipher,
+    })
+}
+
+fn postfix_other_lines<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEvent<'a>> {
+    if let Some(i) = find_with(&VERIFY_FAILED, m) {
         let rest = &m[i + "certificate verification failed for ".len()..];
         let (target, tail) = parse_target(rest)?;
         let text = tail.strip_prefix(": ").unwrap_or(tail);
@@ -548,7 +591,7 @@ pub fn keyvalue_line<'a>(g: &KeyValueGrammar, m: &'a str) -> Option<KeyValueLine
                     .unwrap_or(tail.trim_start_matches(',')),
             )
         } else {
-            match after.find(", ") {
+            match find2(after, b',', b' ') {
                 Some(i) => (&after[..i], &after[i + 2..]),
                 None => (after.trim_end(), ""),
             }
@@ -669,6 +712,17 @@ mod tests {
                 Some("TLSv1"),
                 Some("ECDHE-RSA-AES256-SHA")
             )
+        );
+        let e = pf("Verified TLS connection reused to mx.example.net[192.0.2.7]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)").unwrap();
+        assert!(
+            matches!(
+                e,
+                PostfixEvent::Summary {
+                    trust: Trust::Verified,
+                    ..
+                }
+            ),
+            "{e:?}"
         );
         assert_eq!(pf("Trusted TLS connection established from mail.outbound.protection.outlook.com[1.1.1.1]: TLSv1.2 with cipher X (256/256 bits)"), Some(PostfixEvent::Other));
         let e = pf("warning: DANE TLSA lookup problem: Host or domain name not found. Name service error for name=_25._tcp.mx.example.com type=TLSA: Host not found, try again").unwrap();

@@ -290,6 +290,7 @@ pub fn run_scan(a: ScanArgs) -> Result<i32> {
     let t = Instant::now();
     match format {
         "csv" | "jsonl" => {}
+        #[cfg(feature = "parquet")]
         "parquet" => {
             let out = a
                 .out
@@ -301,8 +302,13 @@ pub fn run_scan(a: ScanArgs) -> Result<i32> {
                 crate::export::write_parquet(&rows, w)
             })
             .with_context(|| format!("writing {}", out.display()))?;
+            if a.logs.stats {
+                print_stats("scan", 0, 0, rows.len() as u64, t);
+            }
             return Ok(report_problems(&problems));
         }
+        #[cfg(not(feature = "parquet"))]
+        "parquet" => bail!("this danemine was built without the `parquet` feature"),
         o => bail!("--format: unknown format {o:?} (csv, jsonl, parquet)"),
     }
     let write_all = |w: &mut dyn Write| -> io::Result<crate::scan::Problems> {

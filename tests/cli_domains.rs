@@ -1,0 +1,187 @@
+//! `danemine domains` and `danemine scan` end to end through the binary: formats, the CSV
+//! interface header, per-MX rows, time windows, Exim through syslog, exit codes.
+
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_danemine"))
+}
+
+const LOG: &str = "\
+Nov  3 10:00:00 mx1 postfix/smtp[100]: Verified TLS connection established to mx.good.example[192.0.2.1]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)
+Nov  3 10:00:01 mx1 postfix/smtp[101]: certificate verification failed for mx.bad.example[192.0.2.2]:25: num=65:no matching DANE TLSA records
+Nov  3 10:00:01 mx1 postfix/smtp[100]: 1A2B3C4D5E: to=<a@good.example>, relay=mx.good.example[192.0.2.1]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Nov  3 10:00:02 mx1 postfix/smtp[101]: Untrusted TLS connection established to mx.bad.example[192.0.2.2]:25: TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits)
+Nov  3 10:00:03 mx1 postfix/smtp[101]: 2A2B3C4D5E: to=<b@BAD.example>, relay=mx.bad.example[192.0.2.2]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=4.7.5, status=deferred (Server certificate not verified)
+Nov  4 11:00:00 mx1 postfix/smtp[102]: 3A2B3C4D5E: to=<c@plain.example>, relay=mx.plain.example[192.0.2.3]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=2.0.0, status=sent (250 ok)
+Nov  4 11:00:01 mx1 exim[555]: 1wtYVW-0000000GFxD-3Ryp => u@exim.example R=dnslookup T=remote_smtp H=mx.exim.example [192.0.2.4] X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=dane C=\"250 ok\"
+";
+
+fn write_log() -> (tempfile::TempDir, std::path::PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("maillog");
+    std::fs::write(&p, LOG).unwrap();
+    (d, p)
+}
+
+#[test]
+fn csv_has_the_interface_header_and_rows() {
+    let (_d, p) = write_log();
+    let out = bin()
+        .args(["domains", "--format", "csv", "--year", "2026"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "domain,verdict,attempts,dane_verified,dane_failed,cert_mismatch,dnssec,tlsa_unusable,no_starttls,tls_failure,other_failure,mx_hosts,first_seen,last_seen");
+    assert_eq!(lines[1], "bad.example,failing,1,0,1,1,0,0,0,0,0,mx.bad.example,2026-11-03T10:00:03Z,2026-11-03T10:00:03Z");
+    assert_eq!(lines[2], "exim.example,valid,1,1,0,0,0,0,0,0,0,mx.exim.example,2026-11-04T11:00:01Z,2026-11-04T11:00:01Z");
+    assert_eq!(lines[3], "good.example,valid,1,1,0,0,0,0,0,0,0,mx.good.example,2026-11-03T10:00:01Z,2026-11-03T10:00:01Z");
+    assert_eq!(lines[4], "plain.example,no-dane,1,0,0,0,0,0,0,0,0,mx.plain.example,2026-11-04T11:00:00Z,2026-11-04T11:00:00Z");
+    assert_eq!(lines.len(), 5);
+}
+
+#[test]
+fn json_table_by_mx_and_window() {
+    let (d, p) = write_log();
+    let out = bin()
+        .args(["domains", "--format", "json", "--year", "2026"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bad = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["domain"] == "bad.example")
+        .unwrap();
+    assert_eq!(bad["verdict"], "failing");
+    assert_eq!(bad["cert_mismatch"], 1);
+    assert_eq!(bad["examples"][0]["line"], 5);
+    assert!(bad["examples"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("Server certificate not verified"));
+
+    let out = bin()
+        .args(["domains", "--format", "table", "--year", "2026"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let t = String::from_utf8(out.stdout).unwrap();
+    assert!(t.lines().next().unwrap().starts_with("domain"));
+    assert!(t.contains("bad.example") && t.contains("failing"));
+
+    let out = bin()
+        .args(["domains", "--by", "mx", "--format", "csv", "--year", "2026"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let t = String::from_utf8(out.stdout).unwrap();
+    assert!(t.starts_with("mx_host,verdict,"), "{t}");
+    assert!(
+        t.contains("\nmx.bad.example,failing,1,0,1,1,0,0,0,0,0,bad.example,"),
+        "{t}"
+    );
+
+    let out = bin()
+        .args([
+            "domains",
+            "--format",
+            "csv",
+            "--year",
+            "2026",
+            "--since",
+            "2026-11-04",
+            "--until",
+            "2026-11-05",
+        ])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let t = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(t.lines().count(), 3, "{t}");
+    assert!(!t.contains("bad.example"));
+
+    // --out writes the file atomically, nothing on stdout
+    let outp = d.path().join("domains.csv");
+    let out = bin()
+        .args(["domains", "--format", "csv", "--year", "2026", "--out"])
+        .arg(&outp)
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(out.stdout.is_empty());
+    assert!(std::fs::read_to_string(&outp)
+        .unwrap()
+        .starts_with("domain,verdict"));
+}
+
+#[test]
+fn scan_writes_attempts_in_csv_jsonl_and_parquet() {
+    let (d, p) = write_log();
+    let out = bin()
+        .args(["scan", "--format", "csv", "--year", "2026"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let t = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(t.lines().count(), 5, "{t}");
+    assert!(t
+        .lines()
+        .any(|l| l.contains(",bad.example,") && l.contains(",failed,cert-mismatch,")));
+    let out = bin()
+        .args(["scan", "--format", "jsonl", "--year", "2026"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0]["domain"], "good.example");
+    assert_eq!(rows[0]["outcome"]["outcome"], "verified");
+    let pq = d.path().join("a.parquet");
+    let out = bin()
+        .args(["scan", "--format", "parquet", "--year", "2026", "--out"])
+        .arg(&pq)
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let bytes = std::fs::read(&pq).unwrap();
+    assert_eq!(&bytes[..4], b"PAR1");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (_d, p) = write_log();
+    for args in [
+        vec!["domains", "--format", "xml"],
+        vec!["domains", "--tls-level", "paranoid"],
+        vec!["domains", "--since", "yesterday"],
+        vec!["domains", "--by", "country"],
+    ] {
+        let out = bin().args(&args).arg(&p).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty());
+    }
+    let out = bin()
+        .args(["domains", "/nonexistent/maillog"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/maillog"));
+    let out = bin().args(["domains"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
