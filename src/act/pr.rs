@@ -354,6 +354,193 @@ pub fn render_body(
     s
 }
 
+/// What `pr` needs of a danefail-format list (implemented by `danemine::danefail::list::List`).
+pub trait ListEdit: Sized {
+    /// Parse the list file.
+    fn parse_list(text: &str) -> Result<Self, String>;
+    /// Every listed domain with its section (when known) and its block's MX hosts.
+    fn listed(&self) -> Vec<(Option<ListSection>, Vec<String>, String)>;
+    /// Add a block: `## host` lines, a `# YYYY-MM-DD` line, `#` evidence lines, the domains.
+    fn add_block(
+        &mut self,
+        section: ListSection,
+        hosts: &[String],
+        date: &str,
+        evidence: &[String],
+        domains: &[String],
+    );
+    /// Remove these domains (and blocks left without domains).
+    fn remove_domains(&mut self, domains: &BTreeSet<String>);
+    /// The file's text.
+    fn render_list(&self) -> String;
+}
+
+/// How to prepare the pull request.
+#[derive(Debug, Clone)]
+pub struct PrOptions {
+    /// The list file inside the repository.
+    pub file: String,
+    /// Branch name (default `danemine/<date>`, with `-2`, `-3`... when it exists).
+    pub branch: Option<String>,
+    /// `YYYY-MM-DD` for the new blocks' date lines.
+    pub date: String,
+    /// Push the branch to this remote.
+    pub push: Option<String>,
+    /// Options for the reproducing `danemine verify` command (e.g. `--format json `).
+    pub verify_hint: String,
+}
+
+/// What `prepare` did.
+#[derive(Debug, Clone, Default)]
+pub struct PrOutcome {
+    /// The branch created (`None` when there was nothing to propose).
+    pub branch: Option<String>,
+    /// (commit id, subject), oldest first.
+    pub commits: Vec<(String, String)>,
+    pub additions: Vec<Addition>,
+    pub removals: Vec<Removal>,
+    /// Confirmed domains that are on the list already.
+    pub already_listed: Vec<String>,
+    /// The Markdown body (empty when nothing was proposed).
+    pub body: String,
+    pub pushed: bool,
+}
+
+/// Prepare a branch with one commit per added block and per removal on the clone at `repo`,
+/// and the PR body. `confirmed` are exclusion entries with a live confirmation; `recovered`
+/// maps domains that verify again to their live verdict word. The clone is left on the branch
+/// it was on; the work tree must be clean.
+pub fn prepare<L: ListEdit>(
+    repo: &Path,
+    opts: &PrOptions,
+    confirmed: &[&Entry],
+    recovered: &BTreeMap<String, String>,
+) -> Result<PrOutcome, PrError> {
+    let git = Git {
+        repo: repo.to_path_buf(),
+    };
+    git.ensure_clean()?;
+    let file = repo.join(&opts.file);
+    let text = std::fs::read_to_string(&file).map_err(|source| PrError::Io {
+        path: display(&file),
+        source,
+    })?;
+    let mut list = L::parse_list(&text).map_err(|message| PrError::List {
+        path: display(&file),
+        message,
+    })?;
+    let listed = list.listed();
+    let listed_names: BTreeSet<&str> = listed.iter().map(|(_, _, d)| d.as_str()).collect();
+    let mut out = PrOutcome::default();
+    let fresh: Vec<&Entry> = confirmed
+        .iter()
+        .copied()
+        .filter(|e| {
+            let on = listed_names.contains(e.domain.as_str());
+            if on {
+                out.already_listed.push(e.domain.clone());
+            }
+            !on
+        })
+        .collect();
+    out.additions = group_additions(&fresh);
+    // removals, per block
+    let mut blocks: BTreeMap<Vec<String>, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    for (_, hosts, d) in &listed {
+        let b = blocks.entry(hosts.clone()).or_default();
+        b.0.push(d.clone());
+        if recovered.contains_key(d) {
+            b.1.push(d.clone());
+        }
+    }
+    for (hosts, (all, gone)) in blocks {
+        if gone.is_empty() {
+            continue;
+        }
+        let mut domains: Vec<String> = gone
+            .iter()
+            .filter_map(|d| domain::normalize_owned(d).ok())
+            .collect();
+        domains.sort();
+        domains.dedup();
+        if domains.is_empty() {
+            continue;
+        }
+        out.removals.push(Removal {
+            whole_block: domains.len() == all.len(),
+            verdicts: domains
+                .iter()
+                .filter_map(|d| recovered.get(d).map(|v| (d.clone(), clean_text(v))))
+                .collect(),
+            hosts,
+            domains,
+        });
+    }
+    if out.additions.is_empty() && out.removals.is_empty() {
+        return Ok(out);
+    }
+    let base = opts
+        .branch
+        .clone()
+        .unwrap_or_else(|| format!("danemine/{}", opts.date));
+    let mut branch = base.clone();
+    let mut n = 2;
+    while git.branch_exists(&branch) {
+        branch = format!("{base}-{n}");
+        n += 1;
+    }
+    let original = git.current_branch()?;
+    git.run(&["checkout", "-q", "-b", &branch])?;
+    let result = commit_changes(&git, &file, &opts.file, &mut list, &mut out);
+    // back to where the clone was, whatever happened
+    let back = git.run(&["checkout", "-q", &original]);
+    result?;
+    back?;
+    out.body = render_body(&branch, &out.additions, &out.removals, &opts.verify_hint);
+    if let Some(remote) = &opts.push {
+        git.run(&[
+            "push",
+            "-q",
+            remote,
+            &format!("refs/heads/{branch}:refs/heads/{branch}"),
+        ])?;
+        out.pushed = true;
+    }
+    out.branch = Some(branch);
+    Ok(out)
+}
+
+fn commit_changes<L: ListEdit>(
+    git: &Git,
+    file: &Path,
+    rel: &str,
+    list: &mut L,
+    out: &mut PrOutcome,
+) -> Result<(), PrError> {
+    let mut step = |list: &L, subject: String| -> Result<(), PrError> {
+        crate::fsutil::write_atomic(file, list.render_list().as_bytes(), false).map_err(
+            |source| PrError::Io {
+                path: display(file),
+                source,
+            },
+        )?;
+        git.run(&["add", "--", rel])?;
+        git.run(&["commit", "-q", "-m", &subject])?;
+        let id = git.run(&["rev-parse", "HEAD"])?.trim().to_string();
+        out.commits.push((id, subject));
+        Ok(())
+    };
+    for r in &out.removals.clone() {
+        list.remove_domains(&r.domains.iter().cloned().collect());
+        step(list, r.subject())?;
+    }
+    for a in &out.additions.clone() {
+        list.add_block(a.section, &a.hosts, &a.date, &a.evidence, &a.domains);
+        step(list, a.subject())?;
+    }
+    Ok(())
+}
+
 /// Path helper for error messages.
 pub fn display(p: &Path) -> String {
     p.display().to_string()
