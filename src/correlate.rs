@@ -351,7 +351,8 @@ impl PostfixState {
         } else {
             None
         };
-        let matched = self.matching_conn(d.relay.as_ref(), d.text).is_some();
+        let target = d.relay.or(text_host);
+        let matched = self.matching_conn(target.as_ref(), d.text).is_some();
         if matched {
             if let Some(c) = self.conn.as_mut() {
                 // classification reads the state before this delivery marks the connection used
