@@ -1,0 +1,851 @@
+//! The nightly job: read what is new in the logs, keep daily aggregates, pick candidates over
+//! the window, re-verify them live, update the exclusion store and write the outputs.
+//!
+//! Order of a run, and why a crash anywhere leaves things consistent:
+//! 1. lock; load `state.json`; remove left-overs of a run that died (unreferenced day files,
+//!    temp files next to outputs);
+//! 2. read the new part of each log (see [`super::state::decide`]) into per-day aggregates and
+//!    write the touched days under new names (nothing refers to them yet);
+//! 3. window, candidates, live re-verification, store update (in memory);
+//! 4. commit: replace `state.json` atomically — the only point where the run takes effect;
+//! 5. write every output from the committed store (idempotent: a run that died before or
+//!    during this step is completed by the next one, which writes the same files again);
+//! 6. remove day files that left the window.
+
+use super::config::Config;
+use super::state::{
+    self, collect_garbage, decide, read_day, write_day, DayFile, Decision, Lock, Probe, State,
+    StateError,
+};
+use super::store::{Change, Confirmation, LiveVerdict, Policy, Store};
+use super::writers::{self, Format};
+use crate::aggregate::{Aggregate, Row};
+use crate::ingest::{self, InputSpec};
+use crate::model::{FailureClass, Verdict};
+use crate::scan::{self, ScanOptions};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Errors that stop a run (exit code 2).
+#[derive(Debug, Error)]
+pub enum NightlyError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Ingest(#[from] ingest::IngestError),
+    #[error(transparent)]
+    Scan(#[from] scan::ScanError),
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("config: {0}")]
+    Config(String),
+    /// Only with [`RunOptions::crash_after`]: the run stopped as if killed after `0`.
+    #[error("stopped after step {0:?} (crash test)")]
+    Crashed(Step),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> NightlyError + '_ {
+    move |source| NightlyError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Steps after which a crash can be simulated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// New day files written, state not committed.
+    DayFiles,
+    /// State committed, outputs not written.
+    Commit,
+    /// Outputs written, garbage not collected.
+    Outputs,
+}
+
+/// Live re-verification as the nightly job needs it: one confirmation per domain asked
+/// (`first_seen` and `log_verdict` are filled in by the job).
+pub trait Reverify {
+    /// Verify `domains` now.
+    fn verify(&mut self, domains: &[String]) -> Result<Vec<Confirmation>, String>;
+}
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The run's time (Unix seconds).
+    pub now: i64,
+    /// Read and verify, but write nothing (no state, no outputs).
+    pub dry_run: bool,
+    /// Print a line per log file on stderr.
+    pub progress: bool,
+    /// Stop as if killed after this step (crash tests).
+    #[doc(hidden)]
+    pub crash_after: Option<Step>,
+}
+
+/// How a log file was read this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileReport {
+    pub path: String,
+    pub how: &'static str,
+    /// Content bytes read this run.
+    pub bytes: u64,
+}
+
+/// What an output write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputReport {
+    pub path: PathBuf,
+    pub format: Format,
+    pub changed: bool,
+    pub error: Option<String>,
+    pub skipped_names: usize,
+}
+
+/// Everything a run did, for the summary and for tests.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub now: i64,
+    pub dry_run: bool,
+    pub files: Vec<FileReport>,
+    /// Attempts read this run (inside the retained window).
+    pub attempts: u64,
+    /// Attempts read this run that are older than the window (not kept).
+    pub too_old: u64,
+    /// Read problems (one line each).
+    pub problems: Vec<String>,
+    /// The window's aggregate.
+    pub window: Aggregate,
+    pub window_days: (i32, i32),
+    pub candidates: Vec<String>,
+    /// Live verdicts of this run.
+    pub verified: BTreeMap<String, LiveVerdict>,
+    pub verify_error: Option<String>,
+    pub changes: Vec<Change>,
+    pub store: Store,
+    pub outputs: Vec<OutputReport>,
+    /// Candidates already on the configured danefail list.
+    pub on_danefail: Vec<String>,
+}
+
+impl Report {
+    /// Whether a person should look: new exclusions, or something failed.
+    pub fn needs_attention(&self) -> bool {
+        self.changes
+            .iter()
+            .any(|c| matches!(c, Change::Added { .. }))
+            || self.verify_error.is_some()
+            || !self.problems.is_empty()
+            || self.outputs.iter().any(|o| o.error.is_some())
+    }
+
+    /// The plain-text summary for cron mail.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "danemine nightly {}{}",
+            crate::timefmt::rfc3339(self.now),
+            if self.dry_run {
+                " (dry run: nothing written)"
+            } else {
+                ""
+            }
+        );
+        let bytes: u64 = self.files.iter().map(|f| f.bytes).sum();
+        let mut hows: BTreeMap<&str, usize> = BTreeMap::new();
+        for f in &self.files {
+            *hows.entry(f.how).or_default() += 1;
+        }
+        let hows: Vec<String> = hows.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        let _ = writeln!(
+            s,
+            "logs: {} files ({}), {} bytes new, {} attempts{}",
+            self.files.len(),
+            hows.join(", "),
+            bytes,
+            self.attempts,
+            if self.too_old > 0 {
+                format!(" ({} older than the window, not kept)", self.too_old)
+            } else {
+                String::new()
+            }
+        );
+        for p in &self.problems {
+            let _ = writeln!(s, "  problem: {p}");
+        }
+        let mut verdicts: BTreeMap<Verdict, usize> = BTreeMap::new();
+        let mut attempts = 0;
+        for r in self.window.domains.values() {
+            *verdicts.entry(r.counts.verdict()).or_default() += 1;
+            attempts += r.counts.attempts;
+        }
+        let v: Vec<String> = verdicts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let _ = writeln!(
+            s,
+            "window {} .. {}: {} attempts, {} domains ({})",
+            state::day_name(self.window_days.0),
+            state::day_name(self.window_days.1),
+            attempts,
+            self.window.domains.len(),
+            v.join(", ")
+        );
+        let _ = writeln!(s, "candidates: {}", self.candidates.len());
+        if !self.on_danefail.is_empty() {
+            let _ = writeln!(
+                s,
+                "  already on the danefail list: {}",
+                self.on_danefail.join(" ")
+            );
+        }
+        if let Some(e) = &self.verify_error {
+            let _ = writeln!(s, "re-verification FAILED: {e}");
+        } else if !self.verified.is_empty() {
+            let mut by: BTreeMap<LiveVerdict, usize> = BTreeMap::new();
+            for v in self.verified.values() {
+                *by.entry(*v).or_default() += 1;
+            }
+            let v: Vec<String> = by.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            let _ = writeln!(
+                s,
+                "re-verified {} domains: {}",
+                self.verified.len(),
+                v.join(", ")
+            );
+        }
+        let _ = writeln!(
+            s,
+            "exclusions: {}; watch list: {}",
+            self.store.entries.len(),
+            self.store.watch.len()
+        );
+        for c in &self.changes {
+            if matches!(c, Change::Reconfirmed { .. }) {
+                continue;
+            }
+            let _ = writeln!(s, "  {c}");
+            if let Change::Added { domain, .. } = c {
+                if let Some(e) = self.store.entries.get(domain) {
+                    if !e.mx_hosts.is_empty() {
+                        let _ = writeln!(s, "    mx: {}", e.mx_hosts.join(" "));
+                    }
+                    for l in &e.evidence {
+                        let _ = writeln!(s, "    {l}");
+                    }
+                }
+            }
+        }
+        for o in &self.outputs {
+            let what = match (&o.error, o.changed) {
+                (Some(e), _) => format!("FAILED: {e}"),
+                (None, true) => "rewritten".into(),
+                (None, false) => "unchanged".into(),
+            };
+            let _ = writeln!(
+                s,
+                "output {} ({}): {what}{}",
+                o.path.display(),
+                o.format.as_str(),
+                if o.skipped_names > 0 {
+                    format!(", {} invalid names left out", o.skipped_names)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        if self.needs_attention() {
+            let _ = writeln!(s, "needs attention: yes");
+        }
+        s
+    }
+}
+
+/// A log file to read this run.
+struct Planned {
+    probe: Probe,
+    /// What to record when nothing is read (files already read to the end).
+    keep: Option<state::FileState>,
+    /// Content offset the read starts at, lines before it.
+    start: u64,
+    lines_before: u64,
+    how: &'static str,
+}
+
+/// The part of a file to read this run.
+enum Spooled {
+    /// Read `spec`; the content ends at offset `end`, with `lines` newlines in the part read.
+    Read {
+        spec: InputSpec,
+        end: u64,
+        lines: u64,
+    },
+    /// No complete line is new.
+    Nothing,
+    /// Cannot be read now (e.g. a compressed file still being written): retried next run.
+    Unreadable(String),
+}
+
+/// Counts bytes and newlines passing through.
+struct Counting<W> {
+    inner: W,
+    bytes: u64,
+    lines: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        self.lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Offset just after the last newline in `[from, len)` of a plain file (`from` when none).
+fn last_line_end(f: &mut File, from: u64, len: u64) -> io::Result<u64> {
+    let mut hi = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while hi > from {
+        let lo = hi.saturating_sub(buf.len() as u64).max(from);
+        let n = (hi - lo) as usize;
+        f.seek(SeekFrom::Start(lo))?;
+        f.read_exact(&mut buf[..n])?;
+        if let Some(i) = memchr::memrchr(b'\n', &buf[..n]) {
+            return Ok(lo + i as u64 + 1);
+        }
+        hi = lo;
+    }
+    Ok(from)
+}
+
+fn set_mtime_like(dst: &Path, src: &Path) {
+    if let Ok(m) = fs::metadata(src).and_then(|m| m.modified()) {
+        if let Ok(f) = File::options().write(true).open(dst) {
+            let _ = f.set_modified(m);
+        }
+    }
+}
+
+/// Prepare the read of `[start, end)` of a file: the complete lines of a plain file are
+/// copied into the spool, so that the scanner reads exactly that range while the MTA keeps
+/// appending; a compressed file read whole is scanned in place after a counting pass; the
+/// unread tail of a compressed rotation is decompressed into the spool.
+fn spool(p: &Planned, spool_dir: &Path, n: usize) -> Result<Spooled, NightlyError> {
+    let dst = spool_dir.join(format!("{n}.log"));
+    let src = &p.probe.path;
+    let display = src.display().to_string();
+    if p.probe.compressed {
+        let mut r = state::decompressed(src).map_err(io_err(src))?;
+        let unreadable =
+            |e: io::Error| Spooled::Unreadable(format!("{display}: {e}; retried next run"));
+        if p.start == 0 {
+            let mut c = Counting {
+                inner: io::sink(),
+                bytes: 0,
+                lines: 0,
+            };
+            if let Err(e) = io::copy(&mut r, &mut c) {
+                return Ok(unreadable(e));
+            }
+            return Ok(if c.bytes == 0 {
+                Spooled::Nothing
+            } else {
+                Spooled::Read {
+                    spec: InputSpec::file(src),
+                    end: c.bytes,
+                    lines: c.lines,
+                }
+            });
+        }
+        match io::copy(&mut (&mut r).take(p.start), &mut io::sink()) {
+            Ok(k) if k < p.start => {
+                return Ok(Spooled::Unreadable(format!(
+                    "{display}: shorter than the {} bytes read before; retried next run",
+                    p.start
+                )))
+            }
+            Ok(_) => {}
+            Err(e) => return Ok(unreadable(e)),
+        }
+        let mut out = Counting {
+            inner: io::BufWriter::new(File::create(&dst).map_err(io_err(&dst))?),
+            bytes: 0,
+            lines: 0,
+        };
+        if let Err(e) = io::copy(&mut r, &mut out) {
+            return Ok(unreadable(e));
+        }
+        out.flush().map_err(io_err(&dst))?;
+        if out.bytes == 0 {
+            return Ok(Spooled::Nothing);
+        }
+        set_mtime_like(&dst, src);
+        return Ok(Spooled::Read {
+            spec: InputSpec {
+                display,
+                path: Some(dst),
+                start_offset: 0,
+            },
+            end: p.start + out.bytes,
+            lines: out.lines,
+        });
+    }
+    let mut f = File::open(src).map_err(io_err(src))?;
+    let len = f.metadata().map_err(io_err(src))?.len();
+    let end = last_line_end(&mut f, p.start, len).map_err(io_err(src))?;
+    if end <= p.start {
+        return Ok(Spooled::Nothing);
+    }
+    f.seek(SeekFrom::Start(p.start)).map_err(io_err(src))?;
+    let mut out = Counting {
+        inner: File::create(&dst).map_err(io_err(&dst))?,
+        bytes: 0,
+        lines: 0,
+    };
+    io::copy(&mut (&mut f).take(end - p.start), &mut out).map_err(io_err(src))?;
+    set_mtime_like(&dst, src);
+    Ok(Spooled::Read {
+        spec: InputSpec {
+            display,
+            path: Some(dst),
+            start_offset: 0,
+        },
+        end: p.start + out.bytes,
+        lines: out.lines,
+    })
+}
+
+fn scan_options(cfg: &Config) -> Result<ScanOptions, NightlyError> {
+    Ok(ScanOptions {
+        tls_level: cfg.tls_level().map_err(NightlyError::Config)?,
+        mta: cfg.mta().map_err(NightlyError::Config)?,
+        grammar_files: cfg.logs.grammars.clone(),
+        complete_lines_only: true,
+        ..ScanOptions::default()
+    })
+}
+
+/// Days with a DANE failure in a row.
+fn failure_days(r: &Row) -> usize {
+    r.days.values().filter(|d| d[2] > 0).count()
+}
+
+/// The first day with a DANE failure, as Unix seconds.
+fn first_failure(r: &Row) -> Option<i64> {
+    r.days
+        .iter()
+        .find(|(_, d)| d[2] > 0)
+        .map(|(day, _)| i64::from(*day) * 86_400)
+}
+
+/// Domains of the window that qualify for re-verification as exclusion candidates.
+pub fn candidates(window: &Aggregate, cfg: &Config, policy: &Policy) -> Vec<String> {
+    let mut v: Vec<String> = window
+        .domains
+        .iter()
+        .filter(|(d, r)| {
+            matches!(r.counts.verdict(), Verdict::Failing | Verdict::Partial)
+                && r.counts.dane_failed >= cfg.candidates.min_failures
+                && failure_days(r) >= cfg.candidates.min_days as usize
+                && !policy.protected.matches(d)
+        })
+        .map(|(d, _)| d.clone())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Run the nightly job once.
+pub fn run(
+    cfg: &Config,
+    opts: &RunOptions,
+    verifier: Option<&mut dyn Reverify>,
+) -> Result<Report, NightlyError> {
+    let dir = &cfg.state_dir;
+    let _lock = Lock::acquire(dir)?;
+    let mut st = State::load(dir)?;
+    let policy = cfg
+        .policy()
+        .map_err(|e| NightlyError::Config(e.to_string()))?;
+    if !opts.dry_run {
+        collect_garbage(dir, &st)?;
+        for o in &cfg.outputs {
+            writers::remove_stale_temps(&o.path).map_err(io_err(&o.path))?;
+        }
+    }
+    let mut report = Report {
+        now: opts.now,
+        dry_run: opts.dry_run,
+        ..Report::default()
+    };
+    let today = opts.now.div_euclid(86_400) as i32;
+    let first_day = today - cfg.logs.window_days as i32 + 1;
+    report.window_days = (first_day, today);
+
+    // 2. read what is new
+    let inputs = ingest::expand(&cfg.logs.paths)?;
+    let mut planned = Vec::new();
+    for i in &inputs {
+        let Some(path) = &i.path else { continue };
+        let probe = Probe::of(path).map_err(io_err(path))?;
+        let d = decide(&probe, &st.files);
+        let (start, lines_before, how, done) = match d {
+            Decision::New => (0, 0, "new", false),
+            Decision::Restarted => (0, 0, "truncated or replaced", false),
+            Decision::Continue { offset, lines } => (offset, lines, "continued", false),
+            Decision::Rotated { offset, lines, .. } => (offset, lines, "rotated", false),
+            Decision::Done { offset, lines } => (offset, lines, "already read", true),
+        };
+        let keep = done.then(|| probe.state(start, lines_before));
+        planned.push(Planned {
+            probe,
+            keep,
+            start,
+            lines_before,
+            how,
+        });
+    }
+    let spool_dir = dir.join(format!("spool.{}", std::process::id()));
+    let _ = fs::remove_dir_all(&spool_dir);
+    fs::create_dir_all(&spool_dir).map_err(io_err(&spool_dir))?;
+    let result = read_new(cfg, opts, &planned, &spool_dir, first_day, &mut report);
+    let _ = fs::remove_dir_all(&spool_dir);
+    let (per_day, new_files) = result?;
+
+    // merge into the day files (under new names) and build the window
+    let run_no = st.run + 1;
+    let mut days = st.days.clone();
+    days.retain(|d, _| *d >= first_day);
+    let mut window = Aggregate::default();
+    let mut touched: BTreeMap<i32, Aggregate> = per_day;
+    for (day, name) in &days {
+        let mut agg = read_day(dir, name)?.into_aggregate();
+        if let Some(new) = touched.remove(day) {
+            agg.merge(new);
+            touched.insert(*day, agg.clone());
+        }
+        window.merge(agg);
+    }
+    for (day, agg) in &touched {
+        if !days.contains_key(day) {
+            window.merge(agg.clone());
+        }
+    }
+    if !opts.dry_run {
+        for (day, agg) in touched {
+            let name = write_day(dir, run_no, &DayFile::from_aggregate(day, agg))?;
+            days.insert(day, name);
+        }
+    }
+    if opts.crash_after == Some(Step::DayFiles) {
+        return Err(NightlyError::Crashed(Step::DayFiles));
+    }
+
+    // 3. candidates, live re-verification, store
+    report.candidates = candidates(&window, cfg, &policy);
+    let mut store = st.store.clone();
+    let danefail_domains = danefail_domains(cfg);
+    report.on_danefail = report
+        .candidates
+        .iter()
+        .filter(|d| danefail_domains.contains(*d))
+        .cloned()
+        .collect();
+    let mut ask: BTreeSet<String> = report.candidates.iter().cloned().collect();
+    ask.extend(store.entries.keys().cloned());
+    ask.extend(store.watch.keys().cloned());
+    if cfg.verify.danefail_domains {
+        ask.extend(danefail_domains.iter().cloned());
+    }
+    let ask: Vec<String> = ask
+        .into_iter()
+        .filter(|d| !policy.protected.matches(d))
+        .collect();
+    let mut changes = Vec::new();
+    match verifier {
+        Some(v) if cfg.verify.enabled && !ask.is_empty() => match v.verify(&ask) {
+            Ok(mut confs) => {
+                for c in &mut confs {
+                    if let Some(r) = window.domains.get(&c.domain) {
+                        c.first_seen = first_failure(r);
+                        c.log_verdict = Some(r.counts.verdict());
+                    }
+                    report.verified.insert(c.domain.clone(), c.verdict);
+                }
+                changes = store.apply(opts.now, &policy, &confs);
+            }
+            Err(e) => {
+                report.verify_error = Some(e);
+                store.sweep(opts.now, &policy, &mut changes);
+            }
+        },
+        _ => store.sweep(opts.now, &policy, &mut changes),
+    }
+    report.changes = changes;
+
+    // 4. commit
+    if !opts.dry_run {
+        st.run = run_no;
+        st.last_run = Some(opts.now);
+        st.days = days;
+        st.files = new_files;
+        st.store = store.clone();
+        st.save(dir)?;
+    }
+    if opts.crash_after == Some(Step::Commit) {
+        return Err(NightlyError::Crashed(Step::Commit));
+    }
+
+    // 5. outputs from the committed store
+    if !opts.dry_run {
+        report.outputs = write_outputs(cfg, &store, opts.now, &policy);
+    }
+    if opts.crash_after == Some(Step::Outputs) {
+        return Err(NightlyError::Crashed(Step::Outputs));
+    }
+    // 6. day files that left the window or were replaced
+    if !opts.dry_run {
+        collect_garbage(dir, &st)?;
+    }
+    report.window = window;
+    report.store = store;
+    Ok(report)
+}
+
+/// How a planned file is read.
+enum ReadPlan {
+    Scan { input: usize, end: u64, lines: u64 },
+    Nothing,
+    Retry,
+}
+
+/// Read the planned files' new parts; per-day aggregates and the new file table.
+fn read_new(
+    cfg: &Config,
+    opts: &RunOptions,
+    planned: &[Planned],
+    spool_dir: &Path,
+    first_day: i32,
+    report: &mut Report,
+) -> Result<(BTreeMap<i32, Aggregate>, Vec<state::FileState>), NightlyError> {
+    let mut specs = Vec::new();
+    let mut reads: Vec<ReadPlan> = Vec::new();
+    for (n, p) in planned.iter().enumerate() {
+        if p.keep.is_some() {
+            reads.push(ReadPlan::Nothing);
+            report.files.push(FileReport {
+                path: p.probe.path.display().to_string(),
+                how: p.how,
+                bytes: 0,
+            });
+            continue;
+        }
+        let s = spool(p, spool_dir, n)?;
+        let bytes = match &s {
+            Spooled::Read { end, .. } => end - p.start,
+            _ => 0,
+        };
+        if opts.progress {
+            eprintln!(
+                "danemine nightly: {} ({}): {} bytes new",
+                p.probe.path.display(),
+                p.how,
+                bytes
+            );
+        }
+        report.files.push(FileReport {
+            path: p.probe.path.display().to_string(),
+            how: if bytes == 0 && p.how == "continued" {
+                "unchanged"
+            } else {
+                p.how
+            },
+            bytes,
+        });
+        match s {
+            Spooled::Read { spec, end, lines } => {
+                reads.push(ReadPlan::Scan {
+                    input: specs.len(),
+                    end,
+                    lines,
+                });
+                specs.push(spec);
+            }
+            Spooled::Nothing => reads.push(ReadPlan::Nothing),
+            Spooled::Unreadable(m) => {
+                report.problems.push(m);
+                reads.push(ReadPlan::Retry);
+            }
+        }
+    }
+    let opts_scan = scan_options(cfg)?;
+    // per input, per day: input errors (a compressed file still being written) must not count
+    let mut per_input: Vec<BTreeMap<i32, Aggregate>> = vec![BTreeMap::new(); specs.len()];
+    let index: BTreeMap<&str, usize> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.display.as_str(), i))
+        .collect();
+    let line_base: Vec<u64> = reads
+        .iter()
+        .zip(planned)
+        .filter_map(|(r, p)| matches!(r, ReadPlan::Scan { .. }).then_some(p.lines_before))
+        .collect();
+    let mut too_old = 0u64;
+    let mut attempts = 0u64;
+    let problems = if specs.is_empty() {
+        scan::Problems::default()
+    } else {
+        scan::scan_attempts(&specs, &opts_scan, &mut |a| {
+            let t = a.time.timestamp();
+            let day = t.div_euclid(86_400) as i32;
+            if day < first_day {
+                too_old += 1;
+                return;
+            }
+            let Some(&i) = index.get(a.file.as_str()) else {
+                return;
+            };
+            attempts += 1;
+            per_input[i].entry(day).or_default().add(
+                &a.domain,
+                a.mx_host.as_deref(),
+                t,
+                a.outcome,
+                i as u32,
+                a.line + line_base[i],
+                &a.file,
+                a.detail.as_deref().unwrap_or(""),
+            );
+        })?
+    };
+    report.too_old = too_old;
+    report.attempts = attempts;
+    let mut failed_inputs = BTreeSet::new();
+    for (i, p) in &problems.inputs {
+        for e in &p.errors {
+            report.problems.push(format!("{}: {e}", p.file));
+            failed_inputs.insert(*i as usize);
+        }
+    }
+    let mut per_day: BTreeMap<i32, Aggregate> = BTreeMap::new();
+    for (i, days) in per_input.into_iter().enumerate() {
+        if failed_inputs.contains(&i) {
+            continue;
+        }
+        for (d, a) in days {
+            per_day.entry(d).or_default().merge(a);
+        }
+    }
+    // the new file table
+    let mut files = Vec::new();
+    for (p, r) in planned.iter().zip(&reads) {
+        if let Some(k) = &p.keep {
+            files.push(k.clone());
+            continue;
+        }
+        match r {
+            ReadPlan::Scan { input, .. } if failed_inputs.contains(input) => {
+                // read again next run; nothing of it was counted
+            }
+            ReadPlan::Retry => {}
+            ReadPlan::Scan { end, lines, .. } => {
+                files.push(p.probe.state(*end, p.lines_before + lines));
+            }
+            ReadPlan::Nothing => files.push(p.probe.state(p.start, p.lines_before)),
+        }
+    }
+    Ok((per_day, files))
+}
+
+/// Domains on the configured danefail list (empty when none is configured or readable).
+fn danefail_domains(cfg: &Config) -> BTreeSet<String> {
+    let Some(d) = &cfg.danefail else {
+        return BTreeSet::new();
+    };
+    let Ok(text) = fs::read_to_string(d.repo.join(&d.file)) else {
+        return BTreeSet::new();
+    };
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| crate::domain::normalize_owned(l).ok())
+        .collect()
+}
+
+/// Render and write every configured output from `store`.
+pub fn write_outputs(cfg: &Config, store: &Store, now: i64, policy: &Policy) -> Vec<OutputReport> {
+    let mut out = Vec::new();
+    for o in &cfg.outputs {
+        let rendered = match o.format {
+            Format::Postfix => Ok(writers::render_postfix(store, now)),
+            Format::EximDomains => Ok(writers::render_exim_domains(store, now)),
+            Format::EximHosts => Ok(writers::render_exim_hosts(store, now, &policy.protected)),
+            Format::Plain => Ok(writers::render_plain(store)),
+            Format::Danefail => Err("the danefail format is not built yet".to_string()),
+        };
+        let mut rep = OutputReport {
+            path: o.path.clone(),
+            format: o.format,
+            changed: false,
+            error: None,
+            skipped_names: 0,
+        };
+        match rendered {
+            Ok(r) => {
+                rep.skipped_names = r.skipped.len();
+                match writers::write_if_changed(&o.path, &r.text) {
+                    Ok(changed) => {
+                        rep.changed = changed;
+                        // postmap also when the table is unchanged but its database is missing
+                        if o.postmap && (changed || !postmap_db_exists(&o.path)) {
+                            if let Err(e) = run_postmap(&o.path) {
+                                rep.error = Some(e);
+                            }
+                        }
+                    }
+                    Err(e) => rep.error = Some(e.to_string()),
+                }
+            }
+            Err(e) => rep.error = Some(e),
+        }
+        out.push(rep);
+    }
+    out
+}
+
+fn postmap_db_exists(path: &Path) -> bool {
+    let mut n = path.as_os_str().to_os_string();
+    n.push(".db");
+    let mut l = path.as_os_str().to_os_string();
+    l.push(".lmdb");
+    Path::new(&n).exists() || Path::new(&l).exists()
+}
+
+fn run_postmap(path: &Path) -> Result<(), String> {
+    let o = std::process::Command::new("postmap")
+        .arg(path)
+        .output()
+        .map_err(|e| format!("postmap: {e}"))?;
+    if o.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "postmap {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&o.stderr).trim().replace('\n', " ")
+        ))
+    }
+}
+
+/// Failure classes, for the danefail sections.
+pub fn is_dns_class(c: FailureClass) -> bool {
+    matches!(c, FailureClass::Dnssec | FailureClass::TlsaUnusable)
+}

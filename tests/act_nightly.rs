@@ -1,0 +1,393 @@
+//! The nightly job end to end over real files: incremental reading across growth, rotation,
+//! compression and truncation; crash recovery; the lock; the command line.
+
+use danemine::act::config::Config;
+use danemine::act::nightly::{self, NightlyError, Report, RunOptions, Step};
+use danemine::act::state::{Lock, State, StateError};
+use danemine::aggregate::{Counts, Row};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// 2026-11-20T00:00:00Z
+const BASE: i64 = 1_795_132_800;
+/// The runs' clock: three days later.
+const NOW: i64 = BASE + 3 * 86_400 + 3600;
+
+fn ts(t: i64) -> String {
+    danemine::timefmt::rfc3339(t).replace('Z', "+00:00")
+}
+
+/// Log lines of message `i`: verified deliveries, DANE failures, and a flapping domain.
+fn message(i: u32) -> String {
+    let t = BASE + i64::from(i) * 700;
+    let stamp = ts(t);
+    let pid = 10_000 + i;
+    let qid = format!("{:010X}", 0xA0_0000_0000u64 + u64::from(i));
+    let (domain, mx, ok) = if i.is_multiple_of(5) {
+        let d = format!("bad{}.example", (i / 5) % 4);
+        (d.clone(), format!("mx.{d}"), false)
+    } else if i.is_multiple_of(7) {
+        (
+            "flap.example".to_string(),
+            format!("mx{}.flap.example", i % 2),
+            i.is_multiple_of(2),
+        )
+    } else {
+        let d = format!("ok{}.example", i % 10);
+        (d.clone(), format!("mx.{d}"), true)
+    };
+    let addr = format!("192.0.2.{}", i % 250 + 1);
+    let p = format!("{stamp} mail postfix/smtp[{pid}]:");
+    if ok {
+        format!(
+            "{p} Verified TLS connection established to {mx}[{addr}]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n\
+             {p} {qid}: to=<user{i}@{domain}>, relay={mx}[{addr}]:25, delay=0.3, delays=0.1/0/0.1/0.1, dsn=2.0.0, status=sent (250 2.0.0 OK)\n"
+        )
+    } else {
+        format!(
+            "{p} CA certificate verification failed for {mx}[{addr}]:25: num=65:no matching DANE TLSA records\n\
+             {p} Untrusted TLS connection established to {mx}[{addr}]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n\
+             {p} {qid}: to=<user{i}@{domain}>, relay={mx}[{addr}]:25, delay=0.37, delays=0.21/0.07/0.09/0, dsn=4.7.5, status=deferred (Server certificate not verified)\n"
+        )
+    }
+}
+
+fn messages(r: std::ops::Range<u32>) -> String {
+    r.map(message).collect()
+}
+
+fn config(dir: &Path, verify: bool, outputs: &str) -> Config {
+    let text = format!(
+        "state_dir = \"state\"\n\
+         [logs]\npaths = [\"logs/mail.log*\"]\nmta = \"postfix\"\nwindow_days = 7\n\
+         [verify]\nenabled = {verify}\n\
+         {outputs}"
+    );
+    fs::create_dir_all(dir.join("logs")).unwrap();
+    fs::write(dir.join("nightly.toml"), &text).unwrap();
+    Config::load(&dir.join("nightly.toml")).unwrap()
+}
+
+fn run(cfg: &Config) -> Report {
+    nightly::run(
+        cfg,
+        &RunOptions {
+            now: NOW,
+            ..RunOptions::default()
+        },
+        None,
+    )
+    .unwrap()
+}
+
+/// Counts and per-day figures per domain and per MX host (examples left out).
+type Totals = (
+    BTreeMap<String, (Counts, BTreeMap<i32, [u64; 3]>)>,
+    BTreeMap<String, Counts>,
+);
+
+fn totals(r: &Report) -> Totals {
+    let f = |row: &Row| (row.counts.clone(), row.days.clone());
+    (
+        r.window
+            .domains
+            .iter()
+            .map(|(k, v)| (k.clone(), f(v)))
+            .collect(),
+        r.window
+            .mx
+            .iter()
+            .map(|(k, v)| (k.clone(), v.counts.clone()))
+            .collect(),
+    )
+}
+
+fn append(p: &Path, s: &str) {
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .unwrap()
+        .write_all(s.as_bytes())
+        .unwrap();
+}
+
+fn gzip(src: &Path, dst: &Path) {
+    let data = fs::read(src).unwrap();
+    let mut e =
+        flate2::write::GzEncoder::new(fs::File::create(dst).unwrap(), flate2::Compression::fast());
+    e.write_all(&data).unwrap();
+    e.finish().unwrap();
+    fs::remove_file(src).unwrap();
+}
+
+/// One run over everything, in one file.
+fn reference(all: &str) -> Totals {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path(), false, "");
+    fs::write(d.path().join("logs/mail.log"), all).unwrap();
+    totals(&run(&cfg))
+}
+
+#[test]
+fn growing_rotating_logs_match_one_run_over_everything() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path(), false, "");
+    let logs = d.path().join("logs");
+    let log = logs.join("mail.log");
+
+    // run 1: a fresh log
+    append(&log, &messages(0..80));
+    let r1 = run(&cfg);
+    assert_eq!(r1.files.len(), 1);
+    assert_eq!(r1.files[0].how, "new");
+
+    // the log grows, then is rotated and compressed in one go (no delaycompress): its unread
+    // tail is only in the .gz now; a new log starts
+    append(&log, &messages(80..120));
+    gzip(&log, &logs.join("mail.log.1.gz"));
+    append(&log, &messages(120..160));
+    let r2 = run(&cfg);
+    let hows: BTreeMap<String, &str> = r2
+        .files
+        .iter()
+        .map(|f| (f.path.rsplit('/').next().unwrap().to_string(), f.how))
+        .collect();
+    assert_eq!(hows["mail.log.1.gz"], "rotated");
+    // the new log may reuse the old inode: then it is told apart by its first bytes
+    assert!(matches!(hows["mail.log"], "new" | "truncated or replaced"));
+
+    // with delaycompress: mail.log → mail.log.1 (renamed, grown before), mail.log.1.gz →
+    // mail.log.2.gz; then nothing new in a run; then copytruncate-style truncation of the log
+    append(&log, &messages(160..200));
+    fs::rename(logs.join("mail.log.1.gz"), logs.join("mail.log.2.gz")).unwrap();
+    fs::rename(&log, logs.join("mail.log.1")).unwrap();
+    append(&log, &messages(200..230));
+    let r3 = run(&cfg);
+    let hows: BTreeMap<String, &str> = r3
+        .files
+        .iter()
+        .map(|f| (f.path.rsplit('/').next().unwrap().to_string(), f.how))
+        .collect();
+    assert_eq!(hows["mail.log.2.gz"], "already read");
+    assert_eq!(hows["mail.log.1"], "continued");
+    assert_eq!(hows["mail.log"], "new");
+
+    let r4 = run(&cfg);
+    assert_eq!(r4.attempts, 0, "{:?}", r4.files);
+    assert_eq!(totals(&r4), totals(&r3));
+
+    // the .1 is compressed later (delaycompress), the log is copied and truncated
+    gzip(&logs.join("mail.log.1"), &logs.join("mail.log.1.gz"));
+    fs::remove_file(logs.join("mail.log.2.gz")).unwrap();
+    fs::rename(logs.join("mail.log.1.gz"), logs.join("mail.log.2.gz")).unwrap();
+    append(&log, &messages(230..250));
+    fs::copy(&log, logs.join("mail.log.1")).unwrap();
+    fs::write(&log, messages(250..270)).unwrap();
+    let r5 = run(&cfg);
+    let hows: BTreeMap<String, &str> = r5
+        .files
+        .iter()
+        .map(|f| (f.path.rsplit('/').next().unwrap().to_string(), f.how))
+        .collect();
+    assert_eq!(hows["mail.log.2.gz"], "rotated", "{:?}", r5.files);
+    assert_eq!(hows["mail.log.1"], "rotated");
+    assert_eq!(hows["mail.log"], "truncated or replaced");
+
+    let want = reference(&messages(0..270));
+    assert_eq!(totals(&r5), want);
+    let all: u64 = want.0.values().map(|(c, _)| c.attempts).sum();
+    assert_eq!(all, 270);
+    // failing and partial domains are there, with failures on several days
+    let bad = &r5.window.domains["bad0.example"];
+    assert_eq!(bad.counts.verdict(), danemine::model::Verdict::Failing);
+    assert!(r5.window.domains["flap.example"].counts.dane_failed > 0);
+    assert!(r5.candidates.contains(&"bad0.example".to_string()));
+    assert!(r5.candidates.contains(&"flap.example".to_string()));
+    assert!(!r5.candidates.iter().any(|c| c.starts_with("ok")));
+}
+
+#[test]
+fn a_compressed_file_still_being_written_is_retried_not_half_counted() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path(), false, "");
+    let logs = d.path().join("logs");
+    let text = messages(0..120);
+    let plain = logs.join("tmp");
+    fs::write(&plain, &text).unwrap();
+    gzip(&plain, &logs.join("mail.log.1.gz"));
+    let full = fs::read(logs.join("mail.log.1.gz")).unwrap();
+    fs::write(logs.join("mail.log.1.gz"), &full[..full.len() / 2]).unwrap();
+    append(&logs.join("mail.log"), &messages(120..130));
+    let r = run(&cfg);
+    assert_eq!(r.attempts, 10);
+    assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+    assert!(r.problems[0].contains("mail.log.1.gz"), "{:?}", r.problems);
+    assert!(r.needs_attention());
+    // the compressor finishes: the whole archive is read once
+    fs::write(logs.join("mail.log.1.gz"), &full).unwrap();
+    let r = run(&cfg);
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_eq!(r.attempts, 120);
+    let mut all = text.clone();
+    all.push_str(&messages(120..130));
+    assert_eq!(totals(&r), reference(&all));
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("out/plain.txt");
+    fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let cfg = config(
+        d.path(),
+        false,
+        "[[output]]\npath = \"out/plain.txt\"\nformat = \"plain\"\n",
+    );
+    append(&d.path().join("logs/mail.log"), &messages(0..50));
+    let opts = RunOptions {
+        now: NOW,
+        dry_run: true,
+        ..RunOptions::default()
+    };
+    let r = nightly::run(&cfg, &opts, None).unwrap();
+    assert_eq!(r.attempts, 50);
+    assert!(r.render().contains("dry run"));
+    assert!(!State::path(&cfg.state_dir).exists());
+    assert!(!out.exists());
+    let days: Vec<_> = fs::read_dir(cfg.state_dir.join("days")).unwrap().collect();
+    assert!(days.is_empty());
+    // the real run afterwards reads the same
+    let r = run(&cfg);
+    assert_eq!(r.attempts, 50);
+    assert!(out.exists());
+}
+
+#[test]
+fn a_crash_between_steps_is_completed_by_the_next_run() {
+    for step in [Step::DayFiles, Step::Commit, Step::Outputs] {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = config(
+            d.path(),
+            false,
+            "[[output]]\npath = \"plain.txt\"\nformat = \"plain\"\n\
+             [[output]]\npath = \"policy\"\nformat = \"postfix\"\n",
+        );
+        let log = d.path().join("logs/mail.log");
+        append(&log, &messages(0..60));
+        run(&cfg);
+        append(&log, &messages(60..120));
+        let opts = RunOptions {
+            now: NOW,
+            crash_after: Some(step),
+            ..RunOptions::default()
+        };
+        match nightly::run(&cfg, &opts, None) {
+            Err(NightlyError::Crashed(s)) => assert_eq!(s, step),
+            other => panic!("{other:?}"),
+        }
+        // state on disk is either the old or the new one, and refers only to existing files
+        let st = State::load(&cfg.state_dir).unwrap();
+        assert_eq!(st.run, if step == Step::DayFiles { 1 } else { 2 });
+        for name in st.days.values() {
+            assert!(cfg.state_dir.join("days").join(name).exists());
+        }
+        append(&log, &messages(120..150));
+        let r = run(&cfg);
+        assert_eq!(totals(&r), reference(&messages(0..150)), "{step:?}");
+        // outputs are there and agree with the store; no left-overs
+        assert_eq!(fs::read_to_string(d.path().join("plain.txt")).unwrap(), "");
+        assert!(fs::read_to_string(d.path().join("policy"))
+            .unwrap()
+            .starts_with("# danemine"));
+        let st = State::load(&cfg.state_dir).unwrap();
+        let mut on_disk: Vec<String> = fs::read_dir(cfg.state_dir.join("days"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        on_disk.sort();
+        let mut referenced: Vec<String> = st.days.values().cloned().collect();
+        referenced.sort();
+        assert_eq!(on_disk, referenced);
+        assert!(!fs::read_dir(&cfg.state_dir).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("spool")));
+    }
+}
+
+#[test]
+fn an_overlapping_run_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path(), false, "");
+    append(&d.path().join("logs/mail.log"), &messages(0..5));
+    let held = Lock::acquire(&cfg.state_dir).unwrap();
+    let e = nightly::run(
+        &cfg,
+        &RunOptions {
+            now: NOW,
+            ..RunOptions::default()
+        },
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, NightlyError::State(StateError::Locked { .. })),
+        "{e}"
+    );
+    drop(held);
+    assert_eq!(run(&cfg).attempts, 5);
+}
+
+fn danemine() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_danemine"))
+}
+
+#[test]
+fn command_line_summary_and_exit_codes() {
+    let d = tempfile::tempdir().unwrap();
+    config(
+        d.path(),
+        false,
+        "[[output]]\npath = \"plain.txt\"\nformat = \"plain\"\n",
+    );
+    append(&d.path().join("logs/mail.log"), &messages(0..300));
+    let conf = d.path().join("nightly.toml");
+    let o = Command::new(danemine())
+        .args(["nightly", "--config"])
+        .arg(&conf)
+        .args(["--now", &danemine::timefmt::rfc3339(NOW)])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.starts_with("danemine nightly 2026-11-23T01:00:00Z\n"),
+        "{out}"
+    );
+    assert!(out.contains("logs: 1 files (1 new)"), "{out}");
+    assert!(out.contains("300 attempts"), "{out}");
+    assert!(out.contains("candidates: 5"), "{out}");
+    assert!(o.stderr.is_empty(), "not a terminal: no progress lines");
+
+    // a config error is exit 2 with one line naming the file
+    fs::write(&conf, "state_dir = 1\n").unwrap();
+    let o = Command::new(danemine())
+        .args(["nightly", "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("nightly.toml"), "{err}");
+}
