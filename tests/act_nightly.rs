@@ -85,12 +85,12 @@ fn run(cfg: &Config) -> Report {
 
 /// Counts and per-day figures per domain and per MX host (examples left out).
 type Totals = (
-    BTreeMap<String, (Counts, BTreeMap<i32, [u64; 3]>)>,
+    BTreeMap<String, (Counts, BTreeMap<i32, u64>)>,
     BTreeMap<String, Counts>,
 );
 
 fn totals(r: &Report) -> Totals {
-    let f = |row: &Row| (row.counts.clone(), row.days.clone());
+    let f = |row: &Row| (row.counts.clone(), row.failure_days.clone());
     (
         r.window
             .domains

@@ -434,14 +434,14 @@ fn scan_options(cfg: &Config) -> Result<ScanOptions, NightlyError> {
 
 /// Days with a DANE failure in a row.
 fn failure_days(r: &Row) -> usize {
-    r.days.values().filter(|d| d[2] > 0).count()
+    r.failure_days.values().filter(|n| **n > 0).count()
 }
 
 /// The first day with a DANE failure, as Unix seconds.
 fn first_failure(r: &Row) -> Option<i64> {
-    r.days
+    r.failure_days
         .iter()
-        .find(|(_, d)| d[2] > 0)
+        .find(|(_, n)| **n > 0)
         .map(|(day, _)| i64::from(*day) * 86_400)
 }
 
