@@ -27,5 +27,7 @@ pub mod verify;
 
 #[path = "../samples/generator.rs"]
 pub mod samplegen;
+#[path = "../samples/talk.rs"]
+pub mod talkgen;
 
 pub mod cli;

@@ -1,10 +1,45 @@
-//! `danemine reproduce` (being built).
+//! `danemine reproduce`: the 2018 talk's comparison, rebuilt from synthetic data.
+
+use crate::danefail::compare::compare;
+use crate::danefail::history::{load, Source};
+use crate::ingest::InputSpec;
+use crate::scan::{scan_aggregate, ScanOptions};
+use anyhow::{Context, Result};
+use std::path::PathBuf;
 
 /// Arguments of `danemine reproduce`.
 #[derive(Debug, clap::Args)]
-pub struct ReproduceArgs {}
+pub struct ReproduceArgs {
+    /// Where the synthetic month and danefail repository live (built when missing).
+    #[arg(long, default_value = "samples/out/talk")]
+    pub dir: PathBuf,
+    /// table or json.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
 
 /// Run the command.
-pub fn run(_args: ReproduceArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("`danemine reproduce` is not built yet")
+pub fn run(a: ReproduceArgs) -> Result<i32> {
+    let (log, repo) = crate::talkgen::build(&a.dir)
+        .with_context(|| format!("building the synthetic data in {}", a.dir.display()))?;
+    let listed = load(&Source::Git(repo), Some("2018-10-02"), true)?;
+    let opts = ScanOptions {
+        year: Some(2018),
+        ..ScanOptions::default()
+    };
+    let r = scan_aggregate(&[InputSpec::file(&log)], &opts)?;
+    let c = compare(&r.aggregate, &listed);
+    if a.format == "json" {
+        println!("{}", serde_json::to_string_pretty(&c.to_json())?);
+    } else {
+        print!("{}", c.table());
+        println!(
+            "talk: {} verified fine / {} ever on danefail / {} in both / {} failing here",
+            c.valid.len(),
+            c.danefail_raw_lines,
+            c.failing_and_danefail.len(),
+            c.failing.len()
+        );
+    }
+    Ok(super::common::report_problems(&r.problems))
 }
