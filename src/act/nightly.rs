@@ -789,7 +789,7 @@ pub fn write_outputs(cfg: &Config, store: &Store, now: i64, policy: &Policy) -> 
             Format::EximDomains => Ok(writers::render_exim_domains(store, now)),
             Format::EximHosts => Ok(writers::render_exim_hosts(store, now, &policy.protected)),
             Format::Plain => Ok(writers::render_plain(store)),
-            Format::Danefail => Err("the danefail format is not built yet".to_string()),
+            Format::Danefail => Ok(writers::render_danefail(store)),
         };
         let mut rep = OutputReport {
             path: o.path.clone(),

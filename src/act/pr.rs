@@ -546,6 +546,66 @@ pub fn display(p: &Path) -> String {
     p.display().to_string()
 }
 
+impl ListEdit for crate::danefail::list::List {
+    fn parse_list(text: &str) -> Result<Self, String> {
+        crate::danefail::list::List::parse(text, "danefail list").map_err(|e| e.to_string())
+    }
+
+    fn listed(&self) -> Vec<(Option<ListSection>, Vec<String>, String)> {
+        use crate::danefail::list::{LineKind, Section};
+        self.lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| match &l.kind {
+                LineKind::Domain(d) => {
+                    let section = self.section_of(i).map(|s| match s {
+                        Section::Dns => ListSection::Dns,
+                        Section::Starttls => ListSection::Starttls,
+                    });
+                    Some((section, self.block_hosts(i), d.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn add_block(
+        &mut self,
+        section: ListSection,
+        hosts: &[String],
+        date: &str,
+        evidence: &[String],
+        domains: &[String],
+    ) {
+        let s = match section {
+            ListSection::Dns => crate::danefail::list::Section::Dns,
+            ListSection::Starttls => crate::danefail::list::Section::Starttls,
+        };
+        // names reaching here were validated by the store; a name that still fails is left out
+        // rather than written
+        let hosts: Vec<String> = hosts
+            .iter()
+            .filter(|h| crate::domain::normalize(h).is_ok())
+            .cloned()
+            .collect();
+        let domains: Vec<String> = domains
+            .iter()
+            .filter(|d| crate::domain::normalize(d).is_ok())
+            .cloned()
+            .collect();
+        let _ = crate::danefail::list::List::add_block(self, s, &hosts, date, evidence, &domains);
+    }
+
+    fn remove_domains(&mut self, domains: &BTreeSet<String>) {
+        let v: Vec<String> = domains.iter().cloned().collect();
+        crate::danefail::list::List::remove_domains(self, &v);
+    }
+
+    fn render_list(&self) -> String {
+        self.render()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -223,6 +223,50 @@ pub fn render_plain(store: &Store) -> Rendered {
     Rendered { text: out, skipped }
 }
 
+/// A danefail-format list of the store: one block per failure class and failing MX host set,
+/// in the section the class belongs in, with the date added and the evidence as comments.
+pub fn render_danefail(store: &Store) -> Rendered {
+    use crate::danefail::list::{List, Section};
+    let (entries, skipped) = valid_entries(store);
+    let header = "# -----------------\n# DNS problems: TLSA record lookup failure, dropped queries, incorrect denial\n# of existence proofs, looping CNAMEs, ...\n\n# -----------------\n# STARTTLS problems: TLSA records that don't match the server certificate\n# chain, or no STARTTLS support at all\n";
+    let mut list = List::parse(header, "header").unwrap_or_default();
+    let mut blocks: std::collections::BTreeMap<(u8, Vec<String>), Vec<&Entry>> =
+        std::collections::BTreeMap::new();
+    for (e, _) in &entries {
+        let section = Section::for_class(e.class);
+        let key = (u8::from(section == Section::Starttls), e.mx_hosts.clone());
+        blocks.entry(key).or_default().push(e);
+    }
+    let mut skipped = skipped;
+    for ((sec, hosts), es) in blocks {
+        let section = if sec == 1 {
+            Section::Starttls
+        } else {
+            Section::Dns
+        };
+        let added = es.iter().map(|e| e.added).min().unwrap_or(0);
+        let mut evidence: Vec<String> = Vec::new();
+        for e in &es {
+            for line in &e.evidence {
+                if !evidence.contains(line) {
+                    evidence.push(line.clone());
+                }
+            }
+        }
+        let domains: Vec<String> = es.iter().map(|e| e.domain.clone()).collect();
+        if list
+            .add_block(section, &hosts, &date(added), &evidence, &domains)
+            .is_err()
+        {
+            skipped.extend(domains);
+        }
+    }
+    Rendered {
+        text: list.render(),
+        skipped,
+    }
+}
+
 /// Write `text` to `path` atomically, keeping the previous version as `<path>.prev`.
 /// Returns false (and leaves the file alone) when the content is unchanged.
 pub fn write_if_changed(path: &Path, text: &str) -> io::Result<bool> {
@@ -410,5 +454,47 @@ mod tests {
             assert_eq!(f.as_str().parse::<Format>().unwrap(), f);
         }
         assert!("csv".parse::<Format>().is_err());
+    }
+}
+
+#[cfg(test)]
+mod danefail_format_tests {
+    use super::*;
+    use crate::act::store::{Entry, Store};
+    use crate::model::FailureClass;
+
+    #[test]
+    fn danefail_format_groups_blocks_by_section_and_mx() {
+        let mut store = Store::default();
+        for (d, c, mx) in [
+            ("a.example", FailureClass::CertMismatch, "mx.shared.example"),
+            ("b.example", FailureClass::CertMismatch, "mx.shared.example"),
+            ("c.example", FailureClass::Dnssec, "mx.c.example"),
+        ] {
+            store.entries.insert(
+                d.to_string(),
+                Entry {
+                    domain: d.into(),
+                    class: c,
+                    mx_hosts: vec![mx.into()],
+                    first_seen: None,
+                    added: 1_790_000_000,
+                    confirmed_at: 1_790_000_000,
+                    expires: 1_792_592_000,
+                    evidence: vec!["no TLSA record matches".into()],
+                },
+            );
+        }
+        let r = render_danefail(&store);
+        let l = crate::danefail::list::List::parse(&r.text, "out").unwrap();
+        let idx = l.lines.iter().position(|x| x.raw == "b.example").unwrap();
+        assert_eq!(l.block_hosts(idx), vec!["mx.shared.example"]);
+        assert_eq!(
+            l.section_of(idx),
+            Some(crate::danefail::list::Section::Starttls)
+        );
+        let idx = l.lines.iter().position(|x| x.raw == "c.example").unwrap();
+        assert_eq!(l.section_of(idx), Some(crate::danefail::list::Section::Dns));
+        assert_eq!(r.text.matches("## mx.shared.example").count(), 1);
     }
 }

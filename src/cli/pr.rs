@@ -120,11 +120,12 @@ pub fn run(a: PrArgs) -> Result<i32> {
 }
 
 fn prepare(
-    _a: &PrArgs,
-    _opts: &PrOptions,
-    _confirmed: &[&Entry],
-    _recovered: &BTreeMap<String, String>,
+    a: &PrArgs,
+    opts: &PrOptions,
+    confirmed: &[&Entry],
+    recovered: &BTreeMap<String, String>,
 ) -> Result<pr::PrOutcome> {
-    // wired to danemine::danefail::list::List once the list model is merged
-    bail!("the danefail list model is not merged into this build yet")
+    Ok(pr::prepare::<crate::danefail::list::List>(
+        &a.repo, opts, confirmed, recovered,
+    )?)
 }

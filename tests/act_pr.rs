@@ -1,0 +1,157 @@
+//! `danemine pr` on a clone of the real danefail list history: blocks added in the right
+//! section with dates and evidence, recovered blocks removed, commits in the list's style, the
+//! PR body, pushing only when asked (to a local bare repository).
+
+use danemine::act::pr::{prepare, PrOptions};
+use danemine::act::store::Entry;
+use danemine::danefail::list::{List, Section};
+use danemine::model::FailureClass;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn clone_at_talk(dir: &Path) -> PathBuf {
+    let repo = dir.join("list");
+    let bundle = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/danefail/danefail-list-history.bundle");
+    assert!(Command::new("git")
+        .args(["clone", "-q"])
+        .arg(&bundle)
+        .arg(&repo)
+        .status()
+        .unwrap()
+        .success());
+    git(&repo, &["config", "user.name", "danemine test"]);
+    git(&repo, &["config", "user.email", "test@example.org"]);
+    // the list as it stood on 2018-10-02 (147 entries), as a local branch
+    let id = git(
+        &repo,
+        &[
+            "log",
+            "-1",
+            "--format=%H",
+            "--before=2018-10-02T23:59:59-04:00",
+        ],
+    );
+    git(&repo, &["checkout", "-q", "-b", "talk", id.trim()]);
+    repo
+}
+
+fn entry(domain: &str, class: FailureClass, mx: &str) -> Entry {
+    Entry {
+        domain: domain.into(),
+        class,
+        mx_hosts: vec![mx.into()],
+        first_seen: Some(1_790_000_000),
+        added: 1_790_000_000,
+        confirmed_at: 1_790_000_000,
+        expires: 1_792_592_000,
+        evidence: vec![format!(
+            "_25._tcp.{mx} TLSA 3 1 1 ab12... does not match the certificate"
+        )],
+    }
+}
+
+#[test]
+fn pull_request_branch_on_the_real_list() {
+    let d = tempfile::tempdir().unwrap();
+    let repo = clone_at_talk(d.path());
+    let before = git(&repo, &["rev-parse", "HEAD"]);
+    let e1 = entry(
+        "broken-dane.example",
+        FailureClass::CertMismatch,
+        "mx.broken-dane.example",
+    );
+    let e2 = entry(
+        "bogus-tlsa.example",
+        FailureClass::Dnssec,
+        "ns-mx.bogus-tlsa.example",
+    );
+    let mut recovered = BTreeMap::new();
+    recovered.insert("stansoft.bg".to_string(), "dane-ok".to_string());
+    let opts = PrOptions {
+        file: "dane_fail_list.dat".into(),
+        branch: Some("danemine/test".into()),
+        date: "2026-11-28".into(),
+        push: None,
+        verify_hint: String::new(),
+    };
+    let out = prepare::<List>(&repo, &opts, &[&e1, &e2], &recovered).unwrap();
+    assert_eq!(out.branch.as_deref(), Some("danemine/test"));
+    assert!(!out.pushed);
+    // the clone is back on its branch, unchanged
+    assert_eq!(git(&repo, &["rev-parse", "HEAD"]), before);
+    let subjects = git(&repo, &["log", "--format=%s", "talk..danemine/test"]);
+    assert!(subjects.contains("mx.broken-dane.example"), "{subjects}");
+    assert!(subjects.contains("resolved"), "{subjects}");
+    let text = git(&repo, &["show", "danemine/test:dane_fail_list.dat"]);
+    let l = List::parse(&text, "new").unwrap();
+    let idx = l
+        .lines
+        .iter()
+        .position(|x| x.raw == "broken-dane.example")
+        .unwrap();
+    assert_eq!(l.section_of(idx), Some(Section::Starttls));
+    assert_eq!(l.block_hosts(idx), vec!["mx.broken-dane.example"]);
+    let idx = l
+        .lines
+        .iter()
+        .position(|x| x.raw == "bogus-tlsa.example")
+        .unwrap();
+    assert_eq!(l.section_of(idx), Some(Section::Dns));
+    // the block is dated by the first failure seen in the logs
+    assert!(
+        text.contains("## mx.broken-dane.example\n# 2026-09-21\n"),
+        "{text}"
+    );
+    assert!(!l.domains().contains("stansoft.bg"));
+    assert_eq!(l.domains().len(), 147 - 1 + 2);
+    assert!(
+        out.body.contains("danemine verify") && out.body.contains("broken-dane.example"),
+        "{}",
+        out.body
+    );
+    // push only when asked: to a local bare repository
+    let bare = d.path().join("remote.git");
+    assert!(Command::new("git")
+        .args(["init", "-q", "--bare"])
+        .arg(&bare)
+        .status()
+        .unwrap()
+        .success());
+    git(&repo, &["remote", "add", "fork", bare.to_str().unwrap()]);
+    let e3 = entry(
+        "third.example",
+        FailureClass::NoStarttls,
+        "mx.third.example",
+    );
+    let opts = PrOptions {
+        branch: Some("danemine/pushed".into()),
+        push: Some("fork".into()),
+        ..opts
+    };
+    let out = prepare::<List>(&repo, &opts, &[&e3], &BTreeMap::new()).unwrap();
+    assert!(out.pushed);
+    let remote = Command::new("git")
+        .arg("-C")
+        .arg(&bare)
+        .args(["branch", "--list", "danemine/pushed"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&remote.stdout).contains("danemine/pushed"));
+}
