@@ -1,2 +1,573 @@
 //! Live re-verification (RFC 7672): DNSSEC-validated MX, address and TLSA lookups, STARTTLS on
 //! every address of every MX, and the presented chain matched against the TLSA records.
+
+pub mod dns;
+pub mod smtp;
+pub mod tlsa;
+
+pub use dns::{DnsAnswer, DnsMode, DnssecStatus};
+
+use crate::model::FailureClass;
+use dns::Dns;
+use hickory_resolver::proto::rr::{RData, RecordType};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tlsa::{match_chain, MatchOutcome, Tlsa};
+use tokio::sync::Semaphore;
+
+/// Options of a re-verification run.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub dns: DnsMode,
+    /// SMTP port (25; tests use another).
+    pub port: u16,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    /// Total time for one address (connect, SMTP, TLS).
+    pub deadline: Duration,
+    /// DNS query timeout.
+    pub dns_timeout: Duration,
+    /// Domains verified at once.
+    pub concurrency: usize,
+    /// Connections at once to one address.
+    pub per_host: usize,
+    /// Check DANE-TA chain validity this many days ahead.
+    pub days: u32,
+    pub ehlo_name: String,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            dns: DnsMode::Validate {
+                trust_anchor: None,
+                nameserver: None,
+            },
+            port: 25,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            deadline: Duration::from_secs(60),
+            dns_timeout: Duration::from_secs(5),
+            concurrency: 64,
+            per_host: 2,
+            days: 0,
+            ehlo_name: "danemine.invalid".into(),
+        }
+    }
+}
+
+/// The verdict of re-verification, per address, MX or domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerifyVerdict {
+    DaneOk,
+    CertMismatch,
+    Dnssec,
+    TlsaUnusable,
+    NoStarttls,
+    TlsFailure,
+    NotDane,
+    Unreachable,
+    Partial,
+}
+
+impl VerifyVerdict {
+    /// The verdict word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifyVerdict::DaneOk => "dane-ok",
+            VerifyVerdict::CertMismatch => "cert-mismatch",
+            VerifyVerdict::Dnssec => "dnssec",
+            VerifyVerdict::TlsaUnusable => "tlsa-unusable",
+            VerifyVerdict::NoStarttls => "no-starttls",
+            VerifyVerdict::TlsFailure => "tls-failure",
+            VerifyVerdict::NotDane => "not-dane",
+            VerifyVerdict::Unreachable => "unreachable",
+            VerifyVerdict::Partial => "partial",
+        }
+    }
+
+    /// The failure class of a failing verdict.
+    pub fn failure_class(self) -> Option<FailureClass> {
+        Some(match self {
+            VerifyVerdict::CertMismatch => FailureClass::CertMismatch,
+            VerifyVerdict::Dnssec => FailureClass::Dnssec,
+            VerifyVerdict::TlsaUnusable => FailureClass::TlsaUnusable,
+            VerifyVerdict::NoStarttls => FailureClass::NoStarttls,
+            VerifyVerdict::TlsFailure => FailureClass::TlsFailure,
+            _ => return None,
+        })
+    }
+
+    /// Whether this is a DANE failure (including `partial`).
+    pub fn is_failure(self) -> bool {
+        self.failure_class().is_some() || self == VerifyVerdict::Partial
+    }
+
+    fn severity(self) -> u8 {
+        match self {
+            VerifyVerdict::Dnssec => 6,
+            VerifyVerdict::CertMismatch => 5,
+            VerifyVerdict::TlsaUnusable => 4,
+            VerifyVerdict::NoStarttls => 3,
+            VerifyVerdict::TlsFailure => 2,
+            _ => 0,
+        }
+    }
+}
+
+/// Evidence of one address of one MX.
+#[derive(Debug, Clone, Serialize)]
+pub struct AddrReport {
+    pub address: String,
+    pub verdict: VerifyVerdict,
+    pub detail: String,
+    /// SHA-256 of the end-entity certificate and of its public key, when TLS was established.
+    pub cert_sha256: Option<String>,
+    pub spki_sha256: Option<String>,
+    pub tls_protocol: Option<String>,
+    pub chain_length: usize,
+    pub millis: u64,
+}
+
+/// Evidence of one MX host.
+#[derive(Debug, Clone, Serialize)]
+pub struct MxReport {
+    pub host: String,
+    pub preference: u16,
+    pub verdict: VerifyVerdict,
+    pub address_dnssec: DnssecStatus,
+    pub tlsa_dnssec: Option<DnssecStatus>,
+    pub tlsa: Vec<Tlsa>,
+    pub detail: String,
+    pub addresses: Vec<AddrReport>,
+}
+
+/// The re-verification of one domain.
+#[derive(Debug, Clone, Serialize)]
+pub struct DomainReport {
+    pub domain: String,
+    pub verdict: VerifyVerdict,
+    pub mx_dnssec: DnssecStatus,
+    /// The domain has no MX: its own address records were used (RFC 5321 §5.1).
+    pub implicit_mx: bool,
+    pub detail: String,
+    pub mx: Vec<MxReport>,
+    pub checked_at: String,
+    pub millis: u64,
+}
+
+/// Errors that stop a run before any domain is verified.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Dns(#[from] dns::DnsSetupError),
+    #[error("TLS client: {0}")]
+    Tls(String),
+    #[error("runtime: {0}")]
+    Runtime(String),
+}
+
+struct Ctx {
+    dns: Dns,
+    opts: VerifyOptions,
+    tls: Arc<rustls::ClientConfig>,
+    global: Semaphore,
+    per_addr: std::sync::Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
+}
+
+fn combine(vs: &[VerifyVerdict]) -> VerifyVerdict {
+    use VerifyVerdict::*;
+    if vs.is_empty() {
+        return Unreachable;
+    }
+    let failing: Vec<VerifyVerdict> = vs
+        .iter()
+        .copied()
+        .filter(|v| v.failure_class().is_some() || *v == Partial)
+        .collect();
+    let good = vs.iter().any(|v| matches!(v, DaneOk | NotDane));
+    if vs.contains(&Partial) || (!failing.is_empty() && good) {
+        return Partial;
+    }
+    if let Some(worst) = failing.iter().copied().max_by_key(|v| v.severity()) {
+        return worst;
+    }
+    if vs.contains(&DaneOk) {
+        DaneOk
+    } else if vs.contains(&NotDane) {
+        NotDane
+    } else {
+        Unreachable
+    }
+}
+
+fn lookup_err(a: &DnsAnswer, what: &str) -> String {
+    format!(
+        "{what}: {} ({})",
+        a.error.as_deref().unwrap_or("no answer"),
+        serde_json::to_string(&a.status).unwrap_or_default()
+    )
+}
+
+async fn verify_mx(
+    ctx: &Arc<Ctx>,
+    domain: &str,
+    host: String,
+    pref: u16,
+    mx_secure: bool,
+) -> MxReport {
+    let mut rep = MxReport {
+        host: host.clone(),
+        preference: pref,
+        verdict: VerifyVerdict::Unreachable,
+        address_dnssec: DnssecStatus::Indeterminate,
+        tlsa_dnssec: None,
+        tlsa: Vec::new(),
+        detail: String::new(),
+        addresses: Vec::new(),
+    };
+    let (a, aaaa) = tokio::join!(
+        ctx.dns.lookup(&host, RecordType::A),
+        ctx.dns.lookup(&host, RecordType::AAAA)
+    );
+    let mut addrs: Vec<IpAddr> = Vec::new();
+    let mut statuses = Vec::new();
+    for ans in [&a, &aaaa] {
+        match ans.status {
+            DnssecStatus::Bogus | DnssecStatus::Indeterminate => {
+                if ans.status == DnssecStatus::Bogus
+                    || (a.records.is_empty() && aaaa.records.is_empty())
+                {
+                    rep.address_dnssec = ans.status;
+                    rep.verdict = VerifyVerdict::Dnssec;
+                    rep.detail = lookup_err(ans, &format!("address of {host}"));
+                    return rep;
+                }
+            }
+            s => statuses.push(s),
+        }
+        for r in &ans.records {
+            match r {
+                RData::A(x) => addrs.push(IpAddr::V4(x.0)),
+                RData::AAAA(x) => addrs.push(IpAddr::V6(x.0)),
+                _ => {}
+            }
+        }
+    }
+    rep.address_dnssec = if statuses.iter().all(|s| *s == DnssecStatus::Secure) {
+        DnssecStatus::Secure
+    } else {
+        DnssecStatus::Insecure
+    };
+    if addrs.is_empty() {
+        rep.detail = format!("{host} has no address");
+        return rep;
+    }
+    // TLSA only for a secure MX host (RFC 7672 §2.2.2)
+    let mut records: Vec<Tlsa> = Vec::new();
+    let mut dane = false;
+    if rep.address_dnssec == DnssecStatus::Secure {
+        let t = ctx
+            .dns
+            .lookup(&format!("_25._tcp.{host}"), RecordType::TLSA)
+            .await;
+        rep.tlsa_dnssec = Some(t.status);
+        match t.status {
+            DnssecStatus::Bogus | DnssecStatus::Indeterminate => {
+                rep.verdict = VerifyVerdict::Dnssec;
+                rep.detail = lookup_err(&t, &format!("TLSA _25._tcp.{host}"));
+                return rep;
+            }
+            DnssecStatus::Secure if !t.records.is_empty() => {
+                for r in &t.records {
+                    if let RData::TLSA(x) = r {
+                        records.push(Tlsa {
+                            usage: u8::from(x.cert_usage),
+                            selector: u8::from(x.selector),
+                            matching: u8::from(x.matching),
+                            data: x.cert_data.clone(),
+                        });
+                    }
+                }
+                dane = true;
+            }
+            _ => {}
+        }
+    }
+    rep.tlsa = records.clone();
+    if !dane {
+        rep.verdict = VerifyVerdict::NotDane;
+        rep.detail = if rep.address_dnssec != DnssecStatus::Secure {
+            format!("{host}: insecure address records, DANE does not apply")
+        } else {
+            format!("_25._tcp.{host}: no TLSA records (securely denied or insecure)")
+        };
+        return rep;
+    }
+    if !mx_secure {
+        // half-dane: TLSA usable, MX RRset insecure; reported, but not DANE for the domain
+        rep.detail =
+            "MX RRset insecure (half-dane): the MX host name is not a reference identifier".into();
+    }
+    if !records.iter().any(Tlsa::usable) {
+        rep.verdict = VerifyVerdict::TlsaUnusable;
+        rep.detail =
+            "TLSA records present, none usable for SMTP (usages 0/1 or unknown parameters)".into();
+        // still probe, for the evidence
+    }
+    let mut names = vec![host.clone()];
+    if mx_secure && host != domain {
+        names.push(domain.to_string());
+    }
+    let mut tasks = Vec::new();
+    for ip in addrs {
+        let ctx2 = ctx.clone();
+        let host2 = host.clone();
+        let records2 = records.clone();
+        let names2 = names.clone();
+        tasks.push(tokio::spawn(async move {
+            verify_addr(ctx2, ip, host2, records2, names2).await
+        }));
+    }
+    for t in tasks {
+        if let Ok(a) = t.await {
+            rep.addresses.push(a);
+        }
+    }
+    if rep.verdict != VerifyVerdict::TlsaUnusable {
+        let vs: Vec<VerifyVerdict> = rep.addresses.iter().map(|a| a.verdict).collect();
+        rep.verdict = combine(&vs);
+        if !mx_secure && rep.verdict == VerifyVerdict::DaneOk {
+            rep.verdict = VerifyVerdict::NotDane;
+        }
+    }
+    rep
+}
+
+async fn verify_addr(
+    ctx: Arc<Ctx>,
+    ip: IpAddr,
+    host: String,
+    records: Vec<Tlsa>,
+    names: Vec<String>,
+) -> AddrReport {
+    let sem = {
+        let mut m = ctx.per_addr.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(ip)
+            .or_insert_with(|| Arc::new(Semaphore::new(ctx.opts.per_host.max(1))))
+            .clone()
+    };
+    let _permit = sem.acquire_owned().await;
+    let start = Instant::now();
+    let addr = SocketAddr::new(ip, ctx.opts.port);
+    let (cfg, o) = (ctx.tls.clone(), ctx.opts.clone());
+    let host2 = host.clone();
+    let probe = tokio::task::spawn_blocking(move || {
+        smtp::probe(
+            addr,
+            &host2,
+            &o.ehlo_name,
+            &cfg,
+            o.connect_timeout,
+            o.read_timeout,
+            o.deadline,
+        )
+    })
+    .await
+    .unwrap_or_else(|e| smtp::Probe::TlsFailure(format!("probe task: {e}")));
+    let mut rep = AddrReport {
+        address: addr.to_string(),
+        verdict: VerifyVerdict::Unreachable,
+        detail: String::new(),
+        cert_sha256: None,
+        spki_sha256: None,
+        tls_protocol: None,
+        chain_length: 0,
+        millis: 0,
+    };
+    match probe {
+        smtp::Probe::Unreachable(d) => rep.detail = d,
+        smtp::Probe::NoStarttls(d) => {
+            rep.verdict = VerifyVerdict::NoStarttls;
+            rep.detail = d;
+        }
+        smtp::Probe::TlsFailure(d) => {
+            rep.verdict = VerifyVerdict::TlsFailure;
+            rep.detail = d;
+        }
+        smtp::Probe::Tls { chain, protocol } => {
+            rep.tls_protocol = Some(protocol);
+            rep.chain_length = chain.len();
+            if let Some(ee) = chain.first() {
+                rep.cert_sha256 = Some(tlsa::sha256_hex(ee));
+                rep.spki_sha256 = tlsa::spki(ee).map(|s| tlsa::sha256_hex(&s));
+            }
+            match match_chain(&records, &chain, &names, ctx.opts.days) {
+                MatchOutcome::Match { record, depth } => {
+                    rep.verdict = VerifyVerdict::DaneOk;
+                    rep.detail = format!("TLSA {record} matched at depth {depth}");
+                }
+                MatchOutcome::NoMatch { reasons } => {
+                    rep.verdict = VerifyVerdict::CertMismatch;
+                    rep.detail = reasons.join("; ");
+                }
+                MatchOutcome::Unusable => {
+                    rep.verdict = VerifyVerdict::TlsaUnusable;
+                    rep.detail = "no usable TLSA record".into();
+                }
+            }
+        }
+    }
+    rep.millis = start.elapsed().as_millis() as u64;
+    let _ = host;
+    rep
+}
+
+async fn verify_one(ctx: Arc<Ctx>, domain: String) -> DomainReport {
+    let _permit = ctx.global.acquire().await;
+    let start = Instant::now();
+    let mut rep = DomainReport {
+        domain: domain.clone(),
+        verdict: VerifyVerdict::Unreachable,
+        mx_dnssec: DnssecStatus::Indeterminate,
+        implicit_mx: false,
+        detail: String::new(),
+        mx: Vec::new(),
+        checked_at: crate::timefmt::rfc3339(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+        ),
+        millis: 0,
+    };
+    let mx = ctx.dns.lookup(&domain, RecordType::MX).await;
+    rep.mx_dnssec = mx.status;
+    let mut hosts: Vec<(u16, String)> = Vec::new();
+    match mx.status {
+        DnssecStatus::Bogus | DnssecStatus::Indeterminate => {
+            rep.verdict = VerifyVerdict::Dnssec;
+            rep.detail = lookup_err(&mx, &format!("MX {domain}"));
+            rep.millis = start.elapsed().as_millis() as u64;
+            return rep;
+        }
+        _ => {
+            for r in &mx.records {
+                if let RData::MX(m) = r {
+                    let h = m.exchange.to_ascii();
+                    let h = h.trim_end_matches('.').to_ascii_lowercase();
+                    if !h.is_empty() {
+                        hosts.push((m.preference, h));
+                    }
+                }
+            }
+        }
+    }
+    if hosts.is_empty() {
+        rep.implicit_mx = true;
+        hosts.push((0, domain.clone()));
+    }
+    hosts.sort();
+    let mx_secure = mx.status == DnssecStatus::Secure;
+    let mut futs = Vec::new();
+    for (pref, h) in hosts {
+        let ctx2 = ctx.clone();
+        let d = domain.clone();
+        futs.push(tokio::spawn(async move {
+            verify_mx(&ctx2, &d, h, pref, mx_secure).await
+        }));
+    }
+    for f in futs {
+        if let Ok(m) = f.await {
+            rep.mx.push(m);
+        }
+    }
+    let vs: Vec<VerifyVerdict> = rep.mx.iter().map(|m| m.verdict).collect();
+    rep.verdict = combine(&vs);
+    rep.detail = rep
+        .mx
+        .iter()
+        .map(|m| format!("{}: {}", m.host, m.verdict.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    rep.millis = start.elapsed().as_millis() as u64;
+    rep
+}
+
+/// Verify domains with bounded concurrency; reports come back in the order given.
+pub async fn verify_domains(
+    domains: &[String],
+    opts: &VerifyOptions,
+) -> Result<Vec<DomainReport>, VerifyError> {
+    let dns = Dns::new(&opts.dns, opts.dns_timeout)?;
+    let tls = smtp::client_config().map_err(|e| VerifyError::Tls(e.to_string()))?;
+    let ctx = Arc::new(Ctx {
+        dns,
+        opts: opts.clone(),
+        tls,
+        global: Semaphore::new(opts.concurrency.max(1)),
+        per_addr: std::sync::Mutex::new(HashMap::new()),
+    });
+    let mut handles = Vec::with_capacity(domains.len());
+    for d in domains {
+        handles.push(tokio::spawn(verify_one(ctx.clone(), d.clone())));
+    }
+    let mut out = Vec::with_capacity(domains.len());
+    for (h, d) in handles.into_iter().zip(domains) {
+        match h.await {
+            Ok(r) => out.push(r),
+            Err(e) => out.push(DomainReport {
+                domain: d.clone(),
+                verdict: VerifyVerdict::Unreachable,
+                mx_dnssec: DnssecStatus::Indeterminate,
+                implicit_mx: false,
+                detail: format!("internal error: {e}"),
+                mx: Vec::new(),
+                checked_at: String::new(),
+                millis: 0,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// [`verify_domains`] on its own tokio runtime, for callers without one.
+pub fn verify_domains_blocking(
+    domains: &[String],
+    opts: &VerifyOptions,
+) -> Result<Vec<DomainReport>, VerifyError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(512)
+        .build()
+        .map_err(|e| VerifyError::Runtime(e.to_string()))?;
+    rt.block_on(verify_domains(domains, opts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use VerifyVerdict::*;
+
+    #[test]
+    fn combining_verdicts() {
+        assert_eq!(combine(&[DaneOk, DaneOk]), DaneOk);
+        assert_eq!(combine(&[DaneOk, CertMismatch]), Partial);
+        assert_eq!(combine(&[NotDane, NoStarttls]), Partial);
+        assert_eq!(combine(&[CertMismatch, Unreachable]), CertMismatch);
+        assert_eq!(combine(&[TlsFailure, Dnssec]), Dnssec);
+        assert_eq!(combine(&[DaneOk, Unreachable]), DaneOk);
+        assert_eq!(combine(&[Unreachable]), Unreachable);
+        assert_eq!(combine(&[NotDane]), NotDane);
+        assert_eq!(combine(&[]), Unreachable);
+        assert!(Partial.is_failure() && !NotDane.is_failure() && !Unreachable.is_failure());
+        assert_eq!(
+            CertMismatch.failure_class(),
+            Some(FailureClass::CertMismatch)
+        );
+    }
+}

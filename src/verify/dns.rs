@@ -1,0 +1,295 @@
+//! DNS lookups with their DNSSEC status: secure, insecure, bogus or indeterminate.
+//!
+//! Two modes: hickory validates every answer in-process against a trust anchor (the IANA root
+//! KSKs by default, or a file), or danemine trusts the AD bit of a validating resolver the way
+//! Postfix does (queries with DO=1 through hickory's low-level client; SERVFAIL with an RFC 8914
+//! extended error 6-12 is bogus, other SERVFAILs and timeouts are indeterminate).
+
+use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::client::Client;
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::udp::UdpClientStream;
+use hickory_resolver::net::xfer::{DnsHandle, FirstAnswer};
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
+use hickory_resolver::proto::op::{DnsRequestOptions, Query, ResponseCode};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+use hickory_resolver::{Resolver, TokioResolver};
+use serde::Serialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How DNS answers are validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DnsMode {
+    /// Validate in-process against `trust_anchor` (DNSKEY RRs in zone-file syntax; `None` = the
+    /// IANA root KSKs), asking `nameserver` (`None` = the first nameserver of /etc/resolv.conf).
+    Validate {
+        trust_anchor: Option<PathBuf>,
+        nameserver: Option<SocketAddr>,
+    },
+    /// Trust the AD bit of this validating resolver.
+    TrustAd { resolver: SocketAddr },
+}
+
+/// The DNSSEC status of one answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DnssecStatus {
+    Secure,
+    Insecure,
+    Bogus,
+    /// SERVFAIL without a bogus reason, timeout, or no answer at all.
+    Indeterminate,
+}
+
+/// One lookup's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsAnswer {
+    pub status: DnssecStatus,
+    /// The records of the queried type (CNAMEs followed).
+    #[serde(skip)]
+    pub records: Vec<RData>,
+    /// The name does not exist (NXDOMAIN) or has no records of the type (NODATA).
+    pub empty: bool,
+    /// Why the lookup failed, when it did.
+    pub error: Option<String>,
+}
+
+impl DnsAnswer {
+    fn failed(status: DnssecStatus, e: String) -> DnsAnswer {
+        DnsAnswer {
+            status,
+            records: Vec::new(),
+            empty: false,
+            error: Some(e),
+        }
+    }
+}
+
+enum Inner {
+    Validate(TokioResolver),
+    Ad(Client<TokioRuntimeProvider>),
+}
+
+/// A DNS client in one of the two modes.
+pub struct Dns {
+    inner: Inner,
+    timeout: Duration,
+}
+
+/// Errors setting up DNS.
+#[derive(Debug, thiserror::Error)]
+pub enum DnsSetupError {
+    #[error("trust anchor {path}: {message}")]
+    Anchor { path: String, message: String },
+    #[error("no nameserver given and none found in /etc/resolv.conf")]
+    NoNameserver,
+    #[error("resolver: {0}")]
+    Resolver(String),
+}
+
+fn system_nameserver() -> Option<SocketAddr> {
+    let text = std::fs::read_to_string("/etc/resolv.conf").ok()?;
+    text.lines().find_map(|l| {
+        let mut w = l.split_whitespace();
+        (w.next() == Some("nameserver"))
+            .then(|| w.next())
+            .flatten()
+            .and_then(|a| a.parse::<IpAddr>().ok())
+            .map(|ip| SocketAddr::new(ip, 53))
+    })
+}
+
+impl Dns {
+    /// Set up DNS for `mode`; must be called inside a tokio runtime.
+    pub fn new(mode: &DnsMode, timeout: Duration) -> Result<Dns, DnsSetupError> {
+        match mode {
+            DnsMode::Validate {
+                trust_anchor,
+                nameserver,
+            } => {
+                let ns = nameserver
+                    .or_else(system_nameserver)
+                    .ok_or(DnsSetupError::NoNameserver)?;
+                let mut cfg = NameServerConfig::udp_and_tcp(ns.ip());
+                for c in &mut cfg.connections {
+                    c.port = ns.port();
+                }
+                let mut b = Resolver::builder_with_config(
+                    ResolverConfig::from_name_servers(vec![cfg]),
+                    TokioRuntimeProvider::default(),
+                );
+                let mut o = ResolverOpts::default();
+                o.use_hosts_file = ResolveHosts::Never;
+                o.cache_size = 1024;
+                o.attempts = 2;
+                o.timeout = timeout;
+                o.validate = true;
+                *b.options_mut() = o;
+                if let Some(p) = trust_anchor {
+                    let ta = TrustAnchors::from_file(p).map_err(|e| DnsSetupError::Anchor {
+                        path: p.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+                    b = b.with_trust_anchor(Arc::new(ta));
+                }
+                let r = b
+                    .build()
+                    .map_err(|e| DnsSetupError::Resolver(e.to_string()))?;
+                Ok(Dns {
+                    inner: Inner::Validate(r),
+                    timeout,
+                })
+            }
+            DnsMode::TrustAd { resolver } => {
+                let conn = UdpClientStream::builder(*resolver, TokioRuntimeProvider::default())
+                    .with_timeout(Some(timeout))
+                    .build();
+                let (client, bg) = Client::<TokioRuntimeProvider>::from_sender(conn);
+                tokio::spawn(bg);
+                Ok(Dns {
+                    inner: Inner::Ad(client),
+                    timeout,
+                })
+            }
+        }
+    }
+
+    /// Look up `name` (absolute; a trailing dot is added) for `rtype`.
+    pub async fn lookup(&self, name: &str, rtype: RecordType) -> DnsAnswer {
+        let fq = if name.ends_with('.') {
+            name.to_string()
+        } else {
+            format!("{name}.")
+        };
+        let qname = match Name::from_ascii(&fq) {
+            Ok(n) => n,
+            Err(e) => {
+                return DnsAnswer::failed(
+                    DnssecStatus::Indeterminate,
+                    format!("bad name {name:?}: {e}"),
+                )
+            }
+        };
+        match &self.inner {
+            Inner::Validate(r) => {
+                match tokio::time::timeout(self.timeout * 3, r.lookup(qname, rtype)).await {
+                    Err(_) => DnsAnswer::failed(DnssecStatus::Indeterminate, "timeout".into()),
+                    Ok(Ok(l)) => {
+                        let recs: Vec<&Record> = l
+                            .answers()
+                            .iter()
+                            .filter(|r| r.record_type() == rtype)
+                            .collect();
+                        let status =
+                            if !recs.is_empty() && recs.iter().all(|r| r.proof == Proof::Secure) {
+                                DnssecStatus::Secure
+                            } else if recs.iter().any(|r| r.proof == Proof::Bogus) {
+                                DnssecStatus::Bogus
+                            } else {
+                                DnssecStatus::Insecure
+                            };
+                        DnsAnswer {
+                            status,
+                            empty: recs.is_empty(),
+                            records: recs.into_iter().map(|r| r.data.clone()).collect(),
+                            error: None,
+                        }
+                    }
+                    Ok(Err(NetError::Dns(DnsError::NoRecordsFound(nr)))) => {
+                        let status = match nr.soa.as_ref().map(|s| s.proof) {
+                            Some(Proof::Secure) => DnssecStatus::Secure,
+                            Some(Proof::Bogus) => DnssecStatus::Bogus,
+                            _ => DnssecStatus::Insecure,
+                        };
+                        DnsAnswer {
+                            status,
+                            records: Vec::new(),
+                            empty: true,
+                            error: None,
+                        }
+                    }
+                    Ok(Err(NetError::Dns(DnsError::DnssecBogus))) => {
+                        DnsAnswer::failed(DnssecStatus::Bogus, "DNSSEC bogus".into())
+                    }
+                    Ok(Err(NetError::Dns(DnsError::Nsec { .. }))) => DnsAnswer::failed(
+                        DnssecStatus::Bogus,
+                        "denial of existence proof failed".into(),
+                    ),
+                    Ok(Err(e)) => DnsAnswer::failed(DnssecStatus::Indeterminate, e.to_string()),
+                }
+            }
+            Inner::Ad(client) => {
+                let mut o = DnsRequestOptions::default();
+                o.use_edns = true;
+                o.edns_set_dnssec_ok = true;
+                o.recursion_desired = true;
+                let q = Query::query(qname, rtype);
+                let fut = client.lookup(q, o).first_answer();
+                let resp = match tokio::time::timeout(self.timeout * 2, fut).await {
+                    Err(_) => {
+                        return DnsAnswer::failed(DnssecStatus::Indeterminate, "timeout".into())
+                    }
+                    Ok(Err(e)) => {
+                        return DnsAnswer::failed(DnssecStatus::Indeterminate, e.to_string())
+                    }
+                    Ok(Ok(r)) => r,
+                };
+                let code = resp.metadata.response_code;
+                let ad = resp.metadata.authentic_data;
+                if code == ResponseCode::ServFail {
+                    // RFC 8914: 6 DNSSEC Bogus, 7 Signature Expired, 8 Not Yet Valid,
+                    // 9 DNSKEY Missing, 10 RRSIGs Missing, 11 No Zone Key Bit, 12 NSEC Missing
+                    let ede = resp.edns.as_ref().and_then(|e| {
+                        e.options().options.iter().find_map(|(_, opt)| {
+                            let bytes = opt_bytes(opt)?;
+                            (bytes.len() >= 2).then(|| u16::from_be_bytes([bytes[0], bytes[1]]))
+                        })
+                    });
+                    let status = if ede.is_some_and(|c| (6..=12).contains(&c)) {
+                        DnssecStatus::Bogus
+                    } else {
+                        DnssecStatus::Indeterminate
+                    };
+                    return DnsAnswer::failed(
+                        status,
+                        format!(
+                            "SERVFAIL{}",
+                            ede.map(|c| format!(" (EDE {c})")).unwrap_or_default()
+                        ),
+                    );
+                }
+                if code != ResponseCode::NoError && code != ResponseCode::NXDomain {
+                    return DnsAnswer::failed(DnssecStatus::Indeterminate, format!("{code}"));
+                }
+                let recs: Vec<RData> = resp
+                    .answers
+                    .iter()
+                    .filter(|r| r.record_type() == rtype)
+                    .map(|r| r.data.clone())
+                    .collect();
+                DnsAnswer {
+                    status: if ad {
+                        DnssecStatus::Secure
+                    } else {
+                        DnssecStatus::Insecure
+                    },
+                    empty: recs.is_empty(),
+                    records: recs,
+                    error: None,
+                }
+            }
+        }
+    }
+}
+
+fn opt_bytes(opt: &hickory_resolver::proto::rr::rdata::opt::EdnsOption) -> Option<Vec<u8>> {
+    use hickory_resolver::proto::rr::rdata::opt::EdnsOption;
+    match opt {
+        EdnsOption::Unknown(15, b) => Some(b.clone()),
+        _ => None,
+    }
+}

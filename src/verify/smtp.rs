@@ -1,0 +1,386 @@
+//! SMTP STARTTLS probe: connect, read the greeting, EHLO, STARTTLS, TLS handshake with SNI =
+//! the MX host name, and capture the presented chain. Everything a server sends is bounded
+//! (line length, reply size, total time), so a broken or hostile server gets a verdict, never
+//! unbounded memory or a hang.
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Longest reply line accepted (RFC 5321 allows 512; servers exceed it a little).
+pub const MAX_LINE: usize = 2048;
+/// Most lines in one multi-line reply.
+pub const MAX_LINES: usize = 100;
+
+/// A parsed SMTP reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    pub lines: Vec<String>,
+}
+
+/// Why a reply could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyError {
+    /// The connection closed before a complete reply.
+    Closed,
+    /// A line was longer than [`MAX_LINE`] or the reply had more than [`MAX_LINES`] lines.
+    TooLong,
+    /// A line did not start with a three-digit code followed by space or hyphen, or the codes of
+    /// a multi-line reply differ.
+    Garbage(String),
+}
+
+/// Incremental SMTP reply parser over a byte buffer (fuzzed with proptest).
+#[derive(Debug, Default)]
+pub struct ReplyParser {
+    buf: Vec<u8>,
+    lines: Vec<String>,
+    code: Option<u16>,
+}
+
+impl ReplyParser {
+    /// Feed bytes; returns a complete reply, an error, or `None` when more bytes are needed.
+    /// Bytes after the reply's last line stay buffered (see [`ReplyParser::pending`]).
+    pub fn feed(&mut self, data: &[u8]) -> Option<Result<Reply, ReplyError>> {
+        self.buf.extend_from_slice(data);
+        loop {
+            let Some(nl) = self.buf.iter().position(|&b| b == b'\n') else {
+                if self.buf.len() > MAX_LINE {
+                    return Some(Err(ReplyError::TooLong));
+                }
+                return None;
+            };
+            if nl > MAX_LINE {
+                return Some(Err(ReplyError::TooLong));
+            }
+            let mut line: Vec<u8> = self.buf.drain(..=nl).collect();
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) {
+                return Some(Err(ReplyError::Garbage(
+                    String::from_utf8_lossy(&line[..line.len().min(80)]).into_owned(),
+                )));
+            }
+            let code = (line[0] - b'0') as u16 * 100
+                + (line[1] - b'0') as u16 * 10
+                + (line[2] - b'0') as u16;
+            if self.code.is_some_and(|c| c != code) {
+                return Some(Err(ReplyError::Garbage(format!(
+                    "code changed within a reply: {code}"
+                ))));
+            }
+            self.code = Some(code);
+            let sep = line.get(3).copied();
+            let text = String::from_utf8_lossy(line.get(4..).unwrap_or(&[])).into_owned();
+            self.lines.push(text);
+            if self.lines.len() > MAX_LINES {
+                return Some(Err(ReplyError::TooLong));
+            }
+            match sep {
+                Some(b'-') => continue,
+                Some(b' ') | None => {
+                    let r = Reply {
+                        code,
+                        lines: std::mem::take(&mut self.lines),
+                    };
+                    self.code = None;
+                    return Some(Ok(r));
+                }
+                Some(_) => {
+                    return Some(Err(ReplyError::Garbage(
+                        "no space or hyphen after the code".into(),
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Bytes received after the last complete reply.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+/// What the probe of one address found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// TCP connection failed or timed out before a greeting.
+    Unreachable(String),
+    /// The server answered but does not offer (or refused) STARTTLS.
+    NoStarttls(String),
+    /// STARTTLS offered, the TLS handshake failed.
+    TlsFailure(String),
+    /// TLS established; the chain presented (end entity first) and the protocol.
+    Tls {
+        chain: Vec<Vec<u8>>,
+        protocol: String,
+    },
+}
+
+/// Accepts any chain (DANE decides), but still checks that the server holds the key.
+#[derive(Debug)]
+struct CaptureVerifier(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for CaptureVerifier {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A TLS client configuration that captures the chain.
+pub fn client_config() -> Result<Arc<ClientConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(CaptureVerifier(provider)))
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
+}
+
+struct Conn {
+    sock: TcpStream,
+    parser: ReplyParser,
+    deadline: Instant,
+}
+
+impl Conn {
+    fn reply(&mut self) -> io::Result<Result<Reply, ReplyError>> {
+        let mut buf = [0u8; 4096];
+        if let Some(r) = self.parser.feed(&[]) {
+            return Ok(r);
+        }
+        loop {
+            if Instant::now() >= self.deadline {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
+            }
+            let n = self.sock.read(&mut buf)?;
+            if n == 0 {
+                return Ok(Err(ReplyError::Closed));
+            }
+            if let Some(r) = self.parser.feed(&buf[..n]) {
+                return Ok(r);
+            }
+        }
+    }
+}
+
+fn describe(e: &ReplyError) -> String {
+    match e {
+        ReplyError::Closed => "connection closed".into(),
+        ReplyError::TooLong => "reply too long".into(),
+        ReplyError::Garbage(g) => format!("not an SMTP reply: {g:?}"),
+    }
+}
+
+/// Probe `addr`, presenting `sni` in the TLS ClientHello.
+pub fn probe(
+    addr: SocketAddr,
+    sni: &str,
+    ehlo: &str,
+    cfg: &Arc<ClientConfig>,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    total: Duration,
+) -> Probe {
+    let deadline = Instant::now() + total;
+    let sock = match TcpStream::connect_timeout(&addr, connect_timeout) {
+        Ok(s) => s,
+        Err(e) => return Probe::Unreachable(format!("connect {addr}: {e}")),
+    };
+    let _ = sock.set_read_timeout(Some(read_timeout));
+    let _ = sock.set_write_timeout(Some(read_timeout));
+    let _ = sock.set_nodelay(true);
+    let mut c = Conn {
+        sock,
+        parser: ReplyParser::default(),
+        deadline,
+    };
+    let greeting = match c.reply() {
+        Ok(Ok(r)) if r.code == 220 => r,
+        Ok(Ok(r)) => {
+            return Probe::NoStarttls(format!("greeting {} {}", r.code, r.lines.join(" ")))
+        }
+        Ok(Err(e)) => return Probe::Unreachable(format!("greeting: {}", describe(&e))),
+        Err(e) => return Probe::Unreachable(format!("no greeting: {e}")),
+    };
+    let _ = greeting;
+    if let Err(e) = c.sock.write_all(format!("EHLO {ehlo}\r\n").as_bytes()) {
+        return Probe::Unreachable(format!("EHLO: {e}"));
+    }
+    let ehlo_reply = match c.reply() {
+        Ok(Ok(r)) if r.code == 250 => r,
+        Ok(Ok(r)) => {
+            return Probe::NoStarttls(format!("EHLO refused: {} {}", r.code, r.lines.join(" ")))
+        }
+        Ok(Err(e)) => return Probe::NoStarttls(format!("EHLO: {}", describe(&e))),
+        Err(e) => return Probe::NoStarttls(format!("EHLO: {e}")),
+    };
+    if !ehlo_reply
+        .lines
+        .iter()
+        .any(|l| l.trim().eq_ignore_ascii_case("STARTTLS"))
+    {
+        let _ = c.sock.write_all(b"QUIT\r\n");
+        return Probe::NoStarttls("STARTTLS not offered".into());
+    }
+    if let Err(e) = c.sock.write_all(b"STARTTLS\r\n") {
+        return Probe::TlsFailure(format!("STARTTLS: {e}"));
+    }
+    match c.reply() {
+        Ok(Ok(r)) if r.code == 220 => {}
+        Ok(Ok(r)) => {
+            return Probe::NoStarttls(format!(
+                "STARTTLS refused: {} {}",
+                r.code,
+                r.lines.join(" ")
+            ))
+        }
+        Ok(Err(e)) => return Probe::TlsFailure(format!("STARTTLS: {}", describe(&e))),
+        Err(e) => return Probe::TlsFailure(format!("STARTTLS: {e}")),
+    }
+    if c.parser.pending() > 0 {
+        // bytes after the 220 would be read as TLS: a STARTTLS injection attempt or a broken server
+        return Probe::TlsFailure("data after the STARTTLS reply (command injection?)".into());
+    }
+    let name = match ServerName::try_from(sni.to_string()) {
+        Ok(n) => n,
+        Err(e) => return Probe::TlsFailure(format!("SNI {sni:?}: {e}")),
+    };
+    let conn = match ClientConnection::new(cfg.clone(), name) {
+        Ok(c) => c,
+        Err(e) => return Probe::TlsFailure(e.to_string()),
+    };
+    let mut tls = StreamOwned::new(conn, c.sock);
+    while tls.conn.is_handshaking() {
+        if Instant::now() >= deadline {
+            return Probe::TlsFailure("handshake deadline passed".into());
+        }
+        if let Err(e) = tls.conn.complete_io(&mut tls.sock) {
+            return Probe::TlsFailure(format!("handshake: {e}"));
+        }
+    }
+    let chain: Vec<Vec<u8>> = tls
+        .conn
+        .peer_certificates()
+        .map(|cs| cs.iter().map(|c| c.as_ref().to_vec()).collect())
+        .unwrap_or_default();
+    let protocol = tls
+        .conn
+        .protocol_version()
+        .map(|v| format!("{v:?}"))
+        .unwrap_or_default();
+    let _ = tls.write_all(b"QUIT\r\n");
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    Probe::Tls { chain, protocol }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn replies() {
+        let mut p = ReplyParser::default();
+        assert_eq!(p.feed(b"250-mx.example\r\n250-PIPE"), None);
+        let r = p.feed(b"LINING\r\n250 STARTTLS\r\n").unwrap().unwrap();
+        assert_eq!(r.code, 250);
+        assert_eq!(r.lines, vec!["mx.example", "PIPELINING", "STARTTLS"]);
+        let mut p = ReplyParser::default();
+        assert!(matches!(
+            p.feed(b"\x16\x03\x01\x02\x00\n"),
+            Some(Err(ReplyError::Garbage(_)))
+        ));
+        let mut p = ReplyParser::default();
+        assert_eq!(p.feed(&vec![b'2'; 5000]), Some(Err(ReplyError::TooLong)));
+        let mut p = ReplyParser::default();
+        let many: Vec<u8> = (0..200).flat_map(|_| b"250-x\r\n".to_vec()).collect();
+        assert_eq!(p.feed(&many), Some(Err(ReplyError::TooLong)));
+        let mut p = ReplyParser::default();
+        assert!(matches!(
+            p.feed(b"250-a\r\n220 b\r\n"),
+            Some(Err(ReplyError::Garbage(_)))
+        ));
+        let mut p = ReplyParser::default();
+        let r = p.feed(b"220 ready\r\nEXTRA").unwrap().unwrap();
+        assert_eq!(r.code, 220);
+        assert_eq!(p.pending(), 5);
+    }
+
+    proptest! {
+        /// Any bytes, in any split: a reply, an error, or a request for more; never a panic,
+        /// and never more buffered than a line allows.
+        #[test]
+        fn parser_never_panics(data in proptest::collection::vec(any::<u8>(), 0..6000), cut in 0usize..6000) {
+            let mut p = ReplyParser::default();
+            let cut = cut.min(data.len());
+            let first = p.feed(&data[..cut]);
+            if first.is_none() {
+                let _ = p.feed(&data[cut..]);
+            }
+            prop_assert!(p.buf.len() <= data.len());
+        }
+
+        #[test]
+        fn well_formed_replies_parse(code in 200u16..600, lines in proptest::collection::vec("[ -~]{0,60}", 1..20)) {
+            let mut text = String::new();
+            for (i, l) in lines.iter().enumerate() {
+                let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+                text.push_str(&format!("{code}{sep}{l}\r\n"));
+            }
+            let mut p = ReplyParser::default();
+            let r = p.feed(text.as_bytes()).unwrap().unwrap();
+            prop_assert_eq!(r.code, code);
+            prop_assert_eq!(r.lines, lines);
+        }
+    }
+}

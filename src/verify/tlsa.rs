@@ -1,0 +1,345 @@
+//! TLSA matching per RFC 7671 and RFC 7672: usages 2 (DANE-TA) and 3 (DANE-EE), selectors 0
+//! (full certificate) and 1 (SubjectPublicKeyInfo), matching types 0 (exact), 1 (SHA-256) and
+//! 2 (SHA-512). DANE-EE ignores names and dates; DANE-TA needs the trust anchor in the chain (or
+//! its full key for selector 1), a valid chain from it, validity dates (optionally `days` ahead)
+//! and a name check against the reference identifiers, wildcards only as a whole leftmost label.
+
+use ring::digest;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use serde::Serialize;
+use std::fmt;
+
+/// One TLSA record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tlsa {
+    pub usage: u8,
+    pub selector: u8,
+    pub matching: u8,
+    #[serde(serialize_with = "hex_ser")]
+    pub data: Vec<u8>,
+}
+
+fn hex_ser<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(v))
+}
+
+impl fmt::Display for Tlsa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {} {}",
+            self.usage,
+            self.selector,
+            self.matching,
+            hex::encode(&self.data)
+        )
+    }
+}
+
+impl Tlsa {
+    /// Usable for SMTP (RFC 7672 §3.1.3): usage 2 or 3, selector 0/1, matching 0/1/2.
+    pub fn usable(&self) -> bool {
+        matches!(self.usage, 2 | 3) && self.selector <= 1 && self.matching <= 2
+    }
+
+    /// Parse `3 1 1 <hex>` (as in zone files and test fixtures).
+    pub fn parse(s: &str) -> Option<Tlsa> {
+        let mut w = s.split_whitespace();
+        let usage = w.next()?.parse().ok()?;
+        let selector = w.next()?.parse().ok()?;
+        let matching = w.next()?.parse().ok()?;
+        let hexs: String = w.collect();
+        Some(Tlsa {
+            usage,
+            selector,
+            matching,
+            data: hex::decode(hexs).ok()?,
+        })
+    }
+
+    fn matches_bytes(&self, selected: &[u8]) -> bool {
+        match self.matching {
+            0 => selected == self.data.as_slice(),
+            1 => digest::digest(&digest::SHA256, selected).as_ref() == self.data.as_slice(),
+            2 => digest::digest(&digest::SHA512, selected).as_ref() == self.data.as_slice(),
+            _ => false,
+        }
+    }
+}
+
+/// The SubjectPublicKeyInfo DER of a certificate.
+pub fn spki(cert: &[u8]) -> Option<Vec<u8>> {
+    let (_, c) = x509_parser::parse_x509_certificate(cert).ok()?;
+    Some(c.tbs_certificate.subject_pki.raw.to_vec())
+}
+
+fn selected(cert: &[u8], selector: u8) -> Option<Vec<u8>> {
+    match selector {
+        0 => Some(cert.to_vec()),
+        1 => spki(cert),
+        _ => None,
+    }
+}
+
+/// SHA-256 hex of bytes (evidence).
+pub fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(digest::digest(&digest::SHA256, b))
+}
+
+/// The outcome of matching a chain against a TLSA RRset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "result")]
+pub enum MatchOutcome {
+    /// A usable record matched (and, for DANE-TA, the chain and name checked out).
+    Match { record: String, depth: usize },
+    /// No usable record matched; the reasons per record.
+    NoMatch { reasons: Vec<String> },
+    /// The RRset has no usable record.
+    Unusable,
+}
+
+/// Match `chain` (end entity first) against `records` with reference identifiers `names`
+/// (TLSA base domain first), at `now` plus `days` for DANE-TA validity.
+pub fn match_chain(
+    records: &[Tlsa],
+    chain: &[Vec<u8>],
+    names: &[String],
+    days: u32,
+) -> MatchOutcome {
+    let usable: Vec<&Tlsa> = records.iter().filter(|r| r.usable()).collect();
+    if usable.is_empty() {
+        return MatchOutcome::Unusable;
+    }
+    let mut reasons = Vec::new();
+    let Some(ee) = chain.first() else {
+        return MatchOutcome::NoMatch {
+            reasons: vec!["the server presented no certificate".into()],
+        };
+    };
+    // DANE-EE first: the cheapest and the most common
+    for r in usable.iter().filter(|r| r.usage == 3) {
+        match selected(ee, r.selector) {
+            Some(sel) if r.matches_bytes(&sel) => {
+                return MatchOutcome::Match {
+                    record: r.to_string(),
+                    depth: 0,
+                }
+            }
+            Some(_) => reasons.push(format!("{r}: no match with the end-entity certificate")),
+            None => reasons.push(format!("{r}: end-entity certificate does not parse")),
+        }
+    }
+    for r in usable.iter().filter(|r| r.usage == 2) {
+        let mut found = false;
+        for (depth, cert) in chain.iter().enumerate().skip(1) {
+            let Some(sel) = selected(cert, r.selector) else {
+                continue;
+            };
+            if !r.matches_bytes(&sel) {
+                continue;
+            }
+            found = true;
+            match check_ta_chain(chain, depth, names, days) {
+                Ok(()) => {
+                    return MatchOutcome::Match {
+                        record: r.to_string(),
+                        depth,
+                    }
+                }
+                Err(e) => reasons.push(format!("{r}: trust anchor at depth {depth}: {e}")),
+            }
+        }
+        if !found {
+            reasons.push(format!("{r}: no certificate in the chain matches"));
+        }
+    }
+    MatchOutcome::NoMatch { reasons }
+}
+
+/// Verify the end-entity certificate up to the trust anchor at `depth`, and its names.
+fn check_ta_chain(
+    chain: &[Vec<u8>],
+    depth: usize,
+    names: &[String],
+    days: u32,
+) -> Result<(), String> {
+    let ta_der = CertificateDer::from(chain[depth].as_slice());
+    let anchor = webpki::anchor_from_trusted_cert(&ta_der)
+        .map_err(|e| format!("not a usable trust anchor ({e:?})"))?
+        .to_owned();
+    let ee_der = CertificateDer::from(chain[0].as_slice());
+    let ee = webpki::EndEntityCert::try_from(&ee_der)
+        .map_err(|e| format!("end-entity certificate: {e:?}"))?;
+    let intermediates: Vec<CertificateDer<'_>> = chain[1..depth]
+        .iter()
+        .map(|c| CertificateDer::from(c.as_slice()))
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        + u64::from(days) * 86_400;
+    ee.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &[anchor],
+        &intermediates,
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(now)),
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    )
+    .map_err(|e| {
+        if days > 0 {
+            format!("chain not valid {days} days ahead: {e:?}")
+        } else {
+            format!("chain not valid: {e:?}")
+        }
+    })?;
+    let mut last = String::from("no reference identifier");
+    for n in names {
+        let Ok(sn) = ServerName::try_from(n.as_str()) else {
+            continue;
+        };
+        match ee.verify_is_valid_for_subject_name(&sn) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = format!("name {n}: {e:?}"),
+        }
+    }
+    Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+
+    struct Pki {
+        ca: Vec<u8>,
+        leaf: Vec<u8>,
+        other: Vec<u8>,
+    }
+
+    fn pki(leaf_name: &str) -> Pki {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_p.distinguished_name
+            .push(rcgen::DnType::CommonName, "Test CA");
+        let ca = ca_p.self_signed(&ca_key).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf_p = CertificateParams::new(vec![leaf_name.to_string()]).unwrap();
+        let issuer = rcgen::Issuer::new(ca_p.clone(), &ca_key);
+        let leaf = leaf_p.signed_by(&leaf_key, &issuer).unwrap();
+        let other_key = KeyPair::generate().unwrap();
+        let other = CertificateParams::new(vec!["other.test".to_string()])
+            .unwrap()
+            .self_signed(&other_key)
+            .unwrap();
+        Pki {
+            ca: ca.der().to_vec(),
+            leaf: leaf.der().to_vec(),
+            other: other.der().to_vec(),
+        }
+    }
+
+    fn rec(usage: u8, selector: u8, matching: u8, cert: &[u8]) -> Tlsa {
+        let sel = selected(cert, selector).unwrap();
+        let data = match matching {
+            0 => sel,
+            1 => digest::digest(&digest::SHA256, &sel).as_ref().to_vec(),
+            _ => digest::digest(&digest::SHA512, &sel).as_ref().to_vec(),
+        };
+        Tlsa {
+            usage,
+            selector,
+            matching,
+            data,
+        }
+    }
+
+    #[test]
+    fn dane_ee_all_selectors_and_matchings() {
+        let p = pki("mx.example.test");
+        let chain = vec![p.leaf.clone(), p.ca.clone()];
+        for s in 0..=1 {
+            for m in 0..=2 {
+                let r = rec(3, s, m, &p.leaf);
+                assert!(
+                    matches!(
+                        match_chain(&[r], &chain, &[], 0),
+                        MatchOutcome::Match { depth: 0, .. }
+                    ),
+                    "3 {s} {m}"
+                );
+            }
+        }
+        // DANE-EE ignores names: a wrong reference name still matches
+        let r = rec(3, 1, 1, &p.leaf);
+        assert!(matches!(
+            match_chain(&[r], &chain, &["unrelated.test".into()], 0),
+            MatchOutcome::Match { .. }
+        ));
+        let wrong = rec(3, 1, 1, &p.other);
+        assert!(matches!(
+            match_chain(&[wrong], &chain, &[], 0),
+            MatchOutcome::NoMatch { .. }
+        ));
+    }
+
+    #[test]
+    fn dane_ta_chain_and_names() {
+        let p = pki("mx.example.test");
+        let chain = vec![p.leaf.clone(), p.ca.clone()];
+        for (s, m) in [(0, 1), (1, 2), (1, 0), (0, 0)] {
+            let r = rec(2, s, m, &p.ca);
+            let got = match_chain(
+                std::slice::from_ref(&r),
+                &chain,
+                &["mx.example.test".into()],
+                0,
+            );
+            assert!(
+                matches!(got, MatchOutcome::Match { depth: 1, .. }),
+                "2 {s} {m}: {got:?}"
+            );
+        }
+        let r = rec(2, 0, 1, &p.ca);
+        let got = match_chain(std::slice::from_ref(&r), &chain, &["other.test".into()], 0);
+        assert!(
+            matches!(&got, MatchOutcome::NoMatch { reasons } if reasons[0].contains("name")),
+            "{got:?}"
+        );
+        // the TA must be in the chain, not the end entity itself
+        let r = rec(2, 0, 1, &p.leaf);
+        assert!(matches!(
+            match_chain(&[r], &chain, &["mx.example.test".into()], 0),
+            MatchOutcome::NoMatch { .. }
+        ));
+        // expiry checked days ahead: rcgen certificates are valid until 4096; 400000 days is past that
+        let r = rec(2, 0, 1, &p.ca);
+        let got = match_chain(&[r], &chain, &["mx.example.test".into()], 800_000);
+        assert!(
+            matches!(&got, MatchOutcome::NoMatch { reasons } if reasons[0].contains("days ahead")),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn usage_0_and_1_are_unusable_for_smtp() {
+        let p = pki("mx.example.test");
+        let chain = vec![p.leaf.clone(), p.ca.clone()];
+        let rs = vec![
+            rec(0, 0, 1, &p.ca),
+            rec(1, 1, 1, &p.leaf),
+            Tlsa {
+                usage: 3,
+                selector: 2,
+                matching: 1,
+                data: vec![0; 32],
+            },
+        ];
+        assert_eq!(match_chain(&rs, &chain, &[], 0), MatchOutcome::Unusable);
+        assert!(Tlsa::parse("3 1 1 00ff").unwrap().usable());
+        assert!(Tlsa::parse("3 1 1 zz").is_none());
+    }
+}
