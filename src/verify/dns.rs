@@ -70,7 +70,7 @@ impl DnsAnswer {
 }
 
 enum Inner {
-    Validate(TokioResolver),
+    Validate(Box<TokioResolver>),
     Ad(Client<TokioRuntimeProvider>),
 }
 
@@ -140,7 +140,7 @@ impl Dns {
                     .build()
                     .map_err(|e| DnsSetupError::Resolver(e.to_string()))?;
                 Ok(Dns {
-                    inner: Inner::Validate(r),
+                    inner: Inner::Validate(Box::new(r)),
                     timeout,
                 })
             }

@@ -1,0 +1,176 @@
+#!/bin/bash
+# Start the loopback DANE test bed in directory $1 (created afresh):
+#   knotd   authoritative for the fake TLD "test." (pre-signed with ldns-signzone) on 127.0.53.1:53
+#   unbound validating resolver (trust anchor = test. KSK) on 127.0.60.1:5301
+#   postfix one throw-away instance, STARTTLS listeners on 127.0.61.1-3:2525
+# Writes $1/env with the addresses and the trust anchor files. Needs root (port 53) and the
+# Debian packages knot, unbound, ldnsutils, bind9-dnsutils, postfix, openssl.
+set -euo pipefail
+D=${1:?usage: up.sh DIR}
+AUTH=127.0.53.1
+RES=127.0.60.1
+RES_PORT=5301
+for t in knotd unbound ldns-keygen ldns-signzone dig postfix openssl; do
+  command -v $t >/dev/null || { echo "test bed: $t not installed (see .ci/packages)" >&2; exit 3; }
+done
+"$(dirname "$0")/down.sh" "$D" 2>/dev/null || true
+rm -rf "$D"; mkdir -p "$D"/{zones,knot,keys,pki,pf}
+D=$(cd "$D" && pwd)
+
+# --- PKI: a CA and a leaf for the MX names -------------------------------------------------
+cd "$D/pki"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 3650 \
+  -subj "/CN=danemine test CA" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key -out leaf.csr -subj "/CN=mx-ta.dane.test" 2>/dev/null
+openssl x509 -req -in leaf.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out leaf.crt -days 825 \
+  -extfile <(printf 'subjectAltName=DNS:mx-ta.dane.test,DNS:mx-ee.dane.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth') 2>/dev/null
+cat leaf.crt ca.crt > chain.pem
+spki() { openssl x509 -in "$1" -noout -pubkey | openssl pkey -pubin -outform DER; }
+EE311=$(spki leaf.crt | sha256sum | cut -d' ' -f1)
+TA201=$(openssl x509 -in ca.crt -outform DER | sha256sum | cut -d' ' -f1)
+LEAF301=$(openssl x509 -in leaf.crt -outform DER | sha256sum | cut -d' ' -f1)
+
+# --- zones ----------------------------------------------------------------------------------
+cd "$D/keys"
+key() { ldns-keygen -a ECDSAP256SHA256 -k "$1"; }
+head_() { printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.test. hostmaster.test. 1 3600 600 86400 300\n@ IN NS ns.test.\n' "$1"; }
+{ head_ dane.test
+  for d in ee ta mismatch usage01 notlsa nostarttls tarpit reset; do echo "$d IN MX 10 mx-$d.dane.test."; done
+  echo "twomx IN MX 10 mx-ee.dane.test."; echo "twomx IN MX 20 mx-mismatch.dane.test."
+  echo "mx-ee IN A 127.0.61.1";       echo "_25._tcp.mx-ee IN TLSA 3 1 1 $EE311"
+  echo "mx-ta IN A 127.0.61.2";       echo "_25._tcp.mx-ta IN TLSA 2 0 1 $TA201"
+  echo "mx-mismatch IN A 127.0.61.3"; echo "_25._tcp.mx-mismatch IN TLSA 3 1 1 $(printf '%064d' 0)"
+  echo "mx-usage01 IN A 127.0.61.1";  echo "_25._tcp.mx-usage01 IN TLSA 0 0 1 $TA201"; echo "_25._tcp.mx-usage01 IN TLSA 1 0 1 $LEAF301"
+  echo "mx-notlsa IN A 127.0.61.1"
+  echo "mx-nostarttls IN A 127.0.62.1"; echo "_25._tcp.mx-nostarttls IN TLSA 3 1 1 $EE311"
+  echo "mx-tarpit IN A 127.0.62.2";     echo "_25._tcp.mx-tarpit IN TLSA 3 1 1 $EE311"
+  echo "mx-reset IN A 127.0.62.3";      echo "_25._tcp.mx-reset IN TLSA 3 1 1 $EE311"
+} > ../zones/dane.test.zone
+for z in badsig expired wrongds unsigned; do
+  { head_ $z.test; echo "@ IN MX 10 mx.$z.test."; echo "mx IN A 127.0.61.1"; echo "_25._tcp.mx IN TLSA 3 1 1 $EE311"; } > ../zones/$z.test.zone
+done
+K_DANE=$(key dane.test); K_BAD=$(key badsig.test); K_EXP=$(key expired.test); K_WD=$(key wrongds.test); K_WD2=$(key wrongds.test)
+ldns-signzone -o dane.test ../zones/dane.test.zone $K_DANE
+ldns-signzone -o badsig.test ../zones/badsig.test.zone $K_BAD
+sed -i 's/^\(badsig\.test\.\s.*\sMX\s\+10\s\+\)mx\.badsig\.test\./\1mx2.badsig.test./' ../zones/badsig.test.zone.signed
+grep -q 'mx2.badsig.test' ../zones/badsig.test.zone.signed
+ldns-signzone -o expired.test -i 20200101000000 -e 20200201000000 ../zones/expired.test.zone $K_EXP
+ldns-signzone -o wrongds.test ../zones/wrongds.test.zone $K_WD
+K_TEST=$(key test)
+{ head_ test; echo "ns IN A $AUTH"
+  for z in dane badsig expired wrongds unsigned; do echo "$z IN NS ns.test."; done
+  cat $K_DANE.ds $K_BAD.ds $K_EXP.ds $K_WD2.ds
+} > ../zones/test.zone
+ldns-signzone -o test ../zones/test.zone $K_TEST
+cp $K_TEST.ds ../test.ds; cp $K_TEST.key ../test.dnskey
+
+cat > ../knot/knot.conf <<K
+server:
+  rundir: "$D/knot"
+  pidfile: "$D/knot/knot.pid"
+  listen: $AUTH@53
+log:
+  - target: "$D/knot/knot.log"
+    any: info
+database:
+  storage: "$D/knot"
+template:
+  - id: default
+    storage: "$D/zones"
+    journal-content: none
+    zonefile-sync: -1
+    zonefile-load: whole
+zone:
+  - domain: test.
+    file: test.zone.signed
+  - domain: dane.test.
+    file: dane.test.zone.signed
+  - domain: badsig.test.
+    file: badsig.test.zone.signed
+  - domain: expired.test.
+    file: expired.test.zone.signed
+  - domain: wrongds.test.
+    file: wrongds.test.zone.signed
+  - domain: unsigned.test.
+    file: unsigned.test.zone
+K
+knotd -c ../knot/knot.conf -d
+
+cat > ../unbound.conf <<U
+server:
+  interface: $RES
+  port: $RES_PORT
+  do-daemonize: yes
+  username: ""
+  chroot: ""
+  directory: "$D"
+  pidfile: "$D/unbound.pid"
+  logfile: "$D/unbound.log"
+  use-syslog: no
+  verbosity: 1
+  ede: yes
+  val-log-level: 2
+  do-not-query-localhost: no
+  module-config: "validator iterator"
+  trust-anchor-file: "$D/test.ds"
+  local-zone: "test." nodefault
+  local-zone: "." refuse
+  local-zone: "test." transparent
+stub-zone:
+  name: "test."
+  stub-addr: $AUTH@53
+remote-control:
+  control-enable: no
+U
+unbound-checkconf ../unbound.conf >/dev/null
+unbound -c ../unbound.conf
+
+# --- postfix: STARTTLS on 127.0.61.1-3:2525 --------------------------------------------------
+P=$D/pf
+mkdir -p "$P"/{conf,queue,data}
+chown postfix:postfix "$P/data"
+cat > "$P/conf/main.cf" <<M
+compatibility_level = 3.6
+queue_directory = $P/queue
+data_directory = $P/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = mx.dane.test
+mydomain = dane.test
+myorigin = dane.test
+mydestination =
+relay_domains =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+maillog_file = $P/maillog
+maillog_file_prefixes = $P
+smtpd_banner = \$myhostname ESMTP test
+smtpd_relay_restrictions = reject
+smtpd_tls_security_level = may
+smtpd_tls_chain_files = $D/pki/leaf.key, $D/pki/chain.pem
+smtpd_tls_loglevel = 1
+alias_maps =
+alias_database =
+M
+sed -e 's/^\(\S\+\s\+\S\+\s\+\S\+\s\+\S\+\s\+\)y\(\s\)/\1n\2/' -e '/^smtp\s\+inet/d' /etc/postfix/master.cf > "$P/conf/master.cf"
+for a in 127.0.61.1 127.0.61.2 127.0.61.3; do
+  echo "$a:2525 inet n - n - - smtpd" >> "$P/conf/master.cf"
+done
+script -qec "postfix -c $P/conf start" /dev/null >/dev/null || { echo "test bed: postfix did not start" >&2; exit 4; }
+
+for i in $(seq 100); do
+  ok=1
+  dig +short +time=1 +tries=1 @$AUTH test. SOA >/dev/null 2>&1 || ok=0
+  dig +short +time=1 +tries=1 @$RES -p $RES_PORT test. SOA >/dev/null 2>&1 || ok=0
+  for a in 127.0.61.1 127.0.61.2 127.0.61.3; do (exec 3<>/dev/tcp/$a/2525) 2>/dev/null || ok=0; done
+  [ $ok = 1 ] && break
+  sleep 0.1
+done
+[ $ok = 1 ] || { echo "test bed: servers did not come up" >&2; exit 5; }
+cat > "$D/env" <<E
+AUTH=$AUTH:53
+RESOLVER=$RES:$RES_PORT
+ANCHOR=$D/test.dnskey
+EE311=$EE311
+E
+echo "test bed up in $D"

@@ -1,0 +1,272 @@
+//! Live re-verification against real servers on loopback: knot (signed zones under `test.`),
+//! unbound (validating, test trust anchor), one Postfix instance with STARTTLS listeners, and
+//! misbehaving listeners (no STARTTLS, tarpit, reset after STARTTLS, garbage, endless line).
+//! Every scenario must get its verdict in both DNS modes. Needs root and the packages of
+//! .ci/packages; without them the test fails with the test bed's message.
+
+use danemine::verify::smtp::{client_config, probe, Probe};
+use danemine::verify::{verify_domains_blocking, DnsMode, VerifyOptions, VerifyVerdict};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+struct Bed {
+    dir: PathBuf,
+}
+
+impl Bed {
+    fn up(dir: &Path) -> Bed {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/up.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg(dir)
+            .output()
+            .expect("bash");
+        assert!(
+            out.status.success(),
+            "test bed did not start: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Bed {
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/down.sh");
+        let _ = Command::new("bash").arg(script).arg(&self.dir).status();
+    }
+}
+
+/// Misbehaving SMTP listeners, each in its own thread, for as long as the test runs.
+fn listener(addr: &str, behave: fn(std::net::TcpStream)) {
+    let l = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || behave(s));
+        }
+    });
+}
+
+fn read_line(s: &mut std::net::TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    let mut n = 0;
+    while s.read(&mut b).map(|k| k == 1).unwrap_or(false) {
+        n += 1;
+        if b[0] == b'\n' || n > 1000 {
+            return true;
+        }
+    }
+    false
+}
+
+fn no_starttls(mut s: std::net::TcpStream) {
+    let _ = s.write_all(b"220 plain.test ESMTP\r\n");
+    if read_line(&mut s) {
+        let _ = s.write_all(b"250-plain.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+    }
+    read_line(&mut s);
+}
+
+fn tarpit(s: std::net::TcpStream) {
+    std::thread::sleep(Duration::from_secs(20));
+    drop(s);
+}
+
+fn reset_after_starttls(mut s: std::net::TcpStream) {
+    let _ = s.write_all(b"220 reset.test ESMTP\r\n");
+    if read_line(&mut s) {
+        let _ = s.write_all(b"250-reset.test\r\n250 STARTTLS\r\n");
+    }
+    if read_line(&mut s) {
+        let _ = s.write_all(b"220 go ahead\r\n");
+    }
+    let _ = s.shutdown(std::net::Shutdown::Both);
+}
+
+fn garbage(mut s: std::net::TcpStream) {
+    let _ = s.write_all(&[0x16, 0x03, 0x01, 0xff, 0x00, 0x9c, b'\n', 0xfe, 0xfa]);
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+fn endless(mut s: std::net::TcpStream) {
+    let chunk = [b'2'; 4096];
+    for _ in 0..2000 {
+        if s.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+}
+
+fn opts(dns: DnsMode) -> VerifyOptions {
+    VerifyOptions {
+        dns,
+        port: 2525,
+        connect_timeout: Duration::from_secs(2),
+        read_timeout: Duration::from_secs(1),
+        deadline: Duration::from_secs(3),
+        dns_timeout: Duration::from_secs(2),
+        concurrency: 16,
+        ..VerifyOptions::default()
+    }
+}
+
+#[test]
+fn every_scenario_in_both_dns_modes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bed = Bed::up(&tmp.path().join("bed"));
+    listener("127.0.62.1:2525", no_starttls);
+    listener("127.0.62.2:2525", tarpit);
+    listener("127.0.62.3:2525", reset_after_starttls);
+    listener("127.0.62.4:2525", garbage);
+    listener("127.0.62.5:2525", endless);
+
+    let scenarios: &[(&str, VerifyVerdict)] = &[
+        ("ee.dane.test", VerifyVerdict::DaneOk), // DANE-EE 3 1 1
+        ("ta.dane.test", VerifyVerdict::DaneOk), // DANE-TA 2 0 1 with name check
+        ("mismatch.dane.test", VerifyVerdict::CertMismatch),
+        ("usage01.dane.test", VerifyVerdict::TlsaUnusable), // PKIX-TA/EE only
+        ("notlsa.dane.test", VerifyVerdict::NotDane),
+        ("twomx.dane.test", VerifyVerdict::Partial), // one MX fine, one mismatching
+        ("nostarttls.dane.test", VerifyVerdict::NoStarttls),
+        ("tarpit.dane.test", VerifyVerdict::Unreachable),
+        ("reset.dane.test", VerifyVerdict::TlsFailure),
+        ("badsig.test", VerifyVerdict::Dnssec), // tampered RRSIG
+        ("expired.test", VerifyVerdict::Dnssec), // expired signatures
+        ("wrongds.test", VerifyVerdict::Dnssec), // DS of another key
+        ("unsigned.test", VerifyVerdict::NotDane), // insecure delegation
+    ];
+    let domains: Vec<String> = scenarios.iter().map(|s| s.0.to_string()).collect();
+    let modes = [
+        (
+            "in-process validation",
+            DnsMode::Validate {
+                trust_anchor: Some(bed.dir.join("test.dnskey")),
+                nameserver: Some("127.0.53.1:53".parse().unwrap()),
+            },
+        ),
+        (
+            "AD bit of unbound",
+            DnsMode::TrustAd {
+                resolver: "127.0.60.1:5301".parse().unwrap(),
+            },
+        ),
+    ];
+    for (label, mode) in modes {
+        let reports = verify_domains_blocking(&domains, &opts(mode)).unwrap();
+        for ((d, want), r) in scenarios.iter().zip(&reports) {
+            assert_eq!(&r.domain, d);
+            assert_eq!(
+                r.verdict,
+                *want,
+                "{label}: {d}: {}",
+                serde_json::to_string_pretty(r).unwrap()
+            );
+        }
+        // evidence: the presented key's digest equals the TLSA data, and DNSSEC statuses
+        let ee = &reports[0];
+        let addr = &ee.mx[0].addresses[0];
+        let env = std::fs::read_to_string(bed.dir.join("env")).unwrap();
+        let ee311 = env.lines().find_map(|l| l.strip_prefix("EE311=")).unwrap();
+        assert_eq!(addr.spki_sha256.as_deref(), Some(ee311), "{label}");
+        assert_eq!(
+            serde_json::to_value(&ee.mx[0].tlsa[0]).unwrap()["data"],
+            ee311
+        );
+        assert_eq!(serde_json::to_value(ee.mx_dnssec).unwrap(), "secure");
+        let unsigned = reports
+            .iter()
+            .find(|r| r.domain == "unsigned.test")
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(unsigned.mx_dnssec).unwrap(),
+            "insecure"
+        );
+    }
+
+    // the CLI: JSON output and exit codes (1 when failures are found)
+    let bin = env!("CARGO_BIN_EXE_danemine");
+    let out = Command::new(bin)
+        .args([
+            "verify",
+            "--format",
+            "json",
+            "--port",
+            "2525",
+            "--timeout",
+            "2",
+            "--resolver",
+            "127.0.60.1:5301",
+            "ee.dane.test",
+            "mismatch.dane.test",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["domain"], "ee.dane.test");
+    assert_eq!(v[0]["verdict"], "dane-ok");
+    assert_eq!(v[1]["verdict"], "cert-mismatch");
+    assert!(v[1]["mx"][0]["addresses"][0]["cert_sha256"].is_string());
+    let out = Command::new(bin)
+        .args(["verify", "--port", "2525", "--trust-anchor"])
+        .arg(bed.dir.join("test.dnskey"))
+        .args(["--nameserver", "127.0.53.1:53", "ta.dane.test"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("matched at depth 1"));
+    // reverify from a compare JSON
+    let cand = tmp.path().join("cands.json");
+    std::fs::write(
+        &cand,
+        r#"{"failing": 1, "domains": {"failing": ["badsig.test"]}}"#,
+    )
+    .unwrap();
+    let out = Command::new(bin)
+        .args([
+            "reverify",
+            "--format",
+            "json",
+            "--port",
+            "2525",
+            "--resolver",
+            "127.0.60.1:5301",
+            "--candidates",
+        ])
+        .arg(&cand)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["verdict"], "dnssec");
+
+    // garbage from servers: clear verdicts, bounded memory, no panic
+    let cfg = client_config().unwrap();
+    let p = |a: &str| {
+        let addr: SocketAddr = a.parse().unwrap();
+        probe(
+            addr,
+            "mx.test",
+            "danemine.test",
+            &cfg,
+            Duration::from_secs(2),
+            Duration::from_secs(1),
+            Duration::from_secs(3),
+        )
+    };
+    assert!(
+        matches!(p("127.0.62.4:2525"), Probe::Unreachable(d) if d.contains("not an SMTP reply"))
+    );
+    assert!(matches!(p("127.0.62.5:2525"), Probe::Unreachable(d) if d.contains("too long")));
+    assert!(matches!(p("127.0.62.2:2525"), Probe::Unreachable(_)));
+}
