@@ -73,6 +73,100 @@ pub trait Reverify {
     fn verify(&mut self, domains: &[String]) -> Result<Vec<Confirmation>, String>;
 }
 
+/// The real re-verifier: `danemine::verify` with the settings of `[verify]`.
+pub struct LiveVerifier {
+    pub options: crate::verify::VerifyOptions,
+}
+
+impl LiveVerifier {
+    /// Build from the config's `[verify]` section.
+    pub fn from_config(v: &crate::act::config::VerifyConfig) -> Result<LiveVerifier, String> {
+        use crate::verify::{DnsMode, VerifyOptions};
+        let addr = |s: &str| -> Result<std::net::SocketAddr, String> {
+            s.parse()
+                .map_err(|_| format!("[verify]: {s:?} is not ADDR:PORT"))
+        };
+        let dns = match &v.resolver {
+            Some(r) => DnsMode::TrustAd { resolver: addr(r)? },
+            None => DnsMode::Validate {
+                trust_anchor: v.trust_anchor.clone(),
+                nameserver: v.nameserver.as_deref().map(addr).transpose()?,
+            },
+        };
+        let t = std::time::Duration::from_secs(v.timeout_secs.max(1));
+        Ok(LiveVerifier {
+            options: VerifyOptions {
+                dns,
+                port: v.port,
+                connect_timeout: t,
+                read_timeout: t,
+                deadline: t * 3,
+                dns_timeout: t.min(std::time::Duration::from_secs(5)),
+                concurrency: v.concurrency.max(1),
+                ..VerifyOptions::default()
+            },
+        })
+    }
+}
+
+impl Reverify for LiveVerifier {
+    fn verify(&mut self, domains: &[String]) -> Result<Vec<Confirmation>, String> {
+        let reports = crate::verify::verify_domains_blocking(domains, &self.options)
+            .map_err(|e| e.to_string())?;
+        let now = chrono::Utc::now().timestamp();
+        Ok(reports
+            .into_iter()
+            .map(|r| {
+                let verdict: LiveVerdict = r
+                    .verdict
+                    .as_str()
+                    .parse()
+                    .unwrap_or(LiveVerdict::Unreachable);
+                let mut mx_hosts = Vec::new();
+                let mut evidence = vec![format!(
+                    "danemine verify {}: {} ({})",
+                    r.domain,
+                    r.verdict.as_str(),
+                    r.checked_at
+                )];
+                for m in &r.mx {
+                    if m.verdict.is_failure() {
+                        mx_hosts.push(m.host.clone());
+                    }
+                    for t in &m.tlsa {
+                        evidence.push(format!("_25._tcp.{} TLSA {t}", m.host));
+                    }
+                    for a in &m.addresses {
+                        let mut line = format!("{} {}: {}", m.host, a.address, a.verdict.as_str());
+                        if let Some(s) = &a.spki_sha256 {
+                            line.push_str(&format!(", presented key sha256 {s}"));
+                        }
+                        if !a.detail.is_empty() {
+                            line.push_str(&format!(", {}", a.detail));
+                        }
+                        evidence.push(line);
+                    }
+                    if m.addresses.is_empty() && !m.detail.is_empty() {
+                        evidence.push(format!("{}: {}", m.host, m.detail));
+                    }
+                }
+                if r.mx.is_empty() && !r.detail.is_empty() {
+                    evidence.push(r.detail.clone());
+                }
+                Confirmation {
+                    domain: r.domain,
+                    verdict,
+                    mx_hosts,
+                    evidence,
+                    confirmed_at: now,
+                    first_seen: None,
+                    log_verdict: None,
+                }
+            })
+            .collect())
+    }
+}
+
 /// How to run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {

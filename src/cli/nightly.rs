@@ -3,7 +3,6 @@
 use crate::act::config::Config;
 use crate::act::nightly::{self, NightlyError, Reverify, RunOptions};
 use crate::act::state::StateError;
-use crate::act::store::Confirmation;
 use crate::timefmt;
 use anyhow::{anyhow, Result};
 use std::io::IsTerminal;
@@ -27,14 +26,6 @@ pub struct NightlyArgs {
 }
 
 /// Live re-verification through `danemine::verify` with the config's settings.
-struct Unavailable;
-
-impl Reverify for Unavailable {
-    fn verify(&mut self, _domains: &[String]) -> Result<Vec<Confirmation>, String> {
-        Err("live re-verification is not available in this build".into())
-    }
-}
-
 /// Run the command.
 pub fn run(args: NightlyArgs) -> Result<i32> {
     let cfg = Config::load(&args.config)?;
@@ -49,12 +40,15 @@ pub fn run(args: NightlyArgs) -> Result<i32> {
         progress: !args.quiet && std::io::stderr().is_terminal(),
         crash_after: None,
     };
-    let mut verifier = Unavailable;
-    let v: Option<&mut dyn Reverify> = if cfg.verify.enabled {
-        Some(&mut verifier)
+    let mut verifier = if cfg.verify.enabled {
+        Some(
+            nightly::LiveVerifier::from_config(&cfg.verify)
+                .map_err(|e| anyhow!("{}: {e}", args.config.display()))?,
+        )
     } else {
         None
     };
+    let v: Option<&mut dyn Reverify> = verifier.as_mut().map(|x| x as &mut dyn Reverify);
     match nightly::run(&cfg, &opts, v) {
         Ok(report) => {
             print!("{}", report.render());

@@ -35,7 +35,7 @@ cd "$D/keys"
 key() { ldns-keygen -a ECDSAP256SHA256 -k "$1"; }
 head_() { printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.test. hostmaster.test. 1 3600 600 86400 300\n@ IN NS ns.test.\n' "$1"; }
 { head_ dane.test
-  for d in ee ta mismatch usage01 notlsa nostarttls tarpit reset; do echo "$d IN MX 10 mx-$d.dane.test."; done
+  for d in ee ta mismatch usage01 notlsa nostarttls tarpit reset flip; do echo "$d IN MX 10 mx-$d.dane.test."; done
   echo "twomx IN MX 10 mx-ee.dane.test."; echo "twomx IN MX 20 mx-mismatch.dane.test."
   echo "mx-ee IN A 127.0.61.1";       echo "_25._tcp.mx-ee IN TLSA 3 1 1 $EE311"
   echo "mx-ta IN A 127.0.61.2";       echo "_25._tcp.mx-ta IN TLSA 2 0 1 $TA201"
@@ -45,6 +45,7 @@ head_() { printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.test. hostmaster.test. 1 36
   echo "mx-nostarttls IN A 127.0.62.1"; echo "_25._tcp.mx-nostarttls IN TLSA 3 1 1 $EE311"
   echo "mx-tarpit IN A 127.0.62.2";     echo "_25._tcp.mx-tarpit IN TLSA 3 1 1 $EE311"
   echo "mx-reset IN A 127.0.62.3";      echo "_25._tcp.mx-reset IN TLSA 3 1 1 $EE311"
+  echo "mx-flip IN A 127.0.62.6";       echo "_25._tcp.mx-flip IN TLSA 3 1 1 $EE311"
 } > ../zones/dane.test.zone
 for z in badsig expired wrongds unsigned; do
   { head_ $z.test; echo "@ IN MX 10 mx.$z.test."; echo "mx IN A 127.0.61.1"; echo "_25._tcp.mx IN TLSA 3 1 1 $EE311"; } > ../zones/$z.test.zone
