@@ -132,15 +132,13 @@ fn nightly_confirms_live_removes_recovered_and_protects() {
         log.push_str(&failures("ee.dane.test", "mx-ee.dane.test", 3, day));
     }
     std::fs::write(dir.join("logs/mail.log"), &log).unwrap();
-    let toml = concat!(
-        "state_dir = \"state\"\n\
+    let toml = "state_dir = \"state\"\n\
          [logs]\npaths = [\"logs/mail.log*\"]\nmta = \"postfix\"\nwindow_days = 7\n\
          [candidates]\nmin_failures = 2\nmin_days = 1\n\
          [verify]\nenabled = true\nresolver = \"127.0.60.1:5301\"\nport = 2525\ntimeout_secs = 2\n\
          [exclusions]\nprotected = [\"badsig.test\"]\nmax_confirmation_age_hours = 24\nexpiry_days = 30\n\
          [[output]]\npath = \"out/dane_exclusions\"\nformat = \"postfix\"\n\
-         [[output]]\npath = \"out/dane_fail_list.dat\"\nformat = \"danefail\"\n"
-    );
+         [[output]]\npath = \"out/dane_fail_list.dat\"\nformat = \"danefail\"\n";
     std::fs::write(dir.join("nightly.toml"), toml).unwrap();
     std::fs::create_dir_all(dir.join("out")).unwrap();
     let cfg = Config::load(&dir.join("nightly.toml")).unwrap();
