@@ -161,9 +161,9 @@ pub fn html(title: &str, c: &Comparison, t: &Tables) -> String {
     for (d, r) in &t.failing {
         let class = r.counts.main_class().map(|c| c.as_str()).unwrap_or("-");
         let mx: Vec<&str> = r.failing_names.iter().map(String::as_str).collect();
-        let _ = write!(
+        let _ = writeln!(
             rows,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(d),
             esc(&mx.join(" ")),
             class,
