@@ -21,6 +21,8 @@ pub struct AttemptRef<'x> {
     pub mta: Mta,
     /// Raw recipient domain (not yet normalised).
     pub domain: &'x str,
+    /// The recipient address as logged (without angle brackets).
+    pub recipient: &'x str,
     pub mx_host: Option<&'x str>,
     pub mx_addr: Option<&'x str>,
     pub port: Option<u16>,
@@ -315,6 +317,7 @@ impl PostfixState {
             return;
         }
         let domain = recipient_domain(d.to);
+        let recipient = d.to.trim_start_matches('<').trim_end_matches('>');
         // Non-final-MX attempts of this message: now we know the recipient domain.
         if !self.pending.is_empty() {
             let mut i = 0;
@@ -325,6 +328,7 @@ impl PostfixState {
                         time: p.time,
                         mta: Mta::Postfix,
                         domain,
+                        recipient,
                         mx_host: p.host.as_deref(),
                         mx_addr: p.addr.as_deref(),
                         port: p.port,
@@ -368,6 +372,7 @@ impl PostfixState {
                     time: at.time,
                     mta: Mta::Postfix,
                     domain,
+                    recipient,
                     mx_host,
                     mx_addr,
                     port,
@@ -396,6 +401,7 @@ impl PostfixState {
             time: at.time,
             mta: Mta::Postfix,
             domain,
+            recipient,
             mx_host,
             mx_addr,
             port,
@@ -632,6 +638,7 @@ impl EximState {
                     time: at.time,
                     mta: Mta::Exim,
                     domain: recipient_domain(rcpt),
+                    recipient: rcpt,
                     mx_host,
                     mx_addr,
                     port,
@@ -711,6 +718,7 @@ pub fn keyvalue_attempt(
         time: at.time,
         mta: Mta::Gateway,
         domain: recipient_domain(kv.recipient),
+        recipient: kv.recipient,
         mx_host,
         mx_addr,
         port: None,

@@ -157,6 +157,7 @@ mod tests {
             time: chrono::DateTime::from_timestamp(1_700_000_000 + i as i64, 0).unwrap(),
             mta: Mta::Postfix,
             domain: format!("d{i}.example"),
+            recipient: format!("u@d{i}.example"),
             mx_host: i.is_multiple_of(2).then(|| format!("mx.d{i}.example")),
             mx_addr: None,
             port: i.is_multiple_of(3).then_some(25),

@@ -166,6 +166,9 @@ pub struct Attempt {
     pub mta: Mta,
     /// Recipient domain: lower-case, punycode, validated host name.
     pub domain: String,
+    /// The recipient address as logged.
+    #[serde(default)]
+    pub recipient: String,
     /// MX host name, when known (`relay=`/`H=`).
     pub mx_host: Option<String>,
     /// MX address, when known.

@@ -540,6 +540,7 @@ impl Emit for PartSink<'_> {
                 time: DateTime::from_timestamp(a.time, 0).unwrap_or_default(),
                 mta: a.mta,
                 domain: domain.into_owned(),
+                recipient: a.recipient.to_string(),
                 mx_host: mx.map(|m| m.into_owned()),
                 mx_addr: own(a.mx_addr),
                 port: a.port,
