@@ -46,6 +46,10 @@ head_() { printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.test. hostmaster.test. 1 36
   echo "mx-tarpit IN A 127.0.62.2";     echo "_25._tcp.mx-tarpit IN TLSA 3 1 1 $EE311"
   echo "mx-reset IN A 127.0.62.3";      echo "_25._tcp.mx-reset IN TLSA 3 1 1 $EE311"
   echo "mx-flip IN A 127.0.62.6";       echo "_25._tcp.mx-flip IN TLSA 3 1 1 $EE311"
+  # TLSRPT policies (RFC 8460): one valid; two valid records at once mean no policy
+  echo '_smtp._tls.ee IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@ee.dane.test,https://127.0.63.1:8443/tlsrpt"'
+  echo '_smtp._tls.ta IN TXT "v=TLSRPTv1; rua=mailto:a@ta.dane.test"'
+  echo '_smtp._tls.ta IN TXT "v=TLSRPTv1; rua=mailto:b@ta.dane.test"'
 } > ../zones/dane.test.zone
 for z in badsig expired wrongds unsigned; do
   { head_ $z.test; echo "@ IN MX 10 mx.$z.test."; echo "mx IN A 127.0.61.1"; echo "_25._tcp.mx IN TLSA 3 1 1 $EE311"; } > ../zones/$z.test.zone
