@@ -173,8 +173,11 @@ impl Drop for Bed {
     }
 }
 
+/// Requests the https server received: (header text, body).
+type Posted = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A loopback https server that stores what is POSTed to it.
-fn https_server(cert_pem: &Path, key_pem: &Path, got: Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
+fn https_server(cert_pem: &Path, key_pem: &Path, got: Posted) {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_pem)
