@@ -177,6 +177,7 @@ struct Ctx {
     tls: Arc<rustls::ClientConfig>,
     global: Semaphore,
     per_addr: std::sync::Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
+    probes: std::sync::Mutex<HashMap<(IpAddr, String), Arc<tokio::sync::OnceCell<smtp::Probe>>>>,
 }
 
 fn combine(vs: &[VerifyVerdict]) -> VerifyVerdict {
@@ -355,30 +356,33 @@ async fn verify_addr(
     records: Vec<Tlsa>,
     names: Vec<String>,
 ) -> AddrReport {
-    let sem = {
-        let mut m = ctx.per_addr.lock().unwrap_or_else(|e| e.into_inner());
-        m.entry(ip)
-            .or_insert_with(|| Arc::new(Semaphore::new(ctx.opts.per_host.max(1))))
-            .clone()
-    };
-    let _permit = sem.acquire_owned().await;
     let start = Instant::now();
     let addr = SocketAddr::new(ip, ctx.opts.port);
-    let (cfg, o) = (ctx.tls.clone(), ctx.opts.clone());
-    let host2 = host.clone();
-    let probe = tokio::task::spawn_blocking(move || {
-        smtp::probe(
-            addr,
-            &host2,
-            &o.ehlo_name,
-            &cfg,
-            o.connect_timeout,
-            o.read_timeout,
-            o.deadline,
-        )
-    })
-    .await
-    .unwrap_or_else(|e| smtp::Probe::TlsFailure(format!("probe task: {e}")));
+    // One probe per (address, MX name) and run: many domains share a few MX hosts, and what
+    // such a server presents does not depend on the recipient domain.
+    let cell = {
+        let mut m = ctx.probes.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry((ip, host.clone())).or_default().clone()
+    };
+    let probe = cell
+        .get_or_init(|| async {
+            let sem = {
+                let mut m = ctx.per_addr.lock().unwrap_or_else(|e| e.into_inner());
+                m.entry(ip)
+                    .or_insert_with(|| Arc::new(Semaphore::new(ctx.opts.per_host.max(1))))
+                    .clone()
+            };
+            let _permit = sem.acquire_owned().await;
+            let (cfg, o) = (ctx.tls.clone(), ctx.opts.clone());
+            let host2 = host.clone();
+            tokio::task::spawn_blocking(move || {
+                smtp::probe(addr, &host2, &o.ehlo_name, &cfg, o.connect_timeout, o.read_timeout, o.deadline)
+            })
+            .await
+            .unwrap_or_else(|e| smtp::Probe::TlsFailure(format!("probe task: {e}")))
+        })
+        .await
+        .clone();
     let mut rep = AddrReport {
         address: addr.to_string(),
         verdict: VerifyVerdict::Unreachable,
@@ -511,6 +515,7 @@ pub async fn verify_domains(
         tls,
         global: Semaphore::new(opts.concurrency.max(1)),
         per_addr: std::sync::Mutex::new(HashMap::new()),
+        probes: std::sync::Mutex::new(HashMap::new()),
     });
     let mut handles = Vec::with_capacity(domains.len());
     for d in domains {

@@ -61,10 +61,22 @@ sed -i 's/^\(badsig\.test\.\s.*\sMX\s\+10\s\+\)mx\.badsig\.test\./\1mx2.badsig.t
 grep -q 'mx2.badsig.test' ../zones/badsig.test.zone.signed
 ldns-signzone -o expired.test -i 20200101000000 -e 20200201000000 ../zones/expired.test.zone $K_EXP
 ldns-signzone -o wrongds.test ../zones/wrongds.test.zone $K_WD
+# optional: BENCH_NAMES=N adds bench.test with N domains on three MX hosts (scripts/bench-verify.sh)
+ZONES_EXTRA=""
+if [ -n "${BENCH_NAMES:-}" ]; then
+  { head_ bench.test
+    for m in 0 1 2; do echo "mx$m IN A 127.0.61.$((m + 1))"; echo "_25._tcp.mx$m IN TLSA 3 1 1 $EE311"; done
+    for i in $(seq 1 "$BENCH_NAMES"); do echo "d$i IN MX 10 mx$((i % 3)).bench.test."; done
+  } > ../zones/bench.test.zone
+  K_BENCH=$(key bench.test)
+  ldns-signzone -o bench.test ../zones/bench.test.zone $K_BENCH
+  ZONES_EXTRA=bench
+fi
 K_TEST=$(key test)
 { head_ test; echo "ns IN A $AUTH"
-  for z in dane badsig expired wrongds unsigned; do echo "$z IN NS ns.test."; done
+  for z in dane badsig expired wrongds unsigned $ZONES_EXTRA; do echo "$z IN NS ns.test."; done
   cat $K_DANE.ds $K_BAD.ds $K_EXP.ds $K_WD2.ds
+  [ -n "$ZONES_EXTRA" ] && cat $K_BENCH.ds
 } > ../zones/test.zone
 ldns-signzone -o test ../zones/test.zone $K_TEST
 cp $K_TEST.ds ../test.ds; cp $K_TEST.key ../test.dnskey
@@ -99,6 +111,7 @@ zone:
   - domain: unsigned.test.
     file: unsigned.test.zone
 K
+[ -n "$ZONES_EXTRA" ] && printf '  - domain: bench.test.\n    file: bench.test.zone.signed\n' >> ../knot/knot.conf
 knotd -c ../knot/knot.conf -d
 
 cat > ../unbound.conf <<U
