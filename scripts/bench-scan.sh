@@ -21,12 +21,13 @@ cat "$f1" > /dev/null; cat "$f1" > /dev/null   # warm page cache
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 run() { # label command...; prints median wall seconds of 5 runs, last peak RSS and CPU%
   local label=$1; shift
-  local walls=() rss cpu
+  local walls=() rss cpu w
   for i in 1 2 3 4 5; do
-    /usr/bin/time -f '%e %M %P' -o "$dir/time.out" "$@" > /dev/null
+    # output to a file, not /dev/null: GNU grep stops at the first match when writing to /dev/null
+    /usr/bin/time -f '%e %M %P' -o "$dir/time.out" "$@" > "$dir/run.out"
     read -r w rss cpu < "$dir/time.out"; walls+=("$w")
   done
-  local w; w=$(printf '%s\n' "${walls[@]}" | median)
+  w=$(printf '%s\n' "${walls[@]}" | median)
   awk -v l="$label" -v w="$w" -v b="$bytes" -v n="$lines" -v r="$rss" -v c="$cpu" \
     'BEGIN { printf "%-34s %7.3f s  %6.2f GB/s  %11.0f lines/s  peak RSS %7.1f MB  CPU %s\n", l, w, b/w/1e9, n/w, r/1024, c }'
   echo "$w" > "$dir/last.wall"
