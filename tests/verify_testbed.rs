@@ -103,6 +103,56 @@ fn endless(mut s: std::net::TcpStream) {
     }
 }
 
+/// STARTTLS, then a handshake presenting a chain far larger than any real one (a certificate
+/// with 1,000 names and 100 copies of it: about 3 MB).
+fn huge_certificate_server(addr: &str) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let names: Vec<String> = (0..1000)
+        .map(|i| format!("name{i}.huge.example.test"))
+        .collect();
+    let cert = rcgen::CertificateParams::new(names)
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let der = rustls::pki_types::CertificateDer::from(cert.der().to_vec());
+    let chain: Vec<_> = std::iter::repeat_n(der, 100).collect();
+    let pk = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    let cfg = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, pk)
+        .unwrap(),
+    );
+    let l = TcpListener::bind(addr).unwrap();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let cfg = cfg.clone();
+            std::thread::spawn(move || {
+                let _ = s.write_all(b"220 huge.test ESMTP\r\n");
+                if read_line(&mut s) {
+                    let _ = s.write_all(b"250-huge.test\r\n250 STARTTLS\r\n");
+                }
+                if read_line(&mut s) {
+                    let _ = s.write_all(b"220 go ahead\r\n");
+                }
+                let Ok(conn) = rustls::ServerConnection::new(cfg) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(conn, s);
+                while tls.conn.is_handshaking() {
+                    if tls.conn.complete_io(&mut tls.sock).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
 fn opts(dns: DnsMode) -> VerifyOptions {
     VerifyOptions {
         dns,
@@ -125,6 +175,7 @@ fn every_scenario_in_both_dns_modes() {
     listener("127.0.62.3:2525", reset_after_starttls);
     listener("127.0.62.4:2525", garbage);
     listener("127.0.62.5:2525", endless);
+    huge_certificate_server("127.0.62.7:2525");
 
     let scenarios: &[(&str, VerifyVerdict)] = &[
         ("ee.dane.test", VerifyVerdict::DaneOk), // DANE-EE 3 1 1
@@ -269,4 +320,9 @@ fn every_scenario_in_both_dns_modes() {
     );
     assert!(matches!(p("127.0.62.5:2525"), Probe::Unreachable(d) if d.contains("too long")));
     assert!(matches!(p("127.0.62.2:2525"), Probe::Unreachable(_)));
+    let huge = p("127.0.62.7:2525");
+    assert!(
+        matches!(&huge, Probe::TlsFailure(d) if d.contains("handshake")),
+        "{huge:?}"
+    );
 }

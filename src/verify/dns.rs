@@ -54,6 +54,9 @@ pub struct DnsAnswer {
     pub records: Vec<RData>,
     /// The name does not exist (NXDOMAIN) or has no records of the type (NODATA).
     pub empty: bool,
+    /// When the name is an alias: the owner name of the records found (CNAME-expanded,
+    /// lower case, no trailing dot).
+    pub canonical: Option<String>,
     /// Why the lookup failed, when it did.
     pub error: Option<String>,
 }
@@ -64,6 +67,7 @@ impl DnsAnswer {
             status,
             records: Vec::new(),
             empty: false,
+            canonical: None,
             error: Some(e),
         }
     }
@@ -192,9 +196,11 @@ impl Dns {
                             } else {
                                 DnssecStatus::Insecure
                             };
+                        let canonical = canonical_of(&fq, recs.first().map(|r| &r.name));
                         DnsAnswer {
                             status,
                             empty: recs.is_empty(),
+                            canonical,
                             records: recs.into_iter().map(|r| r.data.clone()).collect(),
                             error: None,
                         }
@@ -209,6 +215,7 @@ impl Dns {
                             status,
                             records: Vec::new(),
                             empty: true,
+                            canonical: None,
                             error: None,
                         }
                     }
@@ -265,12 +272,13 @@ impl Dns {
                 if code != ResponseCode::NoError && code != ResponseCode::NXDomain {
                     return DnsAnswer::failed(DnssecStatus::Indeterminate, format!("{code}"));
                 }
-                let recs: Vec<RData> = resp
+                let matching: Vec<&Record> = resp
                     .answers
                     .iter()
                     .filter(|r| r.record_type() == rtype)
-                    .map(|r| r.data.clone())
                     .collect();
+                let canonical = canonical_of(&fq, matching.first().map(|r| &r.name));
+                let recs: Vec<RData> = matching.iter().map(|r| r.data.clone()).collect();
                 DnsAnswer {
                     status: if ad {
                         DnssecStatus::Secure
@@ -278,12 +286,20 @@ impl Dns {
                         DnssecStatus::Insecure
                     },
                     empty: recs.is_empty(),
+                    canonical,
                     records: recs,
                     error: None,
                 }
             }
         }
     }
+}
+
+/// The owner name of the answer records when it differs from the name asked (a CNAME chain).
+fn canonical_of(asked: &str, owner: Option<&Name>) -> Option<String> {
+    let o = owner?.to_ascii().to_ascii_lowercase();
+    let o = o.trim_end_matches('.');
+    (!o.eq_ignore_ascii_case(asked.trim_end_matches('.'))).then(|| o.to_string())
 }
 
 fn opt_bytes(opt: &hickory_resolver::proto::rr::rdata::opt::EdnsOption) -> Option<Vec<u8>> {

@@ -271,11 +271,29 @@ async fn verify_mx(
     // TLSA only for a secure MX host (RFC 7672 §2.2.2)
     let mut records: Vec<Tlsa> = Vec::new();
     let mut dane = false;
+    let mut tlsa_base_alias: Option<String> = None;
     if rep.address_dnssec == DnssecStatus::Secure {
-        let t = ctx
+        // RFC 7672 §2.2.3: for an alias, the TLSA base is the CNAME-expanded name first,
+        // then the original MX name
+        let alias = a.canonical.clone().or_else(|| aaaa.canonical.clone());
+        let mut t = ctx
             .dns
-            .lookup(&format!("_25._tcp.{host}"), RecordType::TLSA)
+            .lookup(
+                &format!("_25._tcp.{}", alias.as_deref().unwrap_or(&host)),
+                RecordType::TLSA,
+            )
             .await;
+        if let Some(al) = &alias {
+            if t.empty || t.status == DnssecStatus::Insecure {
+                t = ctx
+                    .dns
+                    .lookup(&format!("_25._tcp.{host}"), RecordType::TLSA)
+                    .await;
+            } else {
+                rep.detail = format!("TLSA base {al} (CNAME of {host})");
+            }
+            tlsa_base_alias = Some(al.clone());
+        }
         rep.tlsa_dnssec = Some(t.status);
         match t.status {
             DnssecStatus::Bogus | DnssecStatus::Indeterminate => {
@@ -320,7 +338,11 @@ async fn verify_mx(
             "TLSA records present, none usable for SMTP (usages 0/1 or unknown parameters)".into();
         // still probe, for the evidence
     }
-    let mut names = vec![host.clone()];
+    let mut names = Vec::new();
+    if let Some(al) = &tlsa_base_alias {
+        names.push(al.clone());
+    }
+    names.push(host.clone());
     if mx_secure && host != domain {
         names.push(domain.to_string());
     }
@@ -376,7 +398,15 @@ async fn verify_addr(
             let (cfg, o) = (ctx.tls.clone(), ctx.opts.clone());
             let host2 = host.clone();
             tokio::task::spawn_blocking(move || {
-                smtp::probe(addr, &host2, &o.ehlo_name, &cfg, o.connect_timeout, o.read_timeout, o.deadline)
+                smtp::probe(
+                    addr,
+                    &host2,
+                    &o.ehlo_name,
+                    &cfg,
+                    o.connect_timeout,
+                    o.read_timeout,
+                    o.deadline,
+                )
             })
             .await
             .unwrap_or_else(|e| smtp::Probe::TlsFailure(format!("probe task: {e}")))

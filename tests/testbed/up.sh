@@ -37,6 +37,8 @@ head_() { printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.test. hostmaster.test. 1 36
 { head_ dane.test
   for d in ee ta mismatch usage01 notlsa nostarttls tarpit reset flip; do echo "$d IN MX 10 mx-$d.dane.test."; done
   echo "twomx IN MX 10 mx-ee.dane.test."; echo "twomx IN MX 20 mx-mismatch.dane.test."
+  # an MX host that is an alias: TLSA at the CNAME target, DANE-TA name check against it
+  echo "alias IN MX 10 mx-alias.dane.test."; echo "mx-alias IN CNAME mx-ta.dane.test."
   echo "mx-ee IN A 127.0.61.1";       echo "_25._tcp.mx-ee IN TLSA 3 1 1 $EE311"
   echo "mx-ta IN A 127.0.61.2";       echo "_25._tcp.mx-ta IN TLSA 2 0 1 $TA201"
   echo "mx-mismatch IN A 127.0.61.3"; echo "_25._tcp.mx-mismatch IN TLSA 3 1 1 $(printf '%064d' 0)"
