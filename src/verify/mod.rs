@@ -171,13 +171,16 @@ pub enum VerifyError {
     Runtime(String),
 }
 
+/// The probe of one (address, MX name), shared by every domain that uses it.
+type ProbeCell = Arc<tokio::sync::OnceCell<smtp::Probe>>;
+
 struct Ctx {
     dns: Dns,
     opts: VerifyOptions,
     tls: Arc<rustls::ClientConfig>,
     global: Semaphore,
     per_addr: std::sync::Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
-    probes: std::sync::Mutex<HashMap<(IpAddr, String), Arc<tokio::sync::OnceCell<smtp::Probe>>>>,
+    probes: std::sync::Mutex<HashMap<(IpAddr, String), ProbeCell>>,
 }
 
 fn combine(vs: &[VerifyVerdict]) -> VerifyVerdict {
