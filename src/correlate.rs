@@ -132,7 +132,13 @@ struct Pending {
 pub struct PostfixState {
     conn: Option<Conn>,
     pending: Vec<Pending>,
+    /// Log time of the last event of this process.
+    pub last_time: i64,
 }
+
+/// A process silent this long (log time) is gone: smtp(8) exits after `max_idle` (100 s), and
+/// its pid may be reused by a new process that shares nothing with it.
+pub const PROCESS_EXPIRY: i64 = 3600;
 
 /// At most this many non-final attempts wait per process for their recipient.
 const MAX_PENDING: usize = 64;
@@ -158,6 +164,11 @@ impl PostfixState {
         self.conn.is_none() && self.pending.is_empty()
     }
 
+    /// Whether this process's state has expired at log time `now`.
+    pub fn expired(&self, now: i64) -> bool {
+        self.last_time + PROCESS_EXPIRY < now
+    }
+
     /// Feed one event of this process.
     pub fn feed(
         &mut self,
@@ -167,6 +178,12 @@ impl PostfixState {
         at: At<'_>,
         out: &mut dyn Emit,
     ) {
+        if self.expired(at.time) {
+            // a new process with the same pid: nothing carries over
+            self.finish(out);
+            self.conn = None;
+        }
+        self.last_time = self.last_time.max(at.time);
         match *ev {
             PostfixEvent::Summary {
                 trust,
@@ -743,6 +760,24 @@ pub struct PartitionState {
 }
 
 impl PartitionState {
+    /// Drop the state of processes silent for [`PROCESS_EXPIRY`] before `now` (log time),
+    /// reporting their pending attempts. Results do not depend on when this runs: an expired
+    /// state is reset on its next event anyway.
+    pub fn expire(&mut self, now: i64, out: &mut dyn Emit) {
+        let mut gone: Vec<String> = self
+            .postfix
+            .iter()
+            .filter(|(_, s)| s.expired(now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        gone.sort();
+        for k in gone {
+            if let Some(mut s) = self.postfix.remove(&k) {
+                s.finish(out);
+            }
+        }
+    }
+
     /// Flush what is still pending at the end of the input.
     pub fn finish(&mut self, out: &mut dyn Emit) {
         let mut keys: Vec<_> = self.postfix.keys().cloned().collect();

@@ -575,6 +575,7 @@ fn run_partition(
 ) {
     let g = &engine.grammars;
     let level = engine.opts.tls_level;
+    let mut latest = i64::MIN;
     for (c, base) in chunks.iter().zip(bases) {
         for k in &c.buckets[p] {
             let at = At {
@@ -583,6 +584,7 @@ fn run_partition(
                 time: k.time,
                 text: k.text,
             };
+            latest = latest.max(k.time);
             match &k.ev {
                 Ev::Postfix {
                     host,
@@ -634,6 +636,9 @@ fn run_partition(
                 Ev::KeyValue { grammar, line } => keyvalue_attempt(g, *grammar, line, at, sink),
             }
         }
+    }
+    if latest != i64::MIN {
+        state.expire(latest, sink);
     }
 }
 
