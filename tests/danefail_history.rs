@@ -71,6 +71,19 @@ fn ever_listed_up_to_the_talk() {
     // the snapshot equals the verbatim copy of that day
     let copy = std::fs::read_to_string(data().join("list-2018-10-02.txt")).unwrap();
     assert_eq!(List::parse(&copy, "copy").unwrap().domains(), snap.domains);
+    // every domain ever on the main list, and its first listing date, as entries-ever.csv says
+    let all = load(&src, None, true).unwrap();
+    let csv = std::fs::read_to_string(data().join("entries-ever.csv")).unwrap();
+    let mut want = std::collections::BTreeMap::new();
+    for l in csv.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        if f[1] == "main" {
+            want.insert(f[0].to_string(), f[2].to_string());
+        }
+    }
+    assert_eq!(want.len(), 1508);
+    assert_eq!(all.domains.len(), want.len());
+    assert_eq!(all.first_listed, want);
     let head = load(&src, None, false).unwrap();
     assert!(head.domains.is_empty(), "the list is empty since 2020");
 }
