@@ -205,22 +205,12 @@ impl PostfixState {
                 }
             }
             PostfixEvent::TlsaProblem { host, .. } => {
-                let t = Target {
-                    host,
-                    addr: None,
-                    port: None,
-                };
-                let c = self.conn_for(&t, |c| !c.used);
+                let c = self.conn_for(&Target::host_only(host), |c| !c.used);
                 c.dane_evidence = true;
                 c.evidence_class.get_or_insert(FailureClass::Dnssec);
             }
             PostfixEvent::PolicyProblem { host, .. } => {
-                let t = Target {
-                    host,
-                    addr: None,
-                    port: None,
-                };
-                self.conn_for(&t, |c| !c.used);
+                self.conn_for(&Target::host_only(host), |c| !c.used);
             }
             PostfixEvent::SslError { target, .. } => {
                 let c = self.conn_for(&target, |c| c.trust.is_none() && !c.used);

@@ -44,6 +44,17 @@ pub struct Target<'a> {
     pub port: Option<u16>,
 }
 
+impl<'a> Target<'a> {
+    /// A target known only by its host name.
+    pub fn host_only(host: &'a str) -> Target<'a> {
+        Target {
+            host,
+            addr: None,
+            port: None,
+        }
+    }
+}
+
 /// Parse `host[addr]:port`, `host[addr]` or `host`; returns the target and the rest of `s`.
 pub fn parse_target(s: &str) -> Option<(Target<'_>, &str)> {
     let open = s.find('[');

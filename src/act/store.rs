@@ -386,18 +386,19 @@ impl Store {
 
     /// Drop protected names and what expired (also run by [`Store::apply`]).
     pub fn sweep(&mut self, now: i64, policy: &Policy, changes: &mut Vec<Change>) {
+        let why = |domain: &str, expires: i64| {
+            if policy.protected.matches(domain) {
+                Some(Removal::Protected)
+            } else if expires <= now {
+                Some(Removal::Expired)
+            } else {
+                None
+            }
+        };
         let gone: Vec<(String, Removal)> = self
             .entries
             .values()
-            .filter_map(|e| {
-                if policy.protected.matches(&e.domain) {
-                    Some((e.domain.clone(), Removal::Protected))
-                } else if e.expires <= now {
-                    Some((e.domain.clone(), Removal::Expired))
-                } else {
-                    None
-                }
-            })
+            .filter_map(|e| why(&e.domain, e.expires).map(|w| (e.domain.clone(), w)))
             .collect();
         for (d, why) in gone {
             self.entries.remove(&d);
@@ -406,15 +407,7 @@ impl Store {
         let gone: Vec<(String, Removal)> = self
             .watch
             .values()
-            .filter_map(|e| {
-                if policy.protected.matches(&e.domain) {
-                    Some((e.domain.clone(), Removal::Protected))
-                } else if e.expires <= now {
-                    Some((e.domain.clone(), Removal::Expired))
-                } else {
-                    None
-                }
-            })
+            .filter_map(|e| why(&e.domain, e.expires).map(|w| (e.domain.clone(), w)))
             .collect();
         for (d, why) in gone {
             self.watch.remove(&d);
