@@ -16,7 +16,6 @@ use crate::model::{FailureClass, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::str::FromStr;
 use thiserror::Error;
 
 /// One day in seconds.
@@ -38,78 +37,8 @@ pub enum StoreError {
     },
 }
 
-/// A live re-verification verdict, as `danemine verify` words it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "kebab-case")]
-pub enum LiveVerdict {
-    DaneOk,
-    CertMismatch,
-    Dnssec,
-    TlsaUnusable,
-    NoStarttls,
-    TlsFailure,
-    NotDane,
-    Unreachable,
-    Partial,
-}
-
-impl LiveVerdict {
-    /// Every verdict word.
-    pub const ALL: [LiveVerdict; 9] = [
-        LiveVerdict::DaneOk,
-        LiveVerdict::CertMismatch,
-        LiveVerdict::Dnssec,
-        LiveVerdict::TlsaUnusable,
-        LiveVerdict::NoStarttls,
-        LiveVerdict::TlsFailure,
-        LiveVerdict::NotDane,
-        LiveVerdict::Unreachable,
-        LiveVerdict::Partial,
-    ];
-
-    /// The verdict word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LiveVerdict::DaneOk => "dane-ok",
-            LiveVerdict::CertMismatch => "cert-mismatch",
-            LiveVerdict::Dnssec => "dnssec",
-            LiveVerdict::TlsaUnusable => "tlsa-unusable",
-            LiveVerdict::NoStarttls => "no-starttls",
-            LiveVerdict::TlsFailure => "tls-failure",
-            LiveVerdict::NotDane => "not-dane",
-            LiveVerdict::Unreachable => "unreachable",
-            LiveVerdict::Partial => "partial",
-        }
-    }
-
-    /// The DANE failure class this verdict confirms, if it confirms one.
-    pub fn failure_class(self) -> Option<FailureClass> {
-        match self {
-            LiveVerdict::CertMismatch => Some(FailureClass::CertMismatch),
-            LiveVerdict::Dnssec => Some(FailureClass::Dnssec),
-            LiveVerdict::TlsaUnusable => Some(FailureClass::TlsaUnusable),
-            LiveVerdict::NoStarttls => Some(FailureClass::NoStarttls),
-            LiveVerdict::TlsFailure => Some(FailureClass::TlsFailure),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for LiveVerdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for LiveVerdict {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        LiveVerdict::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| format!("unknown live verdict {s:?}"))
-    }
-}
+/// A live re-verification verdict: the verifier's own type, stored by its word.
+pub use crate::verify::VerifyVerdict as LiveVerdict;
 
 /// Domains that are never excluded: exact names, and `.parent` patterns for every subdomain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

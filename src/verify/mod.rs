@@ -60,7 +60,9 @@ impl Default for VerifyOptions {
 }
 
 /// The verdict of re-verification, per address, MX or domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, PartialOrd, Ord,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum VerifyVerdict {
     DaneOk,
@@ -75,6 +77,19 @@ pub enum VerifyVerdict {
 }
 
 impl VerifyVerdict {
+    /// Every verdict word.
+    pub const ALL: [VerifyVerdict; 9] = [
+        VerifyVerdict::DaneOk,
+        VerifyVerdict::CertMismatch,
+        VerifyVerdict::Dnssec,
+        VerifyVerdict::TlsaUnusable,
+        VerifyVerdict::NoStarttls,
+        VerifyVerdict::TlsFailure,
+        VerifyVerdict::NotDane,
+        VerifyVerdict::Unreachable,
+        VerifyVerdict::Partial,
+    ];
+
     /// The verdict word.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -116,6 +131,22 @@ impl VerifyVerdict {
             VerifyVerdict::TlsFailure => 2,
             _ => 0,
         }
+    }
+}
+
+impl std::fmt::Display for VerifyVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for VerifyVerdict {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        VerifyVerdict::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("unknown verdict {s:?}"))
     }
 }
 
