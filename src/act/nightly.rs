@@ -864,14 +864,14 @@ fn danefail_domains(cfg: &Config) -> BTreeSet<String> {
     let Some(d) = &cfg.danefail else {
         return BTreeSet::new();
     };
-    let Ok(text) = fs::read_to_string(d.repo.join(&d.file)) else {
+    let path = d.repo.join(&d.file);
+    let Ok(text) = fs::read_to_string(&path) else {
         return BTreeSet::new();
     };
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| crate::domain::normalize_owned(l).ok())
-        .collect()
+    match crate::danefail::list::List::parse(&text, &path.display().to_string()) {
+        Ok(l) => l.domains(),
+        Err(_) => BTreeSet::new(),
+    }
 }
 
 /// Render and write every configured output from `store`.
