@@ -135,6 +135,17 @@ pub struct PrefixGrammar {
     /// Precompiled search for `container_separator`.
     #[serde(skip, default = "empty_finder")]
     pub container_finder: memmem::Finder<'static>,
+    /// `timestamps`, compiled.
+    #[serde(skip)]
+    pub stamp_kinds: Vec<StampKind>,
+}
+
+/// A timestamp format of the prefix grammar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StampKind {
+    Rfc3339,
+    Bsd,
+    Exim,
 }
 
 fn empty_finder() -> memmem::Finder<'static> {
@@ -407,9 +418,17 @@ impl Grammars {
                     p.container_finder =
                         memmem::Finder::new(p.container_separator.as_bytes()).into_owned();
                     for t in &p.timestamps {
-                        if !["rfc3339", "bsd", "exim"].contains(&t.as_str()) {
-                            return Err(syntax(path, &format!("unknown timestamp format {t:?}")));
-                        }
+                        p.stamp_kinds.push(match t.as_str() {
+                            "rfc3339" => StampKind::Rfc3339,
+                            "bsd" => StampKind::Bsd,
+                            "exim" => StampKind::Exim,
+                            _ => {
+                                return Err(syntax(
+                                    path,
+                                    &format!("unknown timestamp format {t:?}"),
+                                ))
+                            }
+                        });
                     }
                     prefix = Some(p);
                 }
@@ -602,12 +621,11 @@ fn split_token(s: &str) -> (&str, &str) {
 impl PrefixGrammar {
     fn stamp(&self, s: &str) -> Option<(Stamp, usize, bool)> {
         let b = s.as_bytes();
-        for t in &self.timestamps {
-            let r = match t.as_str() {
-                "rfc3339" => timefmt::parse_rfc3339(b).map(|(s, n)| (s, n, false)),
-                "bsd" => timefmt::parse_bsd(b).map(|(s, n)| (s, n, false)),
-                "exim" => timefmt::parse_exim(b).map(|(s, n)| (s, n, true)),
-                _ => None,
+        for t in &self.stamp_kinds {
+            let r = match t {
+                StampKind::Rfc3339 => timefmt::parse_rfc3339(b).map(|(s, n)| (s, n, false)),
+                StampKind::Bsd => timefmt::parse_bsd(b).map(|(s, n)| (s, n, false)),
+                StampKind::Exim => timefmt::parse_exim(b).map(|(s, n)| (s, n, true)),
             };
             if r.is_some() {
                 return r;
@@ -671,7 +689,12 @@ impl PrefixGrammar {
         }
         p.message = s;
         // a forwarded container line: the message starts with another syslog prefix
-        if p.program.is_some() && depth < 3 {
+        // (a stamp starts with a digit or a month's capital: skip the attempt for other messages)
+        let could_be_stamp = s
+            .as_bytes()
+            .first()
+            .is_some_and(|c| c.is_ascii_digit() || b"JFMASOND".contains(c));
+        if p.program.is_some() && depth < 3 && could_be_stamp {
             let inner_has_stamp = self.stamp(s).is_some_and(|(_, _, exim)| !exim);
             if inner_has_stamp {
                 let inner = self.parse_depth(s, depth + 1);
