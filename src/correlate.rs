@@ -364,46 +364,14 @@ impl PostfixState {
         };
         let target = d.relay.or(text_host);
         let matched = self.matching_conn(target.as_ref(), d.text).is_some();
-        if matched {
-            if let Some(c) = self.conn.as_mut() {
-                // classification reads the state before this delivery marks the connection used
-                let outcome = classify_delivery(g, level, d, field, Some(c));
-                c.used = true;
-                let c = &*c;
-                let (mx_host, mx_addr, port) = match (&d.relay, text_host) {
-                    (Some(t), _) => (Some(t.host), t.addr, t.port),
-                    (None, Some(t)) => (Some(t.host), t.addr, t.port),
-                    (None, None) => (Some(c.host.as_str()), c.addr.as_deref(), c.port),
-                };
-                out.attempt(&AttemptRef {
-                    time: at.time,
-                    mta: Mta::Postfix,
-                    domain,
-                    recipient,
-                    mx_host,
-                    mx_addr,
-                    port,
-                    mode: mode_of(outcome),
-                    tls_protocol: c.proto.as_deref(),
-                    tls_cipher: c.cipher.as_deref(),
-                    outcome,
-                    dsn: d.dsn,
-                    status: Some(d.status),
-                    detail: Some(d.text),
-                    input: at.input,
-                    line: at.line,
-                    text: at.text,
-                });
-                return;
-            }
-        }
-        let outcome = classify_delivery(g, level, d, field, None);
-        let (mx_host, mx_addr, port) = match (&d.relay, text_host) {
+        // classification reads the connection as it was before this delivery marks it used
+        let conn = if matched { self.conn.as_ref() } else { None };
+        let outcome = classify_delivery(g, level, d, field, conn);
+        let (mx_host, mx_addr, port) = match (target, conn) {
             (Some(t), _) => (Some(t.host), t.addr, t.port),
-            (None, Some(t)) => (Some(t.host), t.addr, t.port),
+            (None, Some(c)) => (Some(c.host.as_str()), c.addr.as_deref(), c.port),
             (None, None) => (None, None, None),
         };
-        let (proto, cipher) = (None, None);
         out.attempt(&AttemptRef {
             time: at.time,
             mta: Mta::Postfix,
@@ -413,8 +381,8 @@ impl PostfixState {
             mx_addr,
             port,
             mode: mode_of(outcome),
-            tls_protocol: proto,
-            tls_cipher: cipher,
+            tls_protocol: conn.and_then(|c| c.proto.as_deref()),
+            tls_cipher: conn.and_then(|c| c.cipher.as_deref()),
             outcome,
             dsn: d.dsn,
             status: Some(d.status),
@@ -423,6 +391,11 @@ impl PostfixState {
             line: at.line,
             text: at.text,
         });
+        if matched {
+            if let Some(c) = self.conn.as_mut() {
+                c.used = true;
+            }
+        }
     }
 
     /// Report non-final attempts that never met their recipient line (end of input).
