@@ -119,6 +119,9 @@ impl State {
     }
 }
 
+/// How long a held lock is retried before a run is refused.
+pub const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The lock against overlapping runs; released when dropped (or when the process dies).
 #[derive(Debug)]
 pub struct Lock {
@@ -126,7 +129,12 @@ pub struct Lock {
 }
 
 impl Lock {
-    /// Take the lock in `dir` (created if missing) without waiting.
+    /// Take the lock in `dir` (created if missing).
+    ///
+    /// A held lock is retried for [`LOCK_GRACE`] before the run is refused: a
+    /// child forked by this process (e.g. `postmap`, `git`) shares the lock's
+    /// open file until its `exec` closes it, and that short window must not be
+    /// taken for an overlapping run.
     pub fn acquire(dir: &Path) -> Result<Lock, StateError> {
         fs::create_dir_all(dir.join("days")).map_err(io_err(dir))?;
         let p = dir.join("lock");
@@ -136,12 +144,20 @@ impl Lock {
             .write(true)
             .open(&p)
             .map_err(io_err(&p))?;
-        match f.try_lock() {
-            Ok(()) => Ok(Lock { _file: f }),
-            Err(fs::TryLockError::WouldBlock) => Err(StateError::Locked {
-                path: p.display().to_string(),
-            }),
-            Err(fs::TryLockError::Error(e)) => Err(io_err(&p)(e)),
+        let start = std::time::Instant::now();
+        loop {
+            match f.try_lock() {
+                Ok(()) => return Ok(Lock { _file: f }),
+                Err(fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_GRACE => {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(StateError::Locked {
+                        path: p.display().to_string(),
+                    })
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(io_err(&p)(e)),
+            }
         }
     }
 }
