@@ -177,7 +177,7 @@ impl Row {
                 Self::add_name(&mut self.failing_names, n);
             }
         }
-        if matches!(a.outcome, DaneOutcome::Failed(_)) {
+        if a.per_day && matches!(a.outcome, DaneOutcome::Failed(_)) {
             let day = a.time.div_euclid(86_400) as i32;
             *self.failure_days.entry(day).or_default() += 1;
         }
@@ -251,6 +251,8 @@ pub struct AttemptView<'a> {
     pub line: u64,
     pub file: &'a str,
     pub text: &'a str,
+    /// Count the failure in [`Row::failure_days`].
+    pub per_day: bool,
 }
 
 /// Rows keyed by recipient domain and by MX host.
@@ -273,8 +275,10 @@ impl Aggregate {
         line: u64,
         file: &str,
         text: &str,
+        per_day: bool,
     ) {
         let view = AttemptView {
+            per_day,
             time,
             outcome,
             other_name: mx_host,
@@ -359,7 +363,7 @@ mod tests {
     use super::*;
 
     fn add(a: &mut Aggregate, d: &str, mx: &str, t: i64, o: DaneOutcome, line: u64) {
-        a.add(d, Some(mx), t, o, 0, line, "f", "text");
+        a.add(d, Some(mx), t, o, 0, line, "f", "text", true);
     }
 
     #[test]

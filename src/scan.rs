@@ -14,7 +14,7 @@ use crate::domain;
 use crate::grammar::{GrammarError, Grammars, Prefix};
 use crate::ingest::{self, IngestError, InputSpec, Opened};
 use crate::model::{Attempt, Mta};
-use crate::parse::{self, EximEvent, KeyValueLine, PostfixEvent};
+use crate::parse::{self, EximEvent, PostfixEvent};
 use crate::timefmt::{self, infer_year, year_month_of};
 use chrono::DateTime;
 use rayon::prelude::*;
@@ -58,6 +58,12 @@ pub struct ScanOptions {
     pub chunk_bytes: usize,
     /// Leave a final line without newline unread (for incremental reading of growing files).
     pub complete_lines_only: bool,
+    /// Keep failures per UTC day in each row ([`Row::failure_days`]). Reports and the nightly
+    /// job need them; `domains` does not, and without them memory does not grow with the
+    /// number of days a log covers.
+    ///
+    /// [`Row::failure_days`]: crate::aggregate::Row::failure_days
+    pub per_day: bool,
 }
 
 impl Default for ScanOptions {
@@ -69,9 +75,10 @@ impl Default for ScanOptions {
             until: None,
             grammar_files: Vec::new(),
             mta: None,
-            batch_bytes: 64 << 20,
+            batch_bytes: 16 << 20,
             chunk_bytes: 1 << 20,
             complete_lines_only: false,
+            per_day: true,
         }
     }
 }
@@ -200,31 +207,56 @@ pub struct ScanResult {
 // ---------------------------------------------------------------------------------------------
 // phase A: lines → keyed events
 
+/// A part of a line, as byte offsets: phase-A output holds offsets rather than slices so that
+/// each event stays small (64 bytes), which keeps memory traffic and resident size down.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    off: u32,
+    len: u32,
+}
+
+impl Span {
+    /// The span of `part` within `line` (empty when `part` does not lie inside it).
+    fn of(line: &str, part: &str) -> Span {
+        let start = (part.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
+        if start <= line.len() && part.len() <= line.len() - start {
+            Span {
+                off: start as u32,
+                len: part.len() as u32,
+            }
+        } else {
+            Span::default()
+        }
+    }
+
+    fn get(self, line: &str) -> &str {
+        let (a, b) = (self.off as usize, self.off as usize + self.len as usize);
+        line.get(a..b).unwrap_or("")
+    }
+}
+
+/// What phase A found in a line; phase B parses the message itself.
 #[derive(Debug, Clone, Copy)]
-enum Ev<'a> {
-    /// A Postfix delivery agent's message, parsed in phase B (keeps phase-A output small).
+enum Ev {
+    /// A Postfix delivery agent's message.
     Postfix {
-        host: &'a str,
-        prog: &'a str,
-        pid: &'a str,
-        msg: &'a str,
+        host: Span,
+        prog: Span,
+        pid: Span,
+        msg: u32,
     },
-    Exim {
-        msgid: &'a str,
-        ev: EximEvent<'a>,
-    },
-    KeyValue {
-        grammar: usize,
-        line: KeyValueLine<'a>,
-    },
+    /// An Exim main-log line (its message starts at `msg`).
+    Exim { msg: u32 },
+    /// A key=value line of grammar `grammar`; its fields start at `fields`.
+    KeyValue { grammar: u32, fields: u32 },
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Keyed<'a> {
-    rel_line: u64,
     time: i64,
     text: &'a str,
-    ev: Ev<'a>,
+    rel_line: u64,
+    ev: Ev,
 }
 
 struct ChunkOut<'a> {
@@ -284,10 +316,6 @@ impl Engine {
                 if self.opts.mta.is_some_and(|x| x != Mta::Gateway) {
                     return Some(None);
                 }
-                let Some(l) = parse::keyvalue_line(kv, &line[i + kv.marker.len()..]) else {
-                    problems.add(ctx.input, rel, "malformed-keyvalue", line);
-                    return Some(None);
-                };
                 let time = match self.time_of(p, ctx) {
                     Some(t) => t,
                     None => {
@@ -295,15 +323,16 @@ impl Engine {
                         ctx.fallback_time
                     }
                 };
+                // one line is one attempt: no correlation, so any partition will do
                 return Some(Some((
-                    fnv(&[l.recipient]),
+                    rel,
                     Keyed {
                         rel_line: rel,
                         time,
                         text: line,
                         ev: Ev::KeyValue {
-                            grammar: gi,
-                            line: l,
+                            grammar: gi as u32,
+                            fields: (i + kv.marker.len()) as u32,
                         },
                     },
                 )));
@@ -324,7 +353,7 @@ impl Engine {
         let p = g.prefix.parse(line);
         let want = |m: Mta| self.opts.mta.is_none_or(|x| x == m);
         let m = p.message;
-        let keyed = |hash: u64, ev: Ev<'a>, problems: &mut Problems| {
+        let keyed = |hash: u64, ev: Ev, problems: &mut Problems| {
             let time = match self.time_of(&p, ctx) {
                 Some(t) => t,
                 None => {
@@ -359,10 +388,10 @@ impl Engine {
                     return keyed(
                         fnv(&[host, prog, pid]),
                         Ev::Postfix {
-                            host,
-                            prog,
-                            pid,
-                            msg: m,
+                            host: Span::of(line, host),
+                            prog: Span::of(line, prog),
+                            pid: Span::of(line, pid),
+                            msg: Span::of(line, m).off,
                         },
                         problems,
                     );
@@ -397,8 +426,7 @@ impl Engine {
         if self.opts.mta.is_some_and(|x| x != Mta::Exim) {
             return None;
         }
-        let ev = parse::exim_message(m);
-        let msgid = match ev {
+        let msgid = match parse::exim_message(m) {
             EximEvent::Outcome { msgid, .. } | EximEvent::Note { msgid, .. } => msgid,
             EximEvent::Other => return None,
         };
@@ -415,7 +443,9 @@ impl Engine {
                 rel_line: rel,
                 time,
                 text: line,
-                ev: Ev::Exim { msgid, ev },
+                ev: Ev::Exim {
+                    msg: Span::of(line, m).off,
+                },
             },
         ))
     }
@@ -497,6 +527,7 @@ struct PartSink<'s> {
     names: &'s [String],
     since: Option<i64>,
     until: Option<i64>,
+    per_day: bool,
     aggregate: Option<Aggregate>,
     attempts: Option<Vec<Attempt>>,
     problems: Problems,
@@ -532,6 +563,7 @@ impl Emit for PartSink<'_> {
                 a.line,
                 file,
                 a.text,
+                self.per_day,
             );
         }
         if let Some(v) = self.attempts.as_mut() {
@@ -585,14 +617,16 @@ fn run_partition(
                 text: k.text,
             };
             latest = latest.max(k.time);
-            match &k.ev {
+            let text = k.text;
+            let from = |off: u32| text.get(off as usize..).unwrap_or("");
+            match k.ev {
                 Ev::Postfix {
                     host,
                     prog,
                     pid,
                     msg,
                 } => {
-                    let ev = match parse::postfix_message(&g.postfix, msg) {
+                    let ev = match parse::postfix_message(&g.postfix, from(msg)) {
                         Some(PostfixEvent::Other) => continue,
                         Some(ev) => ev,
                         None => {
@@ -602,11 +636,11 @@ fn run_partition(
                     };
                     let ev = &ev;
                     key.clear();
-                    key.push_str(host);
+                    key.push_str(host.get(text));
                     key.push('\u{1f}');
-                    key.push_str(prog);
+                    key.push_str(prog.get(text));
                     key.push('\u{1f}');
-                    key.push_str(pid);
+                    key.push_str(pid.get(text));
                     match state.postfix.get_mut(key.as_str()) {
                         Some(s) => s.feed(g, level, ev, at, sink),
                         None => {
@@ -618,22 +652,40 @@ fn run_partition(
                         }
                     }
                 }
-                Ev::Exim { msgid, ev } => match state.exim.get_mut(*msgid) {
-                    Some(s) => {
-                        s.feed(g, level, ev, at, sink);
-                        if s.is_idle() {
-                            state.exim.remove(*msgid);
+                Ev::Exim { msg } => {
+                    let ev = parse::exim_message(from(msg));
+                    let msgid = match ev {
+                        EximEvent::Outcome { msgid, .. } | EximEvent::Note { msgid, .. } => msgid,
+                        EximEvent::Other => continue,
+                    };
+                    let ev = &ev;
+                    match state.exim.get_mut(msgid) {
+                        Some(s) => {
+                            s.feed(g, level, ev, at, sink);
+                            if s.is_idle() {
+                                state.exim.remove(msgid);
+                            }
+                        }
+                        None => {
+                            let mut s = crate::correlate::EximState::default();
+                            s.feed(g, level, ev, at, sink);
+                            if !s.is_idle() {
+                                state.exim.insert(msgid.to_string(), s);
+                            }
                         }
                     }
-                    None => {
-                        let mut s = crate::correlate::EximState::default();
-                        s.feed(g, level, ev, at, sink);
-                        if !s.is_idle() {
-                            state.exim.insert(msgid.to_string(), s);
-                        }
+                }
+                Ev::KeyValue { grammar, fields } => {
+                    let gi = grammar as usize;
+                    let line = g
+                        .keyvalue
+                        .get(gi)
+                        .and_then(|kv| parse::keyvalue_line(kv, from(fields)));
+                    match line {
+                        Some(l) => keyvalue_attempt(g, gi, &l, at, sink),
+                        None => sink.problem(input, at.line, "malformed-keyvalue", text),
                     }
-                },
-                Ev::KeyValue { grammar, line } => keyvalue_attempt(g, *grammar, line, at, sink),
+                }
             }
         }
     }
@@ -727,6 +779,7 @@ fn scan_inner(
             names: &names,
             since: opts.since,
             until: opts.until,
+            per_day: opts.per_day,
             aggregate: collect.aggregate.then(Aggregate::default),
             attempts: collect.attempts.then(Vec::new),
             problems: Problems::default(),

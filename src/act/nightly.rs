@@ -817,6 +817,7 @@ fn read_new(
                 a.line + line_base[i],
                 &a.file,
                 a.detail.as_deref().unwrap_or(""),
+                true,
             );
         })?
     };

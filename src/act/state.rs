@@ -506,6 +506,7 @@ mod tests {
             1,
             "f",
             "t",
+            true,
         );
         let name = write_day(d.path(), 1, &DayFile::from_aggregate(3, a.clone())).unwrap();
         assert_eq!(name, "1970-01-04.r1.json");

@@ -3,7 +3,7 @@
 use super::common::{report_problems, stdout_is_terminal, LogArgs};
 use crate::aggregate::{Aggregate, Row};
 use crate::model::{Attempt, FailureClass};
-use crate::scan::{scan_aggregate, scan_attempts};
+use crate::scan::{scan_aggregate, scan_attempts, ScanOptions};
 use crate::timefmt::rfc3339;
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{self, Write};
@@ -215,7 +215,11 @@ pub fn run_domains(a: DomainsArgs) -> Result<i32> {
         o => bail!("--by: {o:?} is neither domain nor mx"),
     };
     let inputs = a.logs.inputs()?;
-    let opts = a.logs.options()?;
+    let opts = ScanOptions {
+        // the table has no per-day columns
+        per_day: false,
+        ..a.logs.options()?
+    };
     let t = Instant::now();
     let r = scan_aggregate(&inputs, &opts)?;
     match &a.out {

@@ -174,7 +174,7 @@ mod tests {
     #[test]
     fn regions() {
         let mut a = Aggregate::default();
-        let add = |a: &mut Aggregate, d: &str, o| a.add(d, None, 1, o, 0, 1, "f", "t");
+        let add = |a: &mut Aggregate, d: &str, o| a.add(d, None, 1, o, 0, 1, "f", "t", true);
         add(&mut a, "ok.example", DaneOutcome::Verified);
         add(&mut a, "stale.example", DaneOutcome::Verified);
         add(

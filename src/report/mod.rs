@@ -289,6 +289,7 @@ mod tests {
             1,
             "f",
             "<script>",
+            true,
         );
         a.add(
             "ok.example",
@@ -299,6 +300,7 @@ mod tests {
             2,
             "f",
             "t",
+            true,
         );
         let listed = Listed {
             description: "<list>".into(),
