@@ -358,6 +358,179 @@ impl Aggregate {
     }
 }
 
+/// A name as a hash-map key, kept inline when it is short (most domain and MX names are), so
+/// that comparing keys reads the hash table's own memory instead of a separate heap string.
+#[derive(Clone)]
+enum Key {
+    Inline { len: u8, bytes: [u8; 38] },
+    Heap(Box<str>),
+}
+
+impl Key {
+    fn new(s: &str) -> Key {
+        if s.len() <= 38 {
+            let mut bytes = [0u8; 38];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Key::Inline {
+                len: s.len() as u8,
+                bytes,
+            }
+        } else {
+            Key::Heap(s.into())
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // the bytes were copied from a str, whole
+            Key::Inline { len, bytes } => std::str::from_utf8(&bytes[..*len as usize]).unwrap_or(""),
+            Key::Heap(s) => s,
+        }
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, o: &Key) -> bool {
+        self.as_str() == o.as_str()
+    }
+}
+impl Eq for Key {}
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        // the same as str's Hash, as Borrow<str> requires
+        self.as_str().hash(h)
+    }
+}
+impl std::borrow::Borrow<str> for Key {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// A row being built, with the last name added to each of its name sets: a domain is reached
+/// through one or two MX hosts, so most attempts skip the set lookups. Adding a name twice in a
+/// row is a no-op, so skipping a repeat cannot change the set.
+#[derive(Default)]
+struct HotRow {
+    row: Row,
+    last_name: Option<Key>,
+    last_failing: Option<Key>,
+}
+
+impl HotRow {
+    fn add(&mut self, a: &AttemptView<'_>) {
+        let name = a.other_name;
+        let failed = matches!(a.outcome, DaneOutcome::Failed(_));
+        let same = |k: &Option<Key>| matches!((k, name), (Some(k), Some(n)) if k.as_str() == n);
+        let skip_name = same(&self.last_name);
+        let skip_failing = !failed || same(&self.last_failing);
+        let view = AttemptView {
+            other_name: None,
+            ..*a
+        };
+        self.row.add(&view);
+        if let Some(n) = name {
+            if !skip_name {
+                Row::add_name(&mut self.row.names, n);
+                self.last_name = Some(Key::new(n));
+            }
+            if !skip_failing {
+                Row::add_name(&mut self.row.failing_names, n);
+                self.last_failing = Some(Key::new(n));
+            }
+        }
+    }
+}
+
+/// The scan's hot-path aggregator: the same rows as [`Aggregate`], in tables tuned for one
+/// lookup per attempt. Names from logs are looked up as they are first, and normalised only
+/// when they are not in the table yet (the table holds normalised names only, and
+/// normalising is idempotent, so a hit needs no further check).
+#[derive(Default)]
+pub struct Accumulator {
+    domains: std::collections::HashMap<Key, HotRow, foldhash::fast::RandomState>,
+    mx: std::collections::HashMap<Key, HotRow, foldhash::fast::RandomState>,
+}
+
+/// What [`Accumulator::add`] needs of an attempt besides its names.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptFacts<'a> {
+    pub time: i64,
+    pub outcome: DaneOutcome,
+    pub input: u32,
+    pub line: u64,
+    pub file: &'a str,
+    pub text: &'a str,
+    pub per_day: bool,
+}
+
+impl Accumulator {
+    /// Count one attempt to the raw `domain` (and raw `mx_host`) as written in the log.
+    /// Returns the domain's validation error when it is not a host name (nothing is counted);
+    /// an invalid MX host name is left out.
+    pub fn add(
+        &mut self,
+        domain: &str,
+        mx_host: Option<&str>,
+        f: &AttemptFacts<'_>,
+    ) -> Result<(), crate::domain::DomainError> {
+        use std::borrow::Cow;
+        let domain: Cow<'_, str> = if self.domains.contains_key(domain) {
+            Cow::Borrowed(domain)
+        } else {
+            crate::domain::normalize(domain)?
+        };
+        let mx: Option<Cow<'_, str>> = mx_host.and_then(|h| {
+            if self.mx.contains_key(h) {
+                Some(Cow::Borrowed(h))
+            } else {
+                crate::domain::normalize(h).ok()
+            }
+        });
+        let view = AttemptView {
+            time: f.time,
+            outcome: f.outcome,
+            other_name: mx.as_deref(),
+            input: f.input,
+            line: f.line,
+            file: f.file,
+            text: f.text,
+            per_day: f.per_day,
+        };
+        if let Some(m) = mx.as_deref() {
+            let v = AttemptView {
+                other_name: Some(&domain),
+                ..view
+            };
+            match self.mx.get_mut(m) {
+                Some(r) => r.add(&v),
+                None => self.mx.entry(Key::new(m)).or_default().add(&v),
+            }
+        }
+        match self.domains.get_mut(&*domain) {
+            Some(r) => r.add(&view),
+            None => self.domains.entry(Key::new(&domain)).or_default().add(&view),
+        }
+        Ok(())
+    }
+
+    /// The rows as an [`Aggregate`].
+    pub fn into_aggregate(self) -> Aggregate {
+        let conv = |m: std::collections::HashMap<Key, HotRow, foldhash::fast::RandomState>| {
+            let mut out: HashMap<String, Row> = HashMap::default();
+            out.reserve(m.len());
+            for (k, v) in m {
+                out.insert(k.as_str().to_string(), v.row);
+            }
+            out
+        };
+        Aggregate {
+            domains: conv(self.domains),
+            mx: conv(self.mx),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

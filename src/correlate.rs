@@ -69,15 +69,37 @@ fn recipient_domain(addr: &str) -> &str {
 // ---------------------------------------------------------------------------------------------
 // Postfix
 
+/// An optional string that keeps its buffer when it is reset: one smtp process sets up
+/// thousands of connections, and each would otherwise allocate its strings anew.
+#[derive(Debug, Clone, Default)]
+struct Buf {
+    text: String,
+    set: bool,
+}
+
+impl Buf {
+    fn set(&mut self, v: Option<&str>) {
+        self.text.clear();
+        self.set = v.is_some();
+        if let Some(v) = v {
+            self.text.push_str(v);
+        }
+    }
+
+    fn get(&self) -> Option<&str> {
+        self.set.then_some(self.text.as_str())
+    }
+}
+
 /// What is known about the current connection of one smtp process.
 #[derive(Debug, Clone, Default)]
 struct Conn {
     host: String,
-    addr: Option<String>,
+    addr: Buf,
     port: Option<u16>,
     trust: Option<Trust>,
-    proto: Option<String>,
-    cipher: Option<String>,
+    proto: Buf,
+    cipher: Buf,
     /// DANE was demonstrably applied (num=65, TLSA lookup problem, TLSRPT tlsa line).
     dane_evidence: bool,
     /// The failure class the evidence itself names.
@@ -90,17 +112,30 @@ struct Conn {
 
 impl Conn {
     fn new(t: &Target<'_>) -> Conn {
-        Conn {
-            host: t.host.to_string(),
-            addr: t.addr.map(str::to_string),
-            port: t.port,
-            ..Conn::default()
-        }
+        let mut c = Conn::default();
+        c.reset(t);
+        c
+    }
+
+    /// Start over for a new connection to `t`, keeping the string buffers.
+    fn reset(&mut self, t: &Target<'_>) {
+        self.host.clear();
+        self.host.push_str(t.host);
+        self.addr.set(t.addr);
+        self.port = t.port;
+        self.trust = None;
+        self.proto.set(None);
+        self.cipher.set(None);
+        self.dane_evidence = false;
+        self.evidence_class = None;
+        self.verify_failed = false;
+        self.ssl_error = false;
+        self.used = false;
     }
 
     fn same_target(&self, t: &Target<'_>) -> bool {
         self.host.eq_ignore_ascii_case(t.host)
-            && match (&self.addr, t.addr) {
+            && match (self.addr.get(), t.addr) {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
             }
@@ -151,11 +186,19 @@ impl PostfixState {
             .as_ref()
             .is_some_and(|c| c.same_target(t) && ok(c));
         if !reuse {
-            self.conn = Some(Conn::new(t));
+            self.set_conn(t);
         }
         match self.conn.as_mut() {
             Some(c) => c,
             None => unreachable!("connection was just set"),
+        }
+    }
+
+    /// A new connection to `t` (reusing the old one's buffers).
+    fn set_conn(&mut self, t: &Target<'_>) {
+        match self.conn.as_mut() {
+            Some(c) => c.reset(t),
+            None => self.conn = Some(Conn::new(t)),
         }
     }
 
@@ -193,8 +236,8 @@ impl PostfixState {
             } => {
                 let c = self.conn_for(&target, |c| c.trust.is_none() && !c.used);
                 c.trust = Some(trust);
-                c.proto = proto.map(str::to_string);
-                c.cipher = cipher.map(str::to_string);
+                c.proto.set(proto);
+                c.cipher.set(cipher);
             }
             PostfixEvent::VerifyFailed { target, dane, .. } => {
                 let c = self.conn_for(&target, |c| c.trust.is_none() && !c.used);
@@ -222,7 +265,7 @@ impl PostfixState {
                 }
             }
             PostfixEvent::SettingUp { target } => {
-                self.conn = Some(Conn::new(&target));
+                self.set_conn(&target);
             }
             PostfixEvent::Tlsrpt {
                 success,
@@ -282,10 +325,10 @@ impl PostfixState {
                     text: at.text.to_string(),
                     outcome,
                     host: Some(c.host.clone()),
-                    addr: c.addr.clone(),
+                    addr: c.addr.get().map(str::to_string),
                     port: c.port,
-                    proto: c.proto.clone(),
-                    cipher: c.cipher.clone(),
+                    proto: c.proto.get().map(str::to_string),
+                    cipher: c.cipher.get().map(str::to_string),
                 }
             }
             None => Pending {
@@ -369,7 +412,7 @@ impl PostfixState {
         let outcome = classify_delivery(g, level, d, field, conn);
         let (mx_host, mx_addr, port) = match (target, conn) {
             (Some(t), _) => (Some(t.host), t.addr, t.port),
-            (None, Some(c)) => (Some(c.host.as_str()), c.addr.as_deref(), c.port),
+            (None, Some(c)) => (Some(c.host.as_str()), c.addr.get(), c.port),
             (None, None) => (None, None, None),
         };
         out.attempt(&AttemptRef {
@@ -381,8 +424,8 @@ impl PostfixState {
             mx_addr,
             port,
             mode: mode_of(outcome),
-            tls_protocol: conn.and_then(|c| c.proto.as_deref()),
-            tls_cipher: conn.and_then(|c| c.cipher.as_deref()),
+            tls_protocol: conn.and_then(|c| c.proto.get()),
+            tls_cipher: conn.and_then(|c| c.cipher.get()),
             outcome,
             dsn: d.dsn,
             status: Some(d.status),

@@ -4,6 +4,7 @@
 //! precedence over the built-in ones of the same MTA) or a whole new key=value grammar. The
 //! engine (prefix parser, tokenizer, correlation) is code; texts and vocabularies are data.
 
+use crate::parse::{find1, rfind1};
 use crate::model::FailureClass;
 use crate::timefmt::{self, Stamp};
 use memchr::memmem;
@@ -590,7 +591,7 @@ fn is_tag_char(c: u8) -> bool {
 fn parse_tag(tok: &str) -> Option<(&str, Option<&str>)> {
     let t = tok.strip_suffix(':')?;
     if let Some(body) = t.strip_suffix(']') {
-        let open = body.rfind('[')?;
+        let open = rfind1(body, b'[')?;
         let prog = &body[..open];
         let pid = &body[open + 1..];
         if prog.is_empty() || pid.is_empty() || !prog.bytes().all(is_tag_char) {
@@ -612,7 +613,7 @@ fn parse_tag(tok: &str) -> Option<(&str, Option<&str>)> {
 }
 
 fn split_token(s: &str) -> (&str, &str) {
-    match s.find(' ') {
+    match find1(s, b' ') {
         Some(i) => (&s[..i], &s[i + 1..]),
         None => (s, ""),
     }

@@ -21,6 +21,18 @@ pub fn find2(s: &str, a: u8, b: u8) -> Option<usize> {
     None
 }
 
+/// Position of the ASCII byte `b` in `s` (memchr; cheaper than `str::find` with a `char`).
+#[inline]
+pub fn find1(s: &str, b: u8) -> Option<usize> {
+    memchr::memchr(b, s.as_bytes())
+}
+
+/// Last position of the ASCII byte `b` in `s`.
+#[inline]
+pub fn rfind1(s: &str, b: u8) -> Option<usize> {
+    memchr::memrchr(b, s.as_bytes())
+}
+
 macro_rules! finder {
     ($name:ident, $text:expr) => {
         static $name: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new($text));
@@ -57,12 +69,15 @@ impl<'a> Target<'a> {
 
 /// Parse `host[addr]:port`, `host[addr]` or `host`; returns the target and the rest of `s`.
 pub fn parse_target(s: &str) -> Option<(Target<'_>, &str)> {
-    let open = s.find('[');
-    let end_host = s.find([' ', ',', ':', '[']).unwrap_or(s.len());
-    match open {
-        Some(o) if o == end_host => {
+    let end_host = s
+        .bytes()
+        .position(|c| matches!(c, b' ' | b',' | b':' | b'['))
+        .unwrap_or(s.len());
+    match s.as_bytes().get(end_host) {
+        Some(b'[') => {
+            let o = end_host;
             let host = &s[..o];
-            let close = s[o..].find(']')? + o;
+            let close = find1(&s[o..], b']')? + o;
             let addr = &s[o + 1..close];
             let mut rest = &s[close + 1..];
             let mut port = None;
@@ -202,16 +217,16 @@ fn parse_delivery<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
     let mut rest = s;
     let mut seen_relay = false;
     loop {
-        let eq = rest.find('=')?;
+        let eq = find1(rest, b'=')?;
         let key = &rest[..eq];
         let after = &rest[eq + 1..];
         if key == "status" {
-            let (word, tail) = match after.find(' ') {
+            let (word, tail) = match find1(after, b' ') {
                 Some(i) => (&after[..i], after[i + 1..].trim_start()),
                 None => (after, ""),
             };
             d.status = word;
-            d.text = match (tail.find('('), tail.rfind(')')) {
+            d.text = match (find1(tail, b'('), rfind1(tail, b')')) {
                 (Some(a), Some(b)) if b > a => &tail[a + 1..b],
                 _ => tail,
             };
@@ -338,7 +353,7 @@ fn postfix_other_lines<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEven
         if let Some(r) = rest.strip_prefix("TLS policy lookup for ") {
             let colon = r.find(": ")?;
             let dh = &r[..colon];
-            let (domain, host) = match dh.find('/') {
+            let (domain, host) = match find1(dh, b'/') {
                 Some(s) => (&dh[..s], &dh[s + 1..]),
                 None => (dh, ""),
             };
@@ -469,7 +484,7 @@ fn exim_host(s: &str) -> Option<Target<'_>> {
         s.find(" H=")? + 1
     };
     let r = &s[i + 2..];
-    let sp = r.find(' ')?;
+    let sp = find1(r, b' ')?;
     let host = &r[..sp];
     let mut after = &r[sp + 1..];
     if let Some(a) = after.strip_prefix("DS ") {
@@ -477,7 +492,7 @@ fn exim_host(s: &str) -> Option<Target<'_>> {
     }
     let addr = after
         .strip_prefix('[')
-        .and_then(|a| a.find(']').map(|e| &a[..e]));
+        .and_then(|a| find1(a, b']').map(|e| &a[..e]));
     let port = addr.and_then(|a| {
         let rest = &after[a.len() + 2..];
         let rest = rest.strip_prefix(':')?;
@@ -513,7 +528,7 @@ pub fn exim_message(m: &str) -> EximEvent<'_> {
     } else {
         m
     };
-    let (msgid, rest) = match m.find(' ') {
+    let (msgid, rest) = match find1(m, b' ') {
         Some(i) => (&m[..i], &m[i + 1..]),
         None => return EximEvent::Other,
     };
@@ -529,7 +544,7 @@ pub fn exim_message(m: &str) -> EximEvent<'_> {
     match flag {
         Some(flag) => {
             let body = rest[3..].trim_start();
-            let (rcpt, after) = match body.find(' ') {
+            let (rcpt, after) = match find1(body, b' ') {
                 Some(i) => (&body[..i], &body[i + 1..]),
                 None => (body, ""),
             };
@@ -537,7 +552,7 @@ pub fn exim_message(m: &str) -> EximEvent<'_> {
             let rcpt = if !rcpt.contains('@') {
                 after
                     .strip_prefix('<')
-                    .and_then(|a| a.find('>').map(|e| &a[..e]))
+                    .and_then(|a| find1(a, b'>').map(|e| &a[..e]))
                     .unwrap_or(rcpt)
             } else {
                 rcpt
@@ -558,10 +573,10 @@ pub fn exim_message(m: &str) -> EximEvent<'_> {
                 // "DANE attempt failed; TLS connection to host [ip]: ..."
                 let i = rest.find("TLS connection to ")?;
                 let r = &rest[i + "TLS connection to ".len()..];
-                let sp = r.find(' ')?;
+                let sp = find1(r, b' ')?;
                 let addr = r[sp + 1..]
                     .strip_prefix('[')
-                    .and_then(|a| a.find(']').map(|e| &a[..e]));
+                    .and_then(|a| find1(a, b']').map(|e| &a[..e]));
                 Some(Target {
                     host: &r[..sp],
                     addr,
@@ -590,11 +605,11 @@ pub fn keyvalue_line<'a>(g: &KeyValueGrammar, m: &'a str) -> Option<KeyValueLine
     let mut rest = m;
     let mut have_outcome = false;
     while !rest.is_empty() {
-        let eq = rest.find('=')?;
+        let eq = find1(rest, b'=')?;
         let key = rest[..eq].trim();
         let after = &rest[eq + 1..];
         let (value, next) = if let Some(q) = after.strip_prefix('"') {
-            let end = q.find('"')?;
+            let end = find1(q, b'"')?;
             let tail = &q[end + 1..];
             (
                 &q[..end],

@@ -7,7 +7,7 @@
 //! in log order (phase B), also in parallel. Keys never cross partitions, so the result is the
 //! same for every chunk size, batch size and thread count — the property tests pin that.
 
-use crate::aggregate::Aggregate;
+use crate::aggregate::{Accumulator, Aggregate, AttemptFacts};
 use crate::classify::TlsLevel;
 use crate::correlate::{keyvalue_attempt, At, AttemptRef, Emit, PartitionState};
 use crate::domain;
@@ -528,7 +528,7 @@ struct PartSink<'s> {
     since: Option<i64>,
     until: Option<i64>,
     per_day: bool,
-    aggregate: Option<Aggregate>,
+    aggregate: Option<Accumulator>,
     attempts: Option<Vec<Attempt>>,
     problems: Problems,
     count: u64,
@@ -539,34 +539,34 @@ impl Emit for PartSink<'_> {
         if self.since.is_some_and(|s| a.time < s) || self.until.is_some_and(|u| a.time >= u) {
             return;
         }
-        let domain = match domain::normalize(a.domain) {
-            Ok(d) => d,
-            Err(_) => {
-                self.problems.add(a.input, a.line, "bad-domain", a.text);
-                return;
-            }
-        };
-        let mx = a.mx_host.and_then(|h| domain::normalize(h).ok());
-        self.count += 1;
         let file = self
             .names
             .get(a.input as usize)
             .map(String::as_str)
             .unwrap_or("");
-        if let Some(agg) = self.aggregate.as_mut() {
-            agg.add(
-                &domain,
-                mx.as_deref(),
-                a.time,
-                a.outcome,
-                a.input,
-                a.line,
+        if let Some(acc) = self.aggregate.as_mut() {
+            let facts = AttemptFacts {
+                time: a.time,
+                outcome: a.outcome,
+                input: a.input,
+                line: a.line,
                 file,
-                a.text,
-                self.per_day,
-            );
+                text: a.text,
+                per_day: self.per_day,
+            };
+            if acc.add(a.domain, a.mx_host, &facts).is_err() {
+                self.problems.add(a.input, a.line, "bad-domain", a.text);
+                return;
+            }
         }
         if let Some(v) = self.attempts.as_mut() {
+            let Ok(domain) = domain::normalize(a.domain) else {
+                if self.aggregate.is_none() {
+                    self.problems.add(a.input, a.line, "bad-domain", a.text);
+                }
+                return;
+            };
+            let mx = a.mx_host.and_then(|h| domain::normalize(h).ok());
             let own = |s: Option<&str>| s.map(str::to_string);
             v.push(Attempt {
                 time: DateTime::from_timestamp(a.time, 0).unwrap_or_default(),
@@ -587,6 +587,7 @@ impl Emit for PartSink<'_> {
                 line: a.line,
             });
         }
+        self.count += 1;
     }
 
     fn problem(&mut self, input: u32, line: u64, kind: &'static str, text: &str) {
@@ -780,7 +781,7 @@ fn scan_inner(
             since: opts.since,
             until: opts.until,
             per_day: opts.per_day,
-            aggregate: collect.aggregate.then(Aggregate::default),
+            aggregate: collect.aggregate.then(Accumulator::default),
             attempts: collect.attempts.then(Vec::new),
             problems: Problems::default(),
             count: 0,
@@ -966,7 +967,7 @@ fn scan_inner(
         on_batch(batch);
     }
     let mut attempts = 0;
-    let mut partials: Vec<Aggregate> = Vec::with_capacity(sinks.len());
+    let mut partials: Vec<Accumulator> = Vec::with_capacity(sinks.len());
     for s in sinks {
         if let Some(a) = s.aggregate {
             partials.push(a);
@@ -977,6 +978,7 @@ fn scan_inner(
     // merge the partitions' tables pairwise in parallel
     let aggregate = partials
         .into_par_iter()
+        .map(Accumulator::into_aggregate)
         .reduce(Aggregate::default, |mut a, b| {
             a.merge(b);
             a
