@@ -383,7 +383,9 @@ impl Key {
     fn as_str(&self) -> &str {
         match self {
             // the bytes were copied from a str, whole
-            Key::Inline { len, bytes } => std::str::from_utf8(&bytes[..*len as usize]).unwrap_or(""),
+            Key::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..*len as usize]).unwrap_or("")
+            }
             Key::Heap(s) => s,
         }
     }
@@ -407,49 +409,172 @@ impl std::borrow::Borrow<str> for Key {
     }
 }
 
-/// A row being built, with the last name added to each of its name sets: a domain is reached
-/// through one or two MX hosts, so most attempts skip the set lookups. Adding a name twice in a
-/// row is a no-op, so skipping a repeat cannot change the set.
-#[derive(Default)]
-struct HotRow {
-    row: Row,
-    last_name: Option<Key>,
-    last_failing: Option<Key>,
+/// The part of a row that most attempts touch, small enough for one cache line: counters of
+/// attempts that are not DANE failures, the last name added to the row's name set, and where
+/// the row's verified example is. Everything else stays in the row itself ([`Row`]), which
+/// only failures, a change of name and a new verified example reach.
+#[derive(Debug, Clone, Copy)]
+struct Hot {
+    first: i64,
+    last: i64,
+    verified_line: u64,
+    verified_input: u32,
+    has_verified: bool,
+    verified: u32,
+    not_dane: u32,
+    unknown: u32,
+    /// Index (in the other table) of the last name added to the row's name set.
+    last_name: u32,
 }
 
-impl HotRow {
-    fn add(&mut self, a: &AttemptView<'_>) {
-        let name = a.other_name;
-        let failed = matches!(a.outcome, DaneOutcome::Failed(_));
-        let same = |k: &Option<Key>| matches!((k, name), (Some(k), Some(n)) if k.as_str() == n);
-        let skip_name = same(&self.last_name);
-        let skip_failing = !failed || same(&self.last_failing);
-        let view = AttemptView {
-            other_name: None,
-            ..*a
-        };
-        self.row.add(&view);
-        if let Some(n) = name {
-            if !skip_name {
-                Row::add_name(&mut self.row.names, n);
-                self.last_name = Some(Key::new(n));
-            }
-            if !skip_failing {
-                Row::add_name(&mut self.row.failing_names, n);
-                self.last_failing = Some(Key::new(n));
-            }
+const NO_NAME: u32 = u32::MAX;
+
+impl Default for Hot {
+    fn default() -> Hot {
+        Hot {
+            first: 0,
+            last: 0,
+            verified_line: 0,
+            verified_input: 0,
+            has_verified: false,
+            verified: 0,
+            not_dane: 0,
+            unknown: 0,
+            last_name: NO_NAME,
         }
     }
 }
 
-/// The scan's hot-path aggregator: the same rows as [`Aggregate`], in tables tuned for one
-/// lookup per attempt. Names from logs are looked up as they are first, and normalised only
-/// when they are not in the table yet (the table holds normalised names only, and
-/// normalising is idempotent, so a hit needs no further check).
+impl Hot {
+    fn attempts(&self) -> u64 {
+        self.verified as u64 + self.not_dane as u64 + self.unknown as u64
+    }
+
+    /// Move the counters into `counts` (keeping the name and example bookkeeping).
+    fn spill(&mut self, counts: &mut Counts) {
+        let c = Counts {
+            attempts: self.attempts(),
+            dane_verified: self.verified as u64,
+            not_dane: self.not_dane as u64,
+            unknown: self.unknown as u64,
+            first_seen: self.first,
+            last_seen: self.last,
+            ..Counts::default()
+        };
+        counts.merge(&c);
+        self.verified = 0;
+        self.not_dane = 0;
+        self.unknown = 0;
+    }
+}
+
+/// Rows of one kind (domains or MX hosts) for the hot path: names map to indices, and each
+/// index has its [`Hot`] part and its [`Row`].
+#[derive(Default)]
+struct Table {
+    index: std::collections::HashMap<Key, u32, foldhash::fast::RandomState>,
+    hot: Vec<Hot>,
+    rows: Vec<Row>,
+}
+
+impl Table {
+    /// The index of `raw` as written, if it is a known (hence normalised) name.
+    fn find(&self, raw: &str) -> Option<u32> {
+        self.index.get(raw).copied()
+    }
+
+    /// The index of the normalised name `name`, added when new.
+    fn find_or_add(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = self.hot.len() as u32;
+        self.index.insert(Key::new(name), i);
+        self.hot.push(Hot::default());
+        self.rows.push(Row::default());
+        i
+    }
+
+    /// Count one attempt to row `i`; `other` is the name in the other table and its index.
+    fn add(&mut self, i: u32, a: &AttemptView<'_>, other: Option<(&str, u32)>) {
+        let (Some(h), Some(row)) = (self.hot.get_mut(i as usize), self.rows.get_mut(i as usize))
+        else {
+            return;
+        };
+        let hot_outcome = match a.outcome {
+            DaneOutcome::Verified => true,
+            DaneOutcome::NotDane | DaneOutcome::Unknown => true,
+            DaneOutcome::Failed(_) => false,
+        };
+        if !hot_outcome {
+            // failures: the row does everything (names, failing names, days, examples)
+            row.add(a);
+            if let Some((_, id)) = other {
+                h.last_name = id;
+            }
+            return;
+        }
+        if h.verified == u32::MAX || h.not_dane == u32::MAX || h.unknown == u32::MAX {
+            h.spill(&mut row.counts);
+        }
+        if h.attempts() == 0 {
+            h.first = a.time;
+            h.last = a.time;
+        } else {
+            h.first = h.first.min(a.time);
+            h.last = h.last.max(a.time);
+        }
+        match a.outcome {
+            DaneOutcome::Verified => h.verified += 1,
+            DaneOutcome::NotDane => h.not_dane += 1,
+            _ => h.unknown += 1,
+        }
+        if let Some((name, id)) = other {
+            // adding the same name twice in a row is a no-op
+            if id != h.last_name {
+                Row::add_name(&mut row.names, name);
+                h.last_name = id;
+            }
+        }
+        if matches!(a.outcome, DaneOutcome::Verified)
+            && (!h.has_verified || (a.input, a.line) < (h.verified_input, h.verified_line))
+        {
+            row.verified_example = Some(Example::new(a));
+            h.has_verified = true;
+            h.verified_input = a.input;
+            h.verified_line = a.line;
+        }
+    }
+
+    fn into_rows(self) -> HashMap<String, Row> {
+        let mut rows: Vec<Option<Row>> = self.rows.into_iter().map(Some).collect();
+        let mut out: HashMap<String, Row> = HashMap::default();
+        out.reserve(self.index.len());
+        for (k, i) in self.index {
+            let i = i as usize;
+            let (Some(slot), Some(h)) = (rows.get_mut(i), self.hot.get(i)) else {
+                continue;
+            };
+            let Some(mut row) = slot.take() else {
+                continue;
+            };
+            let mut h = *h;
+            h.spill(&mut row.counts);
+            out.insert(k.as_str().to_string(), row);
+        }
+        out
+    }
+}
+
+/// The scan's hot-path aggregator: the same rows as [`Aggregate`], laid out for one table
+/// lookup and one cache line per attempt and table in the common case. Names from logs are
+/// looked up as they are first, and normalised only when they are not in the table yet (a
+/// table holds normalised names only, and normalising is idempotent, so a hit needs no
+/// further check).
 #[derive(Default)]
 pub struct Accumulator {
-    domains: std::collections::HashMap<Key, HotRow, foldhash::fast::RandomState>,
-    mx: std::collections::HashMap<Key, HotRow, foldhash::fast::RandomState>,
+    domains: Table,
+    mx: Table,
 }
 
 /// What [`Accumulator::add`] needs of an attempt besides its names.
@@ -475,58 +600,50 @@ impl Accumulator {
         f: &AttemptFacts<'_>,
     ) -> Result<(), crate::domain::DomainError> {
         use std::borrow::Cow;
-        let domain: Cow<'_, str> = if self.domains.contains_key(domain) {
-            Cow::Borrowed(domain)
-        } else {
-            crate::domain::normalize(domain)?
+        let (domain, di): (Cow<'_, str>, u32) = match self.domains.find(domain) {
+            Some(i) => (Cow::Borrowed(domain), i),
+            None => {
+                let d = crate::domain::normalize(domain)?;
+                let i = self.domains.find_or_add(&d);
+                (d, i)
+            }
         };
-        let mx: Option<Cow<'_, str>> = mx_host.and_then(|h| {
-            if self.mx.contains_key(h) {
-                Some(Cow::Borrowed(h))
-            } else {
-                crate::domain::normalize(h).ok()
+        let mx: Option<(Cow<'_, str>, u32)> = mx_host.and_then(|h| match self.mx.find(h) {
+            Some(i) => Some((Cow::Borrowed(h), i)),
+            None => {
+                let m = crate::domain::normalize(h).ok()?;
+                let i = self.mx.find_or_add(&m);
+                Some((m, i))
             }
         });
         let view = AttemptView {
             time: f.time,
             outcome: f.outcome,
-            other_name: mx.as_deref(),
+            other_name: mx.as_ref().map(|(m, _)| &**m),
             input: f.input,
             line: f.line,
             file: f.file,
             text: f.text,
             per_day: f.per_day,
         };
-        if let Some(m) = mx.as_deref() {
+        if let Some((m, mi)) = &mx {
             let v = AttemptView {
                 other_name: Some(&domain),
                 ..view
             };
-            match self.mx.get_mut(m) {
-                Some(r) => r.add(&v),
-                None => self.mx.entry(Key::new(m)).or_default().add(&v),
-            }
-        }
-        match self.domains.get_mut(&*domain) {
-            Some(r) => r.add(&view),
-            None => self.domains.entry(Key::new(&domain)).or_default().add(&view),
+            self.mx.add(*mi, &v, Some((&domain, di)));
+            self.domains.add(di, &view, Some((m, *mi)));
+        } else {
+            self.domains.add(di, &view, None);
         }
         Ok(())
     }
 
     /// The rows as an [`Aggregate`].
     pub fn into_aggregate(self) -> Aggregate {
-        let conv = |m: std::collections::HashMap<Key, HotRow, foldhash::fast::RandomState>| {
-            let mut out: HashMap<String, Row> = HashMap::default();
-            out.reserve(m.len());
-            for (k, v) in m {
-                out.insert(k.as_str().to_string(), v.row);
-            }
-            out
-        };
         Aggregate {
-            domains: conv(self.domains),
-            mx: conv(self.mx),
+            domains: self.domains.into_rows(),
+            mx: self.mx.into_rows(),
         }
     }
 }
@@ -646,5 +763,66 @@ mod tests {
             merged.merge(p);
         }
         assert_eq!(merged, all);
+    }
+
+    /// The scan's accumulator gives exactly the rows of [`Aggregate::add`] on normalised names:
+    /// many names per row (beyond [`MAX_NAMES`]), names written un-normalised, failures and
+    /// verified lines out of order, invalid domains and MX hosts.
+    #[test]
+    fn accumulator_equals_aggregate() {
+        let outcomes = [
+            DaneOutcome::Verified,
+            DaneOutcome::NotDane,
+            DaneOutcome::Unknown,
+            DaneOutcome::Failed(FailureClass::CertMismatch),
+            DaneOutcome::Failed(FailureClass::Dnssec),
+        ];
+        let mut acc = Accumulator::default();
+        let mut agg = Aggregate::default();
+        let mut x: u64 = 12345;
+        let mut next = |m: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        for i in 0..20_000u64 {
+            let d = match next(10) {
+                0 => format!("D{}.Example.", next(40)),
+                1 => "bad domain".to_string(),
+                _ => format!("d{}.example", next(40)),
+            };
+            let mx = match next(12) {
+                0 => None,
+                1 => Some("-bad-.example".to_string()),
+                2 => Some(format!("MX{}.Example", next(50))),
+                _ => Some(format!("mx{}.example", next(50))),
+            };
+            let o = outcomes[next(5) as usize];
+            // mostly in order, sometimes an older line (a late non-final attempt)
+            let line = if next(20) == 0 { next(i + 1) } else { i };
+            let t = 1_000_000 + next(40 * 86_400) as i64;
+            let f = AttemptFacts {
+                time: t,
+                outcome: o,
+                input: next(2) as u32,
+                line,
+                file: "f",
+                text: "text",
+                per_day: true,
+            };
+            let r = acc.add(&d, mx.as_deref(), &f);
+            match crate::domain::normalize(&d) {
+                Ok(nd) => {
+                    assert!(r.is_ok());
+                    let nmx = mx.as_deref().and_then(|m| crate::domain::normalize(m).ok());
+                    agg.add(&nd, nmx.as_deref(), t, o, f.input, line, "f", "text", true);
+                }
+                Err(_) => assert!(r.is_err()),
+            }
+        }
+        let got = acc.into_aggregate();
+        assert!(got.mx.values().any(|r| r.names.len() == MAX_NAMES));
+        assert_eq!(got, agg);
     }
 }

@@ -4,8 +4,8 @@
 //! precedence over the built-in ones of the same MTA) or a whole new key=value grammar. The
 //! engine (prefix parser, tokenizer, correlation) is code; texts and vocabularies are data.
 
-use crate::parse::{find1, rfind1};
 use crate::model::FailureClass;
+use crate::parse::{find1, rfind1};
 use crate::timefmt::{self, Stamp};
 use memchr::memmem;
 use serde::Deserialize;
