@@ -360,14 +360,16 @@ impl Aggregate {
 
 /// A name as a hash-map key, kept inline when it is short (most domain and MX names are), so
 /// that comparing keys reads the hash table's own memory instead of a separate heap string.
+/// Looked up by `&str` (it hashes and compares as its text).
 #[derive(Clone)]
-enum Key {
+pub enum Key {
     Inline { len: u8, bytes: [u8; 38] },
     Heap(Box<str>),
 }
 
 impl Key {
-    fn new(s: &str) -> Key {
+    /// The key of `s`.
+    pub fn new(s: &str) -> Key {
         if s.len() <= 38 {
             let mut bytes = [0u8; 38];
             bytes[..s.len()].copy_from_slice(s.as_bytes());
@@ -380,7 +382,8 @@ impl Key {
         }
     }
 
-    fn as_str(&self) -> &str {
+    /// The text of the key.
+    pub fn as_str(&self) -> &str {
         match self {
             // the bytes were copied from a str, whole
             Key::Inline { len, bytes } => {
@@ -397,6 +400,21 @@ impl PartialEq for Key {
     }
 }
 impl Eq for Key {}
+impl PartialOrd for Key {
+    fn partial_cmp(&self, o: &Key) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Key {
+    fn cmp(&self, o: &Key) -> std::cmp::Ordering {
+        self.as_str().cmp(o.as_str())
+    }
+}
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
 impl std::hash::Hash for Key {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
         // the same as str's Hash, as Borrow<str> requires
@@ -425,6 +443,8 @@ struct Hot {
     unknown: u32,
     /// Index (in the other table) of the last name added to the row's name set.
     last_name: u32,
+    /// Index of the last name added to the row's failing-name set.
+    last_failing: u32,
 }
 
 const NO_NAME: u32 = u32::MAX;
@@ -441,6 +461,7 @@ impl Default for Hot {
             not_dane: 0,
             unknown: 0,
             last_name: NO_NAME,
+            last_failing: NO_NAME,
         }
     }
 }
@@ -507,10 +528,20 @@ impl Table {
             DaneOutcome::Failed(_) => false,
         };
         if !hot_outcome {
-            // failures: the row does everything (names, failing names, days, examples)
-            row.add(a);
-            if let Some((_, id)) = other {
-                h.last_name = id;
+            // failures: the row counts them (with days and examples); names as below
+            row.add(&AttemptView {
+                other_name: None,
+                ..*a
+            });
+            if let Some((name, id)) = other {
+                if id != h.last_name {
+                    Row::add_name(&mut row.names, name);
+                    h.last_name = id;
+                }
+                if id != h.last_failing {
+                    Row::add_name(&mut row.failing_names, name);
+                    h.last_failing = id;
+                }
             }
             return;
         }

@@ -761,7 +761,7 @@ pub fn keyvalue_attempt(
 /// Correlation state for one partition of keys, kept across batches of a scan.
 #[derive(Debug, Default)]
 pub struct PartitionState {
-    pub postfix: HashMap<String, PostfixState>,
+    pub postfix: HashMap<crate::aggregate::Key, PostfixState>,
     pub exim: HashMap<String, EximState>,
 }
 
@@ -770,7 +770,7 @@ impl PartitionState {
     /// reporting their pending attempts. Results do not depend on when this runs: an expired
     /// state is reset on its next event anyway.
     pub fn expire(&mut self, now: i64, out: &mut dyn Emit) {
-        let mut gone: Vec<String> = self
+        let mut gone: Vec<crate::aggregate::Key> = self
             .postfix
             .iter()
             .filter(|(_, s)| s.expired(now))

@@ -648,7 +648,7 @@ fn run_partition(
                             let mut s = crate::correlate::PostfixState::default();
                             s.feed(g, level, ev, at, sink);
                             if !s.is_idle() {
-                                state.postfix.insert(key.clone(), s);
+                                state.postfix.insert(crate::aggregate::Key::new(key), s);
                             }
                         }
                     }
