@@ -501,23 +501,48 @@ impl Engine {
     }
 }
 
-/// Split a batch into line-aligned chunks of about `size` bytes.
-fn split_chunks(data: &[u8], size: usize) -> Vec<&[u8]> {
-    let size = size.max(1);
-    let mut v = Vec::with_capacity(data.len() / size + 1);
-    let mut start = 0;
-    while start < data.len() {
-        let mut end = (start + size).min(data.len());
+/// Line-aligned pieces of about `size` bytes of `data`, found as they are taken: a boundary
+/// touches the page it falls on, so finding them all up front would fault in (and keep
+/// resident) a page and its read-ahead for every batch of a large file before it is read.
+struct LineChunks<'a> {
+    data: &'a [u8],
+    size: usize,
+    start: usize,
+}
+
+impl<'a> Iterator for LineChunks<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let data = self.data;
+        let start = self.start;
+        if start >= data.len() {
+            return None;
+        }
+        let mut end = start.saturating_add(self.size).min(data.len());
         if end < data.len() {
             match memchr::memchr(b'\n', &data[end..]) {
                 Some(i) => end += i + 1,
                 None => end = data.len(),
             }
         }
-        v.push(&data[start..end]);
-        start = end;
+        self.start = end;
+        Some(&data[start..end])
     }
-    v
+}
+
+/// Split `data` into line-aligned chunks of about `size` bytes.
+fn line_chunks(data: &[u8], size: usize) -> LineChunks<'_> {
+    LineChunks {
+        data,
+        size: size.max(1),
+        start: 0,
+    }
+}
+
+/// The same, collected (for a batch that is parsed in parallel).
+fn split_chunks(data: &[u8], size: usize) -> Vec<&[u8]> {
+    line_chunks(data, size).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -871,7 +896,7 @@ fn scan_inner(
                     fallback_time: mtime.unwrap_or_else(now_unix),
                 };
                 let mut released = 0usize;
-                for batch in split_chunks(data, opts.batch_bytes) {
+                for batch in line_chunks(data, opts.batch_bytes) {
                     process(
                         batch,
                         &ctx,
