@@ -186,6 +186,18 @@ pub fn detect(head: &[u8]) -> Compression {
     }
 }
 
+/// The bytes an uncompressed file input will deliver (for a progress total); `None` for
+/// standard input, compressed files and unreadable ones.
+pub fn plain_size(spec: &InputSpec) -> Option<u64> {
+    use std::io::Read as _;
+    let path = spec.path.as_ref()?;
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let mut head = [0u8; 4];
+    let n = f.read(&mut head).ok()?;
+    (detect(&head[..n]) == Compression::None).then(|| len.saturating_sub(spec.start_offset))
+}
+
 /// An opened input: a mapping of a plain file, or a stream of decompressed bytes.
 pub enum Opened {
     Mapped {

@@ -16,6 +16,7 @@ pub mod grammar;
 pub mod ingest;
 pub mod model;
 pub mod parse;
+pub mod progress;
 pub mod scan;
 pub mod timefmt;
 

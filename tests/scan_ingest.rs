@@ -403,3 +403,30 @@ fn year_inference_across_new_year() {
     );
     let _ = DaneOutcome::Verified;
 }
+
+#[test]
+fn progress_counts_every_byte_read() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let d = tempfile::tempdir().unwrap();
+    let text = interleaved_log(7, 400);
+    let plain = write(d.path(), "mail.log", text.as_bytes());
+    let gz = write(d.path(), "mail.log.1", &gzip(text.as_bytes()));
+    let specs = [InputSpec::file(&gz), InputSpec::file(&plain)];
+    // the total a bar can show: known for plain files only
+    assert_eq!(
+        danemine::ingest::plain_size(&specs[1]),
+        Some(text.len() as u64)
+    );
+    assert_eq!(danemine::ingest::plain_size(&specs[0]), None);
+    let counter = Arc::new(AtomicU64::new(0));
+    let o = ScanOptions {
+        progress: Some(counter.clone()),
+        batch_bytes: 4096,
+        ..opts()
+    };
+    let r = scan(&specs, &o);
+    assert!(r.attempts > 0);
+    // decompressed bytes of the gzip file, then the plain file
+    assert_eq!(counter.load(Ordering::Relaxed), 2 * text.len() as u64);
+}

@@ -1,6 +1,6 @@
 //! `danemine scan` (attempts) and `danemine domains` (per-domain or per-MX verdicts).
 
-use super::common::{report_problems, stdout_is_terminal, LogArgs};
+use super::common::{progress_bar, report_problems, stdout_is_terminal, LogArgs};
 use crate::aggregate::{Aggregate, Row};
 use crate::model::{Attempt, FailureClass};
 use crate::scan::{scan_aggregate, scan_attempts, ScanOptions};
@@ -215,13 +215,15 @@ pub fn run_domains(a: DomainsArgs) -> Result<i32> {
         o => bail!("--by: {o:?} is neither domain nor mx"),
     };
     let inputs = a.logs.inputs()?;
-    let opts = ScanOptions {
+    let mut opts = ScanOptions {
         // the table has no per-day columns
         per_day: false,
         ..a.logs.options()?
     };
     let t = Instant::now();
+    let bar = progress_bar("danemine domains", &inputs, &mut opts);
     let r = scan_aggregate(&inputs, &opts)?;
+    drop(bar);
     match &a.out {
         Some(p) => crate::fsutil::write_atomic_with(p, false, |w| {
             write_table(&r.aggregate, by_mx, &format, w)
@@ -292,9 +294,14 @@ fn attempt_record(a: &Attempt) -> Vec<String> {
 /// Run `scan`.
 pub fn run_scan(a: ScanArgs) -> Result<i32> {
     let inputs = a.logs.inputs()?;
-    let opts = a.logs.options()?;
+    let mut opts = a.logs.options()?;
     let format = a.format.as_str();
     let t = Instant::now();
+    // only when the attempts do not go to the terminal as well
+    let bar = match (&a.out, stdout_is_terminal()) {
+        (None, true) => None,
+        _ => progress_bar("danemine scan", &inputs, &mut opts),
+    };
     match format {
         "csv" | "jsonl" => {}
         #[cfg(feature = "parquet")]
@@ -309,6 +316,7 @@ pub fn run_scan(a: ScanArgs) -> Result<i32> {
                 crate::export::write_parquet(&rows, w)
             })
             .with_context(|| format!("writing {}", out.display()))?;
+            drop(bar);
             if a.logs.stats {
                 print_stats("scan", 0, 0, rows.len() as u64, t);
             }
@@ -375,6 +383,7 @@ pub fn run_scan(a: ScanArgs) -> Result<i32> {
             p
         }
     };
+    drop(bar);
     if a.logs.stats {
         print_stats("scan", 0, 0, 0, t);
     }
