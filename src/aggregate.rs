@@ -148,6 +148,10 @@ pub struct Row {
 
 impl Row {
     fn add_name(set: &mut BTreeSet<String>, name: &str) {
+        // a full set keeps its smallest names: a larger one is neither in it nor let in
+        if set.len() >= MAX_NAMES && set.last().is_some_and(|l| name > l.as_str()) {
+            return;
+        }
         if set.contains(name) {
             return;
         }
@@ -398,6 +402,12 @@ impl Key {
             }
             Repr::Heap(s) => s,
         }
+    }
+}
+
+impl Default for Key {
+    fn default() -> Key {
+        Key::new("")
     }
 }
 

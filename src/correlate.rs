@@ -6,13 +6,14 @@
 //! Exim lines are correlated per message id. State is owned, small, and kept per key; a
 //! correlator sees each key's events in log order, whatever the chunking (see `scan`).
 
-use crate::aggregate::HashMap;
+use crate::aggregate::{HashMap, Key};
 use crate::classify::{apply_rule, TlsField, TlsLevel};
 use crate::grammar::{Grammars, VerbMeaning};
 use crate::model::{DaneMode, DaneOutcome, FailureClass, Mta};
 use crate::parse::{
     tlsrpt_type_key, Delivery, EximEvent, EximFlag, KeyValueLine, PostfixEvent, Target, Trust,
 };
+use std::collections::hash_map::Entry;
 
 /// A classified attempt, borrowing from the line and the correlation state.
 #[derive(Debug, Clone, Copy)]
@@ -165,6 +166,8 @@ struct Pending {
 /// Correlation state of one Postfix smtp/lmtp process.
 #[derive(Debug, Clone, Default)]
 pub struct PostfixState {
+    /// The process: `host` 0x1f `program` 0x1f `pid`.
+    key: Key,
     conn: Option<Conn>,
     pending: Vec<Pending>,
     /// Log time of the last event of this process.
@@ -761,39 +764,119 @@ pub fn keyvalue_attempt(
 /// Correlation state for one partition of keys, kept across batches of a scan.
 #[derive(Debug, Default)]
 pub struct PartitionState {
-    pub postfix: HashMap<crate::aggregate::Key, PostfixState>,
+    /// Postfix processes by the hash of their key (each state holds its whole key).
+    postfix: HashMap<u64, PostfixState>,
+    /// Processes whose key hash is taken by another process (a 64-bit collision).
+    postfix_collided: HashMap<Key, PostfixState>,
     pub exim: HashMap<String, EximState>,
 }
 
+/// Whether `key` is `host` 0x1f `prog` 0x1f `pid`.
+fn key_is(key: &str, host: &str, prog: &str, pid: &str) -> bool {
+    let k = key.as_bytes();
+    let (h, p) = (host.len(), prog.len());
+    k.len() == h + p + pid.len() + 2
+        && k[..h] == *host.as_bytes()
+        && k[h] == 0x1f
+        && k[h + 1..h + 1 + p] == *prog.as_bytes()
+        && k[h + 1 + p] == 0x1f
+        && k[h + 2 + p..] == *pid.as_bytes()
+}
+
 impl PartitionState {
+    /// The state of the Postfix process `host`/`prog`/`pid`, whose key hashes to `hash`.
+    pub fn postfix_process(
+        &mut self,
+        hash: u64,
+        host: &str,
+        prog: &str,
+        pid: &str,
+    ) -> &mut PostfixState {
+        let new = || PostfixState {
+            key: Key::new(&format!("{host}\u{1f}{prog}\u{1f}{pid}")),
+            ..PostfixState::default()
+        };
+        match self.postfix.entry(hash) {
+            Entry::Occupied(o) if key_is(o.get().key.as_str(), host, prog, pid) => {
+                return o.into_mut()
+            }
+            Entry::Occupied(_) => {}
+            Entry::Vacant(v) => return v.insert(new()),
+        }
+        let key = format!("{host}\u{1f}{prog}\u{1f}{pid}");
+        self.postfix_collided
+            .entry(Key::new(&key))
+            .or_insert_with(new)
+    }
+
+    /// Every Postfix process state, in key order (for deterministic flushing).
+    fn postfix_in_order(&mut self) -> Vec<&mut PostfixState> {
+        let mut v: Vec<&mut PostfixState> = self
+            .postfix
+            .values_mut()
+            .chain(self.postfix_collided.values_mut())
+            .collect();
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        v
+    }
+
     /// Drop the state of processes silent for [`PROCESS_EXPIRY`] before `now` (log time),
     /// reporting their pending attempts. Results do not depend on when this runs: an expired
     /// state is reset on its next event anyway.
     pub fn expire(&mut self, now: i64, out: &mut dyn Emit) {
-        let mut gone: Vec<crate::aggregate::Key> = self
-            .postfix
-            .iter()
-            .filter(|(_, s)| s.expired(now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        gone.sort();
-        for k in gone {
-            if let Some(mut s) = self.postfix.remove(&k) {
+        for s in self.postfix_in_order() {
+            if s.expired(now) {
                 s.finish(out);
             }
         }
+        self.postfix.retain(|_, s| !s.expired(now));
+        self.postfix_collided.retain(|_, s| !s.expired(now));
     }
 
     /// Flush what is still pending at the end of the input.
     pub fn finish(&mut self, out: &mut dyn Emit) {
-        let mut keys: Vec<_> = self.postfix.keys().cloned().collect();
-        keys.sort();
-        for k in keys {
-            if let Some(s) = self.postfix.get_mut(&k) {
-                s.finish(out);
-            }
+        for s in self.postfix_in_order() {
+            s.finish(out);
         }
         self.postfix.clear();
+        self.postfix_collided.clear();
         self.exim.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two processes whose keys share a hash keep separate states; the same process finds its
+    /// own state again.
+    #[test]
+    fn processes_with_colliding_hashes_stay_apart() {
+        let mut p = PartitionState::default();
+        p.postfix_process(42, "mail01", "postfix/smtp", "100")
+            .last_time = 7;
+        p.postfix_process(42, "mail01", "postfix/smtp", "101")
+            .last_time = 9;
+        p.postfix_process(42, "mail01", "postfix/smt", "p100")
+            .last_time = 11;
+        assert_eq!(
+            p.postfix_process(42, "mail01", "postfix/smtp", "100")
+                .last_time,
+            7
+        );
+        assert_eq!(
+            p.postfix_process(42, "mail01", "postfix/smtp", "101")
+                .last_time,
+            9
+        );
+        assert_eq!(
+            p.postfix_process(42, "mail01", "postfix/smt", "p100")
+                .last_time,
+            11
+        );
+        assert_eq!(p.postfix.len() + p.postfix_collided.len(), 3);
+        assert!(key_is("a\u{1f}b\u{1f}c", "a", "b", "c"));
+        assert!(!key_is("a\u{1f}b\u{1f}c", "a", "b", "cd"));
+        assert!(!key_is("ab\u{1f}\u{1f}c", "a", "b", "c"));
     }
 }

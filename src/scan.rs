@@ -33,7 +33,7 @@ pub enum ScanError {
 }
 
 /// Lines longer than this are skipped as malformed.
-pub const MAX_LINE: usize = 64 * 1024;
+pub const MAX_LINE: usize = u16::MAX as usize;
 /// How many example lines each input keeps per run.
 pub const MAX_PROBLEM_EXAMPLES: usize = 5;
 
@@ -214,18 +214,19 @@ pub struct ScanResult {
 /// each event stays small (64 bytes), which keeps memory traffic and resident size down.
 #[derive(Debug, Clone, Copy, Default)]
 struct Span {
-    off: u32,
-    len: u32,
+    off: u16,
+    len: u16,
 }
 
 impl Span {
     /// The span of `part` within `line` (empty when `part` does not lie inside it).
     fn of(line: &str, part: &str) -> Span {
         let start = (part.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
-        if start <= line.len() && part.len() <= line.len() - start {
+        // lines are at most MAX_LINE (u16::MAX) bytes
+        if start <= line.len() && part.len() <= line.len() - start && line.len() <= MAX_LINE {
             Span {
-                off: start as u32,
-                len: part.len() as u32,
+                off: start as u16,
+                len: part.len() as u16,
             }
         } else {
             Span::default()
@@ -246,12 +247,12 @@ enum Ev {
         host: Span,
         prog: Span,
         pid: Span,
-        msg: u32,
+        msg: u16,
     },
     /// An Exim main-log line (its message starts at `msg`).
-    Exim { msg: u32 },
+    Exim { msg: u16 },
     /// A key=value line of grammar `grammar`; its fields start at `fields`.
-    KeyValue { grammar: u32, fields: u32 },
+    KeyValue { grammar: u16, fields: u16 },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -259,6 +260,8 @@ struct Keyed<'a> {
     time: i64,
     text: &'a str,
     rel_line: u64,
+    /// Hash of the correlation key (it also picks the partition).
+    hash: u64,
     ev: Ev,
 }
 
@@ -327,15 +330,17 @@ impl Engine {
                     }
                 };
                 // one line is one attempt: no correlation, so any partition will do
+                let grammar = u16::try_from(gi).ok()?;
                 return Some(Some((
                     rel,
                     Keyed {
                         rel_line: rel,
                         time,
                         text: line,
+                        hash: rel,
                         ev: Ev::KeyValue {
-                            grammar: gi as u32,
-                            fields: (i + kv.marker.len()) as u32,
+                            grammar,
+                            fields: Span::of(line, &line[i + kv.marker.len()..]).off,
                         },
                     },
                 )));
@@ -370,6 +375,7 @@ impl Engine {
                     rel_line: rel,
                     time,
                     text: line,
+                    hash,
                     ev,
                 },
             ))
@@ -440,12 +446,14 @@ impl Engine {
                 ctx.fallback_time
             }
         };
+        let hash = fnv(&[msgid]);
         Some((
-            fnv(&[msgid]),
+            hash,
             Keyed {
                 rel_line: rel,
                 time,
                 text: line,
+                hash,
                 ev: Ev::Exim {
                     msg: Span::of(line, m).off,
                 },
@@ -632,7 +640,6 @@ fn run_partition(
     bases: &[u64],
     p: usize,
     input: u32,
-    key: &mut String,
 ) {
     let g = &engine.grammars;
     let level = engine.opts.tls_level;
@@ -647,7 +654,7 @@ fn run_partition(
             };
             latest = latest.max(k.time);
             let text = k.text;
-            let from = |off: u32| text.get(off as usize..).unwrap_or("");
+            let from = |off: u16| text.get(off as usize..).unwrap_or("");
             match k.ev {
                 Ev::Postfix {
                     host,
@@ -663,23 +670,9 @@ fn run_partition(
                             continue;
                         }
                     };
-                    let ev = &ev;
-                    key.clear();
-                    key.push_str(host.get(text));
-                    key.push('\u{1f}');
-                    key.push_str(prog.get(text));
-                    key.push('\u{1f}');
-                    key.push_str(pid.get(text));
-                    match state.postfix.get_mut(key.as_str()) {
-                        Some(s) => s.feed(g, level, ev, at, sink),
-                        None => {
-                            let mut s = crate::correlate::PostfixState::default();
-                            s.feed(g, level, ev, at, sink);
-                            if !s.is_idle() {
-                                state.postfix.insert(crate::aggregate::Key::new(key), s);
-                            }
-                        }
-                    }
+                    state
+                        .postfix_process(k.hash, host.get(text), prog.get(text), pid.get(text))
+                        .feed(g, level, &ev, at, sink);
                 }
                 Ev::Exim { msg } => {
                     let ev = parse::exim_message(from(msg));
@@ -861,8 +854,7 @@ fn scan_inner(
                 .zip(sinks.par_iter_mut())
                 .enumerate()
                 .for_each(|(p, (st, sink))| {
-                    let mut key = String::new();
-                    run_partition(&engine, st, sink, &outs, &bases, p, input, &mut key);
+                    run_partition(&engine, st, sink, &outs, &bases, p, input);
                 });
             for (o, base) in outs.into_iter().zip(&bases) {
                 // rebase phase-A problem line numbers
@@ -1130,7 +1122,6 @@ pub fn trace(text: &str, opts: &ScanOptions) -> Result<(Vec<TraceAttempt>, Probl
         attempts: Vec::new(),
         problems: out.problems.clone(),
     };
-    let mut key = String::new();
     run_partition(
         &engine,
         &mut state,
@@ -1139,7 +1130,6 @@ pub fn trace(text: &str, opts: &ScanOptions) -> Result<(Vec<TraceAttempt>, Probl
         &[0],
         0,
         0,
-        &mut key,
     );
     state.finish(&mut sink);
     Ok((sink.attempts, sink.problems))
