@@ -384,9 +384,11 @@ impl Engine {
             Some(prog) => {
                 if let Some(agent) = prog.strip_prefix(g.postfix.tag_prefix.as_str()) {
                     // postfix/smtp, postfix-out/smtp: the last component is the agent
-                    let last = agent.rsplit('/').next().unwrap_or("");
-                    if !agent.contains('/') || !g.postfix.delivery_agents.iter().any(|a| a == last)
-                    {
+                    let Some(slash) = parse::rfind1(agent, b'/') else {
+                        return None;
+                    };
+                    let last = &agent[slash + 1..];
+                    if !g.postfix.delivery_agents.iter().any(|a| a == last) {
                         return None;
                     }
                     if !want(Mta::Postfix) {
@@ -495,7 +497,8 @@ impl Engine {
                 out.problems.add(ctx.input, rel, "nul-byte", &text);
                 continue;
             }
-            let line = match std::str::from_utf8(raw) {
+            // simdutf8 validates the same as std, several times faster on long ASCII lines
+            let line = match simdutf8::basic::from_utf8(raw) {
                 Ok(l) => l,
                 Err(_) => {
                     let text = String::from_utf8_lossy(raw);
