@@ -384,9 +384,7 @@ impl Engine {
             Some(prog) => {
                 if let Some(agent) = prog.strip_prefix(g.postfix.tag_prefix.as_str()) {
                     // postfix/smtp, postfix-out/smtp: the last component is the agent
-                    let Some(slash) = parse::rfind1(agent, b'/') else {
-                        return None;
-                    };
+                    let slash = parse::rfind1(agent, b'/')?;
                     let last = &agent[slash + 1..];
                     if !g.postfix.delivery_agents.iter().any(|a| a == last) {
                         return None;
