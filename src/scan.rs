@@ -32,7 +32,7 @@ pub enum ScanError {
     Ingest(#[from] IngestError),
 }
 
-/// Lines longer than this are skipped as malformed.
+/// Lines longer than this are skipped as malformed (offsets within a line are 16-bit).
 pub const MAX_LINE: usize = u16::MAX as usize;
 /// How many example lines each input keeps per run.
 pub const MAX_PROBLEM_EXAMPLES: usize = 5;
@@ -211,7 +211,7 @@ pub struct ScanResult {
 // phase A: lines → keyed events
 
 /// A part of a line, as byte offsets: phase-A output holds offsets rather than slices so that
-/// each event stays small (64 bytes), which keeps memory traffic and resident size down.
+/// each event stays small (56 bytes), which keeps memory traffic and resident size down.
 #[derive(Debug, Clone, Copy, Default)]
 struct Span {
     off: u16,
