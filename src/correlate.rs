@@ -205,11 +205,6 @@ impl PostfixState {
         }
     }
 
-    /// Whether nothing is left to remember for this process.
-    pub fn is_idle(&self) -> bool {
-        self.conn.is_none() && self.pending.is_empty()
-    }
-
     /// Whether this process's state has expired at log time `now`.
     pub fn expired(&self, now: i64) -> bool {
         self.last_time + PROCESS_EXPIRY < now
@@ -792,29 +787,36 @@ impl PartitionState {
         prog: &str,
         pid: &str,
     ) -> &mut PostfixState {
-        let new = || PostfixState {
-            key: Key::new(&format!("{host}\u{1f}{prog}\u{1f}{pid}")),
-            ..PostfixState::default()
-        };
+        let key = || Key::new(&format!("{host}\u{1f}{prog}\u{1f}{pid}"));
         match self.postfix.entry(hash) {
             Entry::Occupied(o) if key_is(o.get().key.as_str(), host, prog, pid) => {
                 return o.into_mut()
             }
             Entry::Occupied(_) => {}
-            Entry::Vacant(v) => return v.insert(new()),
+            Entry::Vacant(v) => {
+                return v.insert(PostfixState {
+                    key: key(),
+                    ..PostfixState::default()
+                })
+            }
         }
-        let key = format!("{host}\u{1f}{prog}\u{1f}{pid}");
+        let key = key();
         self.postfix_collided
-            .entry(Key::new(&key))
-            .or_insert_with(new)
+            .entry(key.clone())
+            .or_insert_with(|| PostfixState {
+                key,
+                ..PostfixState::default()
+            })
     }
 
-    /// Every Postfix process state, in key order (for deterministic flushing).
-    fn postfix_in_order(&mut self) -> Vec<&mut PostfixState> {
+    /// The Postfix process states for which `pick` holds, in key order (for deterministic
+    /// flushing).
+    fn postfix_in_order(&mut self, pick: impl Fn(&PostfixState) -> bool) -> Vec<&mut PostfixState> {
         let mut v: Vec<&mut PostfixState> = self
             .postfix
             .values_mut()
             .chain(self.postfix_collided.values_mut())
+            .filter(|s| pick(s))
             .collect();
         v.sort_by(|a, b| a.key.cmp(&b.key));
         v
@@ -824,10 +826,8 @@ impl PartitionState {
     /// reporting their pending attempts. Results do not depend on when this runs: an expired
     /// state is reset on its next event anyway.
     pub fn expire(&mut self, now: i64, out: &mut dyn Emit) {
-        for s in self.postfix_in_order() {
-            if s.expired(now) {
-                s.finish(out);
-            }
+        for s in self.postfix_in_order(|s| s.expired(now)) {
+            s.finish(out);
         }
         self.postfix.retain(|_, s| !s.expired(now));
         self.postfix_collided.retain(|_, s| !s.expired(now));
@@ -835,7 +835,7 @@ impl PartitionState {
 
     /// Flush what is still pending at the end of the input.
     pub fn finish(&mut self, out: &mut dyn Emit) {
-        for s in self.postfix_in_order() {
+        for s in self.postfix_in_order(|_| true) {
             s.finish(out);
         }
         self.postfix.clear();
