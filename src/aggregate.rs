@@ -30,7 +30,7 @@ pub struct Example {
 }
 
 impl Example {
-    fn new(a: &AttemptView<'_>) -> Example {
+    fn new(a: &AttemptFacts<'_>) -> Example {
         let mut cut = a.text.len().min(MAX_EXAMPLE_LEN);
         while !a.text.is_char_boundary(cut) {
             cut -= 1;
@@ -173,9 +173,10 @@ impl Row {
     }
 
     /// Count one attempt.
-    pub fn add(&mut self, a: &AttemptView<'_>) {
+    pub fn add(&mut self, v: &AttemptView<'_>) {
+        let a = &v.facts;
         self.counts.add(a.time, a.outcome);
-        if let Some(n) = a.other_name {
+        if let Some(n) = v.other_name {
             Self::add_name(&mut self.names, n);
             if matches!(a.outcome, DaneOutcome::Failed(_)) {
                 Self::add_name(&mut self.failing_names, n);
@@ -244,19 +245,26 @@ impl Row {
     }
 }
 
-/// What the aggregator needs of an attempt (borrowed: no allocation on the hot path).
+/// What the aggregator needs of an attempt besides its names (borrowed: no allocation on the
+/// hot path).
 #[derive(Debug, Clone, Copy)]
-pub struct AttemptView<'a> {
+pub struct AttemptFacts<'a> {
     pub time: i64,
     pub outcome: DaneOutcome,
-    /// The MX host for a domain row, the domain for an MX row.
-    pub other_name: Option<&'a str>,
     pub input: u32,
     pub line: u64,
     pub file: &'a str,
     pub text: &'a str,
     /// Count the failure in [`Row::failure_days`].
     pub per_day: bool,
+}
+
+/// An attempt as one row sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptView<'a> {
+    pub facts: AttemptFacts<'a>,
+    /// The MX host for a domain row, the domain for an MX row.
+    pub other_name: Option<&'a str>,
 }
 
 /// Rows keyed by recipient domain and by MX host.
@@ -282,14 +290,16 @@ impl Aggregate {
         per_day: bool,
     ) {
         let view = AttemptView {
-            per_day,
-            time,
-            outcome,
+            facts: AttemptFacts {
+                time,
+                outcome,
+                input,
+                line,
+                file,
+                text,
+                per_day,
+            },
             other_name: mx_host,
-            input,
-            line,
-            file,
-            text,
         };
         match self.domains.get_mut(domain) {
             Some(r) => r.add(&view),
@@ -534,7 +544,7 @@ impl Table {
     }
 
     /// Count one attempt to row `i`; `other` is the name in the other table and its index.
-    fn add(&mut self, i: u32, a: &AttemptView<'_>, other: Option<(&str, u32)>) {
+    fn add(&mut self, i: u32, a: &AttemptFacts<'_>, other: Option<(&str, u32)>) {
         let (Some(h), Some(row)) = (self.hot.get_mut(i as usize), self.rows.get_mut(i as usize))
         else {
             return;
@@ -547,8 +557,8 @@ impl Table {
         if !hot_outcome {
             // failures: the row counts them (with days and examples); names as below
             row.add(&AttemptView {
+                facts: *a,
                 other_name: None,
-                ..*a
             });
             if let Some((name, id)) = other {
                 if id != h.last_name {
@@ -625,18 +635,6 @@ pub struct Accumulator {
     mx: Table,
 }
 
-/// What [`Accumulator::add`] needs of an attempt besides its names.
-#[derive(Debug, Clone, Copy)]
-pub struct AttemptFacts<'a> {
-    pub time: i64,
-    pub outcome: DaneOutcome,
-    pub input: u32,
-    pub line: u64,
-    pub file: &'a str,
-    pub text: &'a str,
-    pub per_day: bool,
-}
-
 impl Accumulator {
     /// Count one attempt to the raw `domain` (and raw `mx_host`) as written in the log.
     /// Returns the domain's validation error when it is not a host name (nothing is counted);
@@ -664,26 +662,11 @@ impl Accumulator {
                 Some((m, i))
             }
         });
-        let view = AttemptView {
-            time: f.time,
-            outcome: f.outcome,
-            other_name: mx.as_ref().map(|(m, _)| &**m),
-            input: f.input,
-            line: f.line,
-            file: f.file,
-            text: f.text,
-            per_day: f.per_day,
-        };
-        if let Some((m, mi)) = &mx {
-            let v = AttemptView {
-                other_name: Some(&domain),
-                ..view
-            };
-            self.mx.add(*mi, &v, Some((&domain, di)));
-            self.domains.add(di, &view, Some((m, *mi)));
-        } else {
-            self.domains.add(di, &view, None);
+        if let Some((_, mi)) = &mx {
+            self.mx.add(*mi, f, Some((&domain, di)));
         }
+        self.domains
+            .add(di, f, mx.as_ref().map(|(m, mi)| (&**m, *mi)));
         Ok(())
     }
 
