@@ -57,6 +57,22 @@ pub struct Bar {
 }
 
 impl Bar {
+    /// A bar for a scan of `inputs` with `opts`: the scan counts its bytes into the bar, whose
+    /// total is known when every input is an uncompressed file.
+    pub fn for_scan(
+        label: &str,
+        inputs: &[crate::ingest::InputSpec],
+        opts: &mut crate::scan::ScanOptions,
+    ) -> Bar {
+        let counter = Arc::new(AtomicU64::new(0));
+        opts.progress = Some(counter.clone());
+        let total = inputs
+            .iter()
+            .map(crate::ingest::plain_size)
+            .sum::<Option<u64>>();
+        Bar::start(label, total, counter)
+    }
+
     /// Draw `counter` (bytes done) against `total` on stderr until the bar is dropped.
     pub fn start(label: &str, total: Option<u64>, counter: Arc<AtomicU64>) -> Bar {
         let stop = Arc::new(AtomicBool::new(false));

@@ -781,10 +781,7 @@ fn read_new(
     }
     let mut opts_scan = scan_options(cfg)?;
     let bar = opts.progress.then(|| {
-        let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        opts_scan.progress = Some(counter.clone());
-        let total = specs.iter().map(ingest::plain_size).sum::<Option<u64>>();
-        crate::progress::Bar::start("danemine nightly: scanning", total, counter)
+        crate::progress::Bar::for_scan("danemine nightly: scanning", &specs, &mut opts_scan)
     });
     // per input, per day: input errors (a compressed file still being written) must not count
     let mut per_input: Vec<BTreeMap<i32, Aggregate>> = vec![BTreeMap::new(); specs.len()];

@@ -92,7 +92,6 @@ pub fn report_problems(p: &Problems) -> i32 {
     }
 }
 
-/// Whether standard output is a terminal (tables by default there, CSV elsewhere).
 /// A progress bar for a scan of `inputs`, when stderr is a terminal (never under cron or in a
 /// pipe); it is cleared when the returned value is dropped.
 pub fn progress_bar(
@@ -100,15 +99,12 @@ pub fn progress_bar(
     inputs: &[InputSpec],
     opts: &mut ScanOptions,
 ) -> Option<crate::progress::Bar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    opts.progress = Some(counter.clone());
-    let total = inputs.iter().map(ingest::plain_size).sum::<Option<u64>>();
-    Some(crate::progress::Bar::start(label, total, counter))
+    std::io::stderr()
+        .is_terminal()
+        .then(|| crate::progress::Bar::for_scan(label, inputs, opts))
 }
 
+/// Whether standard output is a terminal (tables by default there, CSV elsewhere).
 pub fn stdout_is_terminal() -> bool {
     std::io::stdout().is_terminal()
 }
