@@ -249,7 +249,8 @@ enum Ev {
         pid: Span,
         msg: u16,
     },
-    /// An Exim main-log line (its message starts at `msg`).
+    /// An Exim main-log line (its message starts at `msg`). Phase A parses it only to find
+    /// the message id; phase B parses it again rather than carry the event.
     Exim { msg: u16 },
     /// A key=value line of grammar `grammar`; its fields start at `fields`.
     KeyValue { grammar: u16, fields: u16 },
@@ -260,7 +261,8 @@ struct Keyed<'a> {
     time: i64,
     text: &'a str,
     rel_line: u64,
-    /// Hash of the correlation key (it also picks the partition).
+    /// Hash of the correlation key: it picks the partition, and finds a Postfix process's
+    /// state (key=value lines need no correlation: their line number spreads them).
     hash: u64,
     ev: Ev,
 }
@@ -314,7 +316,7 @@ impl Engine {
         rel: u64,
         problems: &mut Problems,
         p: &Prefix<'a>,
-    ) -> Option<Option<(u64, Keyed<'a>)>> {
+    ) -> Option<Option<Keyed<'a>>> {
         let g = &self.grammars;
         // searched in the whole line: a marker such as "logline:" also looks like a syslog tag
         for (gi, kv) in g.keyvalue.iter().enumerate() {
@@ -331,19 +333,16 @@ impl Engine {
                 };
                 // one line is one attempt: no correlation, so any partition will do
                 let grammar = u16::try_from(gi).ok()?;
-                return Some(Some((
-                    rel,
-                    Keyed {
-                        rel_line: rel,
-                        time,
-                        text: line,
-                        hash: rel,
-                        ev: Ev::KeyValue {
-                            grammar,
-                            fields: Span::of(line, &line[i + kv.marker.len()..]).off,
-                        },
+                return Some(Some(Keyed {
+                    rel_line: rel,
+                    time,
+                    text: line,
+                    hash: rel,
+                    ev: Ev::KeyValue {
+                        grammar,
+                        fields: Span::of(line, &line[i + kv.marker.len()..]).off,
                     },
-                )));
+                }));
             }
         }
         None
@@ -356,7 +355,7 @@ impl Engine {
         rel: u64,
         problems: &mut Problems,
         base_hint: u64,
-    ) -> Option<(u64, Keyed<'a>)> {
+    ) -> Option<Keyed<'a>> {
         let g = &self.grammars;
         let p = g.prefix.parse(line);
         let want = |m: Mta| self.opts.mta.is_none_or(|x| x == m);
@@ -369,16 +368,13 @@ impl Engine {
                     ctx.fallback_time
                 }
             };
-            Some((
+            Some(Keyed {
+                rel_line: rel,
+                time,
+                text: line,
                 hash,
-                Keyed {
-                    rel_line: rel,
-                    time,
-                    text: line,
-                    hash,
-                    ev,
-                },
-            ))
+                ev,
+            })
         };
         match p.program {
             Some(prog) => {
@@ -431,7 +427,7 @@ impl Engine {
         rel: u64,
         problems: &mut Problems,
         base_hint: u64,
-    ) -> Option<(u64, Keyed<'a>)> {
+    ) -> Option<Keyed<'a>> {
         if self.opts.mta.is_some_and(|x| x != Mta::Exim) {
             return None;
         }
@@ -446,19 +442,15 @@ impl Engine {
                 ctx.fallback_time
             }
         };
-        let hash = fnv(&[msgid]);
-        Some((
-            hash,
-            Keyed {
-                rel_line: rel,
-                time,
-                text: line,
-                hash,
-                ev: Ev::Exim {
-                    msg: Span::of(line, m).off,
-                },
+        Some(Keyed {
+            rel_line: rel,
+            time,
+            text: line,
+            hash: fnv(&[msgid]),
+            ev: Ev::Exim {
+                msg: Span::of(line, m).off,
             },
-        ))
+        })
     }
 
     fn parse_chunk<'a>(&self, ctx: &InputCtx, chunk: &'a [u8]) -> ChunkOut<'a> {
@@ -504,8 +496,8 @@ impl Engine {
                     continue;
                 }
             };
-            if let Some((hash, k)) = self.line_event(line, ctx, rel, &mut out.problems, 0) {
-                out.buckets[(hash % self.parts as u64) as usize].push(k);
+            if let Some(k) = self.line_event(line, ctx, rel, &mut out.problems, 0) {
+                out.buckets[(k.hash % self.parts as u64) as usize].push(k);
             }
         }
         out.lines = rel;
