@@ -549,58 +549,48 @@ impl Table {
         else {
             return;
         };
-        let hot_outcome = match a.outcome {
-            DaneOutcome::Verified => true,
-            DaneOutcome::NotDane | DaneOutcome::Unknown => true,
-            DaneOutcome::Failed(_) => false,
-        };
-        if !hot_outcome {
-            // failures: the row counts them (with days and examples); names as below
+        let failed = matches!(a.outcome, DaneOutcome::Failed(_));
+        if failed {
+            // the row counts failures (with days and examples); names as below
             row.add(&AttemptView {
                 facts: *a,
                 other_name: None,
             });
-            if let Some((name, id)) = other {
-                if id != h.last_name {
-                    Row::add_name(&mut row.names, name);
-                    h.last_name = id;
-                }
-                if id != h.last_failing {
-                    Row::add_name(&mut row.failing_names, name);
-                    h.last_failing = id;
-                }
-            }
-            return;
-        }
-        if h.verified == u32::MAX || h.not_dane == u32::MAX || h.unknown == u32::MAX {
-            h.spill(&mut row.counts);
-        }
-        if h.attempts() == 0 {
-            h.first = a.time;
-            h.last = a.time;
         } else {
-            h.first = h.first.min(a.time);
-            h.last = h.last.max(a.time);
+            if h.verified == u32::MAX || h.not_dane == u32::MAX || h.unknown == u32::MAX {
+                h.spill(&mut row.counts);
+            }
+            if h.attempts() == 0 {
+                h.first = a.time;
+                h.last = a.time;
+            } else {
+                h.first = h.first.min(a.time);
+                h.last = h.last.max(a.time);
+            }
+            match a.outcome {
+                DaneOutcome::Verified => h.verified += 1,
+                DaneOutcome::NotDane => h.not_dane += 1,
+                _ => h.unknown += 1,
+            }
+            if matches!(a.outcome, DaneOutcome::Verified)
+                && (!h.has_verified || (a.input, a.line) < (h.verified_input, h.verified_line))
+            {
+                row.verified_example = Some(Example::new(a));
+                h.has_verified = true;
+                h.verified_input = a.input;
+                h.verified_line = a.line;
+            }
         }
-        match a.outcome {
-            DaneOutcome::Verified => h.verified += 1,
-            DaneOutcome::NotDane => h.not_dane += 1,
-            _ => h.unknown += 1,
-        }
+        // adding the same name to a set twice in a row is a no-op: skip the set then
         if let Some((name, id)) = other {
-            // adding the same name twice in a row is a no-op
             if id != h.last_name {
                 Row::add_name(&mut row.names, name);
                 h.last_name = id;
             }
-        }
-        if matches!(a.outcome, DaneOutcome::Verified)
-            && (!h.has_verified || (a.input, a.line) < (h.verified_input, h.verified_line))
-        {
-            row.verified_example = Some(Example::new(a));
-            h.has_verified = true;
-            h.verified_input = a.input;
-            h.verified_line = a.line;
+            if failed && id != h.last_failing {
+                Row::add_name(&mut row.failing_names, name);
+                h.last_failing = id;
+            }
         }
     }
 
