@@ -354,7 +354,6 @@ impl Engine {
         ctx: &InputCtx,
         rel: u64,
         problems: &mut Problems,
-        base_hint: u64,
     ) -> Option<Keyed<'a>> {
         let g = &self.grammars;
         let p = g.prefix.parse(line);
@@ -364,7 +363,7 @@ impl Engine {
             let time = match self.time_of(&p, ctx) {
                 Some(t) => t,
                 None => {
-                    problems.add(ctx.input, base_hint + rel, "no-timestamp", line);
+                    problems.add(ctx.input, rel, "no-timestamp", line);
                     ctx.fallback_time
                 }
             };
@@ -402,15 +401,15 @@ impl Engine {
                     );
                 }
                 if g.exim.tags.iter().any(|t| t == prog) {
-                    return self.exim_event(line, m, &p, ctx, rel, problems, base_hint);
+                    return self.exim_event(line, m, &p, ctx, rel, problems);
                 }
                 self.keyvalue_event(line, ctx, rel, problems, &p).flatten()
             }
-            None if p.exim_stamp => self.exim_event(line, m, &p, ctx, rel, problems, base_hint),
+            None if p.exim_stamp => self.exim_event(line, m, &p, ctx, rel, problems),
             None => match self.keyvalue_event(line, ctx, rel, problems, &p) {
                 Some(r) => r,
                 None => {
-                    problems.add(ctx.input, base_hint + rel, "no-prefix", line);
+                    problems.add(ctx.input, rel, "no-prefix", line);
                     None
                 }
             },
@@ -426,7 +425,6 @@ impl Engine {
         ctx: &InputCtx,
         rel: u64,
         problems: &mut Problems,
-        base_hint: u64,
     ) -> Option<Keyed<'a>> {
         if self.opts.mta.is_some_and(|x| x != Mta::Exim) {
             return None;
@@ -438,7 +436,7 @@ impl Engine {
         let time = match self.time_of(p, ctx) {
             Some(t) => t,
             None => {
-                problems.add(ctx.input, base_hint + rel, "no-timestamp", line);
+                problems.add(ctx.input, rel, "no-timestamp", line);
                 ctx.fallback_time
             }
         };
@@ -496,7 +494,7 @@ impl Engine {
                     continue;
                 }
             };
-            if let Some(k) = self.line_event(line, ctx, rel, &mut out.problems, 0) {
+            if let Some(k) = self.line_event(line, ctx, rel, &mut out.problems) {
                 out.buckets[(k.hash % self.parts as u64) as usize].push(k);
             }
         }
