@@ -416,7 +416,6 @@ impl Engine {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn exim_event<'a>(
         &self,
         line: &'a str,
@@ -622,7 +621,6 @@ impl Emit for PartSink<'_> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_partition(
     engine: &Engine,
     state: &mut PartitionState,
