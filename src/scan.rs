@@ -280,17 +280,15 @@ struct InputCtx {
     fallback_time: i64,
 }
 
-fn fnv(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+/// Hash of a correlation key's parts (the same within a run; foldhash reads words, not bytes).
+fn key_hash(parts: &[&str]) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
     for p in parts {
-        for &b in p.as_bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h ^= 0x1f;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        h.write(p.as_bytes());
+        h.write_u8(0x1f);
     }
-    h
+    h.finish()
 }
 
 struct Engine {
@@ -390,7 +388,7 @@ impl Engine {
                     let host = p.host.unwrap_or("");
                     let pid = p.pid.unwrap_or("");
                     return keyed(
-                        fnv(&[host, prog, pid]),
+                        key_hash(&[host, prog, pid]),
                         Ev::Postfix {
                             host: Span::of(line, host),
                             prog: Span::of(line, prog),
@@ -443,7 +441,7 @@ impl Engine {
             rel_line: rel,
             time,
             text: line,
-            hash: fnv(&[msgid]),
+            hash: key_hash(&[msgid]),
             ev: Ev::Exim {
                 msg: Span::of(line, m).off,
             },
@@ -459,6 +457,13 @@ impl Engine {
         };
         // line numbers inside the chunk are relative (1-based); phase B adds the chunk's base.
         // Problems found here are recorded with relative numbers and rebased by the caller.
+        // A chunk without NUL bytes that is valid UTF-8 as a whole (the usual case) needs no
+        // check per line: its lines, cut at ASCII bytes, are valid too.
+        let whole = if memchr::memchr(0, chunk).is_none() {
+            simdutf8::basic::from_utf8(chunk).ok()
+        } else {
+            None
+        };
         let mut start = 0usize;
         let mut rel = 0u64;
         while start < chunk.len() {
@@ -466,31 +471,37 @@ impl Engine {
                 .map(|i| start + i)
                 .unwrap_or(chunk.len());
             rel += 1;
-            let mut raw = &chunk[start..end];
-            if raw.last() == Some(&b'\r') {
-                raw = &raw[..raw.len() - 1];
+            let (from, mut to) = (start, end);
+            if to > from && chunk[to - 1] == b'\r' {
+                to -= 1;
             }
             start = end + 1;
-            if raw.is_empty() {
+            if to == from {
                 continue;
             }
+            let raw = &chunk[from..to];
             if raw.len() > MAX_LINE {
                 let text = String::from_utf8_lossy(&raw[..200.min(raw.len())]);
                 out.problems.add(ctx.input, rel, "too-long", &text);
                 continue;
             }
-            if memchr::memchr(0, raw).is_some() {
-                let text = String::from_utf8_lossy(raw).replace('\0', "\\0");
-                out.problems.add(ctx.input, rel, "nul-byte", &text);
-                continue;
-            }
-            // simdutf8 validates the same as std, several times faster on long ASCII lines
-            let line = match simdutf8::basic::from_utf8(raw) {
-                Ok(l) => l,
-                Err(_) => {
-                    let text = String::from_utf8_lossy(raw);
-                    out.problems.add(ctx.input, rel, "invalid-utf8", &text);
-                    continue;
+            let line = match whole.and_then(|w| w.get(from..to)) {
+                Some(l) => l,
+                None => {
+                    if memchr::memchr(0, raw).is_some() {
+                        let text = String::from_utf8_lossy(raw).replace('\0', "\\0");
+                        out.problems.add(ctx.input, rel, "nul-byte", &text);
+                        continue;
+                    }
+                    // simdutf8 validates the same as std, faster on long ASCII lines
+                    match simdutf8::basic::from_utf8(raw) {
+                        Ok(l) => l,
+                        Err(_) => {
+                            let text = String::from_utf8_lossy(raw);
+                            out.problems.add(ctx.input, rel, "invalid-utf8", &text);
+                            continue;
+                        }
+                    }
                 }
             };
             if let Some(k) = self.line_event(line, ctx, rel, &mut out.problems) {
