@@ -516,37 +516,81 @@ impl Hot {
     }
 }
 
+/// A row's name and hot part, side by side: a lookup compares the name and then counts in
+/// the same cache lines. A domain's slot also remembers the MX host name of its last attempt
+/// as written and that name's index, so that a domain's next attempt to the same MX needs no
+/// lookup of the MX name (most attempts go to the MX host of the one before).
+#[repr(C, align(64))]
+struct Slot {
+    hot: Hot,
+    key: Key,
+    last_raw_other: Key,
+    last_other: u32,
+}
+
 /// Rows of one kind (domains or MX hosts) for the hot path: names map to indices, and each
-/// index has its [`Hot`] part and its [`Row`].
+/// index has its [`Slot`] and its [`Row`]. The index holds only `u32`s (a few hundred KB for
+/// tens of thousands of names, so it stays in cache); names live in the slots.
 #[derive(Default)]
 struct Table {
-    index: std::collections::HashMap<Key, u32, foldhash::fast::RandomState>,
-    hot: Vec<Hot>,
+    index: hashbrown::HashTable<u32>,
+    slots: Vec<Slot>,
     rows: Vec<Row>,
+    hasher: foldhash::fast::RandomState,
 }
 
 impl Table {
+    fn hash(&self, s: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(s)
+    }
+
     /// The index of `raw` as written, if it is a known (hence normalised) name.
     fn find(&self, raw: &str) -> Option<u32> {
-        self.index.get(raw).copied()
+        let slots = &self.slots;
+        self.index
+            .find(self.hash(raw), |&i| {
+                slots.get(i as usize).is_some_and(|s| s.key.as_str() == raw)
+            })
+            .copied()
     }
 
     /// The index of the normalised name `name`, added when new.
     fn find_or_add(&mut self, name: &str) -> u32 {
-        if let Some(&i) = self.index.get(name) {
+        use std::hash::BuildHasher;
+        if let Some(i) = self.find(name) {
             return i;
         }
-        let i = self.hot.len() as u32;
-        self.index.insert(Key::new(name), i);
-        self.hot.push(Hot::default());
+        let i = self.slots.len() as u32;
+        let h = self.hash(name);
+        self.slots.push(Slot {
+            hot: Hot::default(),
+            key: Key::new(name),
+            last_raw_other: Key::default(),
+            last_other: NO_NAME,
+        });
         self.rows.push(Row::default());
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index.insert_unique(h, i, |&j| {
+            slots
+                .get(j as usize)
+                .map_or(0, |s| hasher.hash_one(s.key.as_str()))
+        });
         i
     }
 
-    /// Count one attempt to row `i`; `other` is the name in the other table and its index.
-    fn add(&mut self, i: u32, a: &AttemptFacts<'_>, other: Option<(&str, u32)>) {
-        let (Some(h), Some(row)) = (self.hot.get_mut(i as usize), self.rows.get_mut(i as usize))
-        else {
+    /// The name of row `i`.
+    fn name(&self, i: u32) -> &str {
+        self.slots.get(i as usize).map_or("", |s| s.key.as_str())
+    }
+
+    /// Count one attempt to row `i`; `other` is the index of the attempt's name in the other
+    /// table, `others` (a name is read there only when it joins one of the row's name sets).
+    fn add(&mut self, i: u32, a: &AttemptFacts<'_>, other: Option<u32>, others: &Table) {
+        let (Some(Slot { hot: h, .. }), Some(row)) = (
+            self.slots.get_mut(i as usize),
+            self.rows.get_mut(i as usize),
+        ) else {
             return;
         };
         let failed = matches!(a.outcome, DaneOutcome::Failed(_));
@@ -582,33 +626,26 @@ impl Table {
             }
         }
         // adding the same name to a set twice in a row is a no-op: skip the set then
-        if let Some((name, id)) = other {
+        if let Some(id) = other {
+            let name = || others.name(id);
             if id != h.last_name {
-                Row::add_name(&mut row.names, name);
+                Row::add_name(&mut row.names, name());
                 h.last_name = id;
             }
             if failed && id != h.last_failing {
-                Row::add_name(&mut row.failing_names, name);
+                Row::add_name(&mut row.failing_names, name());
                 h.last_failing = id;
             }
         }
     }
 
     fn into_rows(self) -> HashMap<String, Row> {
-        let mut rows: Vec<Option<Row>> = self.rows.into_iter().map(Some).collect();
         let mut out: HashMap<String, Row> = HashMap::default();
-        out.reserve(self.index.len());
-        for (k, i) in self.index {
-            let i = i as usize;
-            let (Some(slot), Some(h)) = (rows.get_mut(i), self.hot.get(i)) else {
-                continue;
-            };
-            let Some(mut row) = slot.take() else {
-                continue;
-            };
-            let mut h = *h;
+        out.reserve(self.slots.len());
+        for (slot, mut row) in self.slots.into_iter().zip(self.rows) {
+            let mut h = slot.hot;
             h.spill(&mut row.counts);
-            out.insert(k.as_str().to_string(), row);
+            out.insert(slot.key.as_str().to_string(), row);
         }
         out
     }
@@ -619,13 +656,30 @@ impl Table {
 /// looked up as they are first, and normalised only when they are not in the table yet (a
 /// table holds normalised names only, and normalising is idempotent, so a hit needs no
 /// further check).
-#[derive(Default)]
 pub struct Accumulator {
     domains: Table,
     mx: Table,
+    /// Whether MX rows are counted; without them MX names still fill the domains' name sets.
+    mx_rows: bool,
+}
+
+impl Default for Accumulator {
+    fn default() -> Accumulator {
+        Accumulator::new(true)
+    }
 }
 
 impl Accumulator {
+    /// An empty accumulator; `mx_rows: false` leaves [`Aggregate::mx`] empty, which spares
+    /// every attempt the work on its MX row (`domains` without `--by mx` needs none).
+    pub fn new(mx_rows: bool) -> Accumulator {
+        Accumulator {
+            domains: Table::default(),
+            mx: Table::default(),
+            mx_rows,
+        }
+    }
+
     /// Count one attempt to the raw `domain` (and raw `mx_host`) as written in the log.
     /// Returns the domain's validation error when it is not a host name (nothing is counted);
     /// an invalid MX host name is left out.
@@ -635,28 +689,37 @@ impl Accumulator {
         mx_host: Option<&str>,
         f: &AttemptFacts<'_>,
     ) -> Result<(), crate::domain::DomainError> {
-        use std::borrow::Cow;
-        let (domain, di): (Cow<'_, str>, u32) = match self.domains.find(domain) {
-            Some(i) => (Cow::Borrowed(domain), i),
+        let di = match self.domains.find(domain) {
+            Some(i) => i,
             None => {
                 let d = crate::domain::normalize(domain)?;
-                let i = self.domains.find_or_add(&d);
-                (d, i)
+                self.domains.find_or_add(&d)
             }
         };
-        let mx: Option<(Cow<'_, str>, u32)> = mx_host.and_then(|h| match self.mx.find(h) {
-            Some(i) => Some((Cow::Borrowed(h), i)),
-            None => {
-                let m = crate::domain::normalize(h).ok()?;
-                let i = self.mx.find_or_add(&m);
-                Some((m, i))
+        let mi = match (mx_host, self.domains.slots.get_mut(di as usize)) {
+            (Some(h), Some(slot)) => {
+                if slot.last_other != NO_NAME && slot.last_raw_other.as_str() == h {
+                    Some(slot.last_other)
+                } else {
+                    let mi = match self.mx.find(h) {
+                        Some(i) => Some(i),
+                        None => crate::domain::normalize(h)
+                            .ok()
+                            .map(|m| self.mx.find_or_add(&m)),
+                    };
+                    if let Some(i) = mi {
+                        slot.last_raw_other = Key::new(h);
+                        slot.last_other = i;
+                    }
+                    mi
+                }
             }
-        });
-        if let Some((_, mi)) = &mx {
-            self.mx.add(*mi, f, Some((&domain, di)));
+            _ => None,
+        };
+        if let (Some(mi), true) = (mi, self.mx_rows) {
+            self.mx.add(mi, f, Some(di), &self.domains);
         }
-        self.domains
-            .add(di, f, mx.as_ref().map(|(m, mi)| (&**m, *mi)));
+        self.domains.add(di, f, mi, &self.mx);
         Ok(())
     }
 
@@ -664,7 +727,11 @@ impl Accumulator {
     pub fn into_aggregate(self) -> Aggregate {
         Aggregate {
             domains: self.domains.into_rows(),
-            mx: self.mx.into_rows(),
+            mx: if self.mx_rows {
+                self.mx.into_rows()
+            } else {
+                HashMap::default()
+            },
         }
     }
 }
@@ -791,6 +858,14 @@ mod tests {
     /// verified lines out of order, invalid domains and MX hosts.
     #[test]
     fn accumulator_equals_aggregate() {
+        for (mx_rows, sticky) in [(true, false), (true, true), (false, false), (false, true)] {
+            accumulator_case(mx_rows, sticky);
+        }
+    }
+
+    /// `sticky`: a domain's attempts mostly go to the MX host of its previous attempt, written
+    /// the same way (the case the per-domain MX cache serves), sometimes with other spelling.
+    fn accumulator_case(mx_rows: bool, sticky: bool) {
         let outcomes = [
             DaneOutcome::Verified,
             DaneOutcome::NotDane,
@@ -798,8 +873,9 @@ mod tests {
             DaneOutcome::Failed(FailureClass::CertMismatch),
             DaneOutcome::Failed(FailureClass::Dnssec),
         ];
-        let mut acc = Accumulator::default();
+        let mut acc = Accumulator::new(mx_rows);
         let mut agg = Aggregate::default();
+        let mut last_mx: HashMap<String, Option<String>> = HashMap::default();
         let mut x: u64 = 12345;
         let mut next = |m: u64| {
             x = x
@@ -813,12 +889,17 @@ mod tests {
                 1 => "bad domain".to_string(),
                 _ => format!("d{}.example", next(40)),
             };
-            let mx = match next(12) {
+            let fresh = match next(12) {
                 0 => None,
                 1 => Some("-bad-.example".to_string()),
                 2 => Some(format!("MX{}.Example", next(50))),
                 _ => Some(format!("mx{}.example", next(50))),
             };
+            let mx = match last_mx.get(&d) {
+                Some(prev) if sticky && next(8) != 0 => prev.clone(),
+                _ => fresh,
+            };
+            last_mx.insert(d.clone(), mx.clone());
             let o = outcomes[next(5) as usize];
             // mostly in order, sometimes an older line (a late non-final attempt)
             let line = if next(20) == 0 { next(i + 1) } else { i };
@@ -843,7 +924,13 @@ mod tests {
             }
         }
         let got = acc.into_aggregate();
-        assert!(got.mx.values().any(|r| r.names.len() == MAX_NAMES));
+        if mx_rows {
+            assert!(got.mx.values().any(|r| r.names.len() == MAX_NAMES));
+        } else {
+            assert!(got.mx.is_empty());
+            agg.mx.clear();
+        }
+        assert!(got.domains.values().any(|r| r.failing_names.len() > 1));
         assert_eq!(got, agg);
     }
 }

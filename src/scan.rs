@@ -64,6 +64,9 @@ pub struct ScanOptions {
     ///
     /// [`Row::failure_days`]: crate::aggregate::Row::failure_days
     pub per_day: bool,
+    /// Keep per-MX rows ([`Aggregate::mx`]); without them each attempt costs one table
+    /// lookup fewer. `domains` without `--by mx` does not need them.
+    pub mx_rows: bool,
     /// Bytes of input read so far, added after each batch (drives a progress bar).
     pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
@@ -81,6 +84,7 @@ impl Default for ScanOptions {
             chunk_bytes: 1 << 20,
             complete_lines_only: false,
             per_day: true,
+            mx_rows: true,
             progress: None,
         }
     }
@@ -860,7 +864,7 @@ fn scan_inner(
             since: opts.since,
             until: opts.until,
             per_day: opts.per_day,
-            aggregate: collect.aggregate.then(Accumulator::default),
+            aggregate: collect.aggregate.then(|| Accumulator::new(opts.mx_rows)),
             attempts: collect.attempts.then(Vec::new),
             problems: Problems::default(),
             count: 0,

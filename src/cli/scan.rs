@@ -216,8 +216,9 @@ pub fn run_domains(a: DomainsArgs) -> Result<i32> {
     };
     let inputs = a.logs.inputs()?;
     let mut opts = ScanOptions {
-        // the table has no per-day columns
+        // the table has no per-day columns, and MX rows only with --by mx
         per_day: false,
+        mx_rows: by_mx,
         ..a.logs.options()?
     };
     let t = Instant::now();
