@@ -11,7 +11,7 @@ use crate::aggregate::{Accumulator, Aggregate, AttemptFacts};
 use crate::classify::TlsLevel;
 use crate::correlate::{keyvalue_attempt, At, AttemptRef, Emit, PartitionState};
 use crate::domain;
-use crate::grammar::{GrammarError, Grammars, Prefix};
+use crate::grammar::{GrammarError, Grammars, Prefix, StampMemo};
 use crate::ingest::{self, IngestError, InputSpec, Opened};
 use crate::model::{Attempt, Mta};
 use crate::parse::{self, EximEvent, PostfixEvent};
@@ -356,9 +356,10 @@ impl Engine {
         ctx: &InputCtx,
         rel: u64,
         problems: &mut Problems,
+        memo: &mut StampMemo,
     ) -> Option<Keyed<'a>> {
         let g = &self.grammars;
-        let p = g.prefix.parse(line);
+        let p = g.prefix.parse_memo(line, memo);
         let want = |m: Mta| self.opts.mta.is_none_or(|x| x == m);
         let m = p.message;
         let keyed = |hash: u64, ev: Ev, problems: &mut Problems| {
@@ -468,6 +469,7 @@ impl Engine {
         } else {
             None
         };
+        let mut memo = StampMemo::default();
         let mut start = 0usize;
         let mut rel = 0u64;
         while start < chunk.len() {
@@ -508,7 +510,7 @@ impl Engine {
                     }
                 }
             };
-            if let Some(k) = self.line_event(line, ctx, rel, &mut out.problems) {
+            if let Some(k) = self.line_event(line, ctx, rel, &mut out.problems, &mut memo) {
                 out.buckets[(k.hash % self.parts as u64) as usize].push(k);
             }
         }
