@@ -532,8 +532,8 @@ struct Slot {
 }
 
 // one aligned pair of cache lines, which the CPU fetches together
-const _: () = assert!(std::mem::size_of::<Slot>() == 128);
-const _: () = assert!(std::mem::size_of::<Key>() == 32);
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Slot>() == 128 && std::mem::size_of::<Key>() == 32);
 
 /// Rows of one kind (domains or MX hosts) for the hot path: names map to indices, and each
 /// index has its [`Slot`] and its [`Row`]. The index holds only `u32`s (a few hundred KB for
