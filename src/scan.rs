@@ -889,6 +889,18 @@ fn scan_inner(
             }
         };
         let mut line_base = 0u64;
+        let mut run_batch = |data: &[u8],
+                             ctx: &InputCtx,
+                             line_base: &mut u64,
+                             states: &mut [PartitionState],
+                             sinks: &mut [PartSink<'_>],
+                             problems: &mut Problems| {
+            let outs = phase_a(&engine, data, ctx);
+            let attempts = phase_b(&engine, input, outs, line_base, states, sinks, problems);
+            if collect.attempts {
+                on_batch(attempts);
+            }
+        };
         match opened {
             Opened::Mapped { map, start, mtime } => {
                 let data: &[u8] = match &map {
@@ -933,18 +945,14 @@ fn scan_inner(
                 // (Running phase A of the next batch beside phase B of this one was tried: it
                 // was 25% slower, as phase A's streaming reads evict phase B's domain tables.)
                 for batch in line_chunks(data, opts.batch_bytes) {
-                    let attempts = phase_b(
-                        &engine,
-                        input,
-                        phase_a(&engine, batch, &ctx),
+                    run_batch(
+                        batch,
+                        &ctx,
                         &mut line_base,
                         &mut states,
                         &mut sinks,
                         &mut problems,
                     );
-                    if collect.attempts {
-                        on_batch(attempts);
-                    }
                     release(batch);
                 }
                 bytes += data.len() as u64;
@@ -969,18 +977,14 @@ fn scan_inner(
                     match b {
                         Ok(data) => {
                             consumed += data.len() as u64;
-                            let attempts = phase_b(
-                                &engine,
-                                input,
-                                phase_a(&engine, &data, &ctx),
+                            run_batch(
+                                &data,
+                                &ctx,
                                 &mut line_base,
                                 &mut states,
                                 &mut sinks,
                                 &mut problems,
                             );
-                            if collect.attempts {
-                                on_batch(attempts);
-                            }
                             count_progress(opts, data.len());
                         }
                         Err(e) => {
