@@ -889,13 +889,15 @@ fn scan_inner(
             }
         };
         let mut line_base = 0u64;
+        // `beside` runs in parallel with phase A (the release of the previous batch's pages)
         let mut run_batch = |data: &[u8],
                              ctx: &InputCtx,
+                             beside: &(dyn Fn() + Sync),
                              line_base: &mut u64,
                              states: &mut [PartitionState],
                              sinks: &mut [PartSink<'_>],
                              problems: &mut Problems| {
-            let outs = phase_a(&engine, data, ctx);
+            let ((), outs) = rayon::join(beside, || phase_a(&engine, data, ctx));
             let attempts = phase_b(&engine, input, outs, line_base, states, sinks, problems);
             if collect.attempts {
                 on_batch(attempts);
@@ -920,41 +922,45 @@ fn scan_inner(
                     },
                     fallback_time: mtime.unwrap_or_else(now_unix),
                 };
-                let mut released = 0usize;
-                let mut release = |batch: &[u8]| {
-                    count_progress(opts, batch.len());
-                    if let Some(m) = &map {
-                        // Give the pages of processed batches back, so that resident memory
-                        // stays flat however large the file is.
-                        let end = batch.as_ptr() as usize + batch.len() - m.as_ptr() as usize;
-                        let end = end & !0xfff;
-                        if end > released {
-                            // SAFETY: a read-only mapping of a file: dropped pages are read
-                            // again from the file if touched; nothing borrows them any more.
-                            let _ = unsafe {
-                                m.unchecked_advise_range(
-                                    memmap2::UncheckedAdvice::DontNeed,
-                                    released,
-                                    end - released,
-                                )
-                            };
-                            released = end;
-                        }
+                // Give the pages of processed batches back, so that resident memory stays flat
+                // however large the file is. A batch's pages are dropped while the next batch
+                // is parsed: the workers need not wait for the kernel.
+                let drop_pages = |range: Option<(usize, usize)>| {
+                    if let (Some(m), Some((off, len))) = (&map, range) {
+                        // SAFETY: a read-only mapping of a file: dropped pages are read again
+                        // from the file if touched; no batch still in work lies in them.
+                        let _ = unsafe {
+                            m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, off, len)
+                        };
                     }
                 };
+                let mut released = 0usize;
+                let mut done: Option<(usize, usize)> = None;
                 // (Running phase A of the next batch beside phase B of this one was tried: it
                 // was 25% slower, as phase A's streaming reads evict phase B's domain tables.)
                 for batch in line_chunks(data, opts.batch_bytes) {
+                    let range = done.take();
                     run_batch(
                         batch,
                         &ctx,
+                        &|| drop_pages(range),
                         &mut line_base,
                         &mut states,
                         &mut sinks,
                         &mut problems,
                     );
-                    release(batch);
+                    count_progress(opts, batch.len());
+                    if let Some(m) = &map {
+                        // whole pages up to the end of this batch
+                        let end = batch.as_ptr() as usize + batch.len() - m.as_ptr() as usize;
+                        let end = end & !0xfff;
+                        if end > released {
+                            done = Some((released, end - released));
+                            released = end;
+                        }
+                    }
                 }
+                drop_pages(done);
                 bytes += data.len() as u64;
                 end_offsets.push(spec.start_offset + usable as u64);
             }
@@ -980,6 +986,7 @@ fn scan_inner(
                             run_batch(
                                 &data,
                                 &ctx,
+                                &|| {},
                                 &mut line_base,
                                 &mut states,
                                 &mut sinks,
