@@ -670,12 +670,6 @@ pub struct Accumulator {
     mx_rows: bool,
 }
 
-impl Default for Accumulator {
-    fn default() -> Accumulator {
-        Accumulator::new(true)
-    }
-}
-
 impl Accumulator {
     /// An empty accumulator; `mx_rows: false` leaves [`Aggregate::mx`] empty, which spares
     /// every attempt the work on its MX row (`domains` without `--by mx` needs none).
