@@ -65,7 +65,12 @@ pub fn run(a: CompareArgs) -> Result<i32> {
     }
     let listed = load(&Source::from_arg(&a.danefail), a.as_of.as_deref(), a.ever)?;
     let inputs = a.logs.inputs()?;
-    let r = crate::scan::scan_aggregate(&inputs, &a.logs.options()?)?;
+    // the comparison reads domain rows only
+    let opts = crate::scan::ScanOptions {
+        mx_rows: false,
+        ..a.logs.options()?
+    };
+    let r = crate::scan::scan_aggregate(&inputs, &opts)?;
     let c = compare(&r.aggregate, &listed);
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
