@@ -372,9 +372,9 @@ impl Aggregate {
     }
 }
 
-/// A name as a hash-map key, kept inline when it is short (most domain and MX names are), so
-/// that comparing keys reads the hash table's own memory instead of a separate heap string.
-/// Looked up by `&str` (it hashes and compares as its text).
+/// A name kept inline when it is short (most domain and MX names are), so that comparing it
+/// reads the memory it sits in (a table slot, a map entry) instead of a separate heap string.
+/// It hashes, compares and orders as its text.
 #[derive(Clone)]
 pub struct Key(Repr);
 
@@ -447,13 +447,7 @@ impl std::fmt::Debug for Key {
 }
 impl std::hash::Hash for Key {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        // the same as str's Hash, as Borrow<str> requires
         self.as_str().hash(h)
-    }
-}
-impl std::borrow::Borrow<str> for Key {
-    fn borrow(&self) -> &str {
-        self.as_str()
     }
 }
 
