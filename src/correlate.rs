@@ -793,12 +793,17 @@ impl PartitionState {
                 return o.into_mut()
             }
             Entry::Occupied(_) => {}
-            Entry::Vacant(v) => {
+            // a process that collided stays where it is when the slot's owner has expired
+            Entry::Vacant(v)
+                if self.postfix_collided.is_empty()
+                    || !self.postfix_collided.contains_key(&key()) =>
+            {
                 return v.insert(PostfixState {
                     key: key(),
                     ..PostfixState::default()
                 })
             }
+            Entry::Vacant(_) => {}
         }
         let key = key();
         self.postfix_collided
@@ -848,6 +853,12 @@ impl PartitionState {
 mod tests {
     use super::*;
 
+    struct Sink;
+    impl Emit for Sink {
+        fn attempt(&mut self, _: &AttemptRef<'_>) {}
+        fn problem(&mut self, _: u32, _: u64, _: &'static str, _: &str) {}
+    }
+
     /// Two processes whose keys share a hash keep separate states; the same process finds its
     /// own state again.
     #[test]
@@ -875,6 +886,24 @@ mod tests {
             11
         );
         assert_eq!(p.postfix.len() + p.postfix_collided.len(), 3);
+        // the owner of hash 42 expires: the others keep their states all the same
+        let owner = p.postfix.get(&42).map(|s| s.key.clone()).unwrap();
+        assert_eq!(owner.as_str(), "mail01\u{1f}postfix/smtp\u{1f}100");
+        p.postfix_process(42, "mail01", "postfix/smtp", "100")
+            .last_time = -PROCESS_EXPIRY * 10;
+        p.expire(0, &mut Sink);
+        assert!(p.postfix.is_empty());
+        assert_eq!(
+            p.postfix_process(42, "mail01", "postfix/smtp", "101")
+                .last_time,
+            9
+        );
+        assert_eq!(
+            p.postfix_process(42, "mail01", "postfix/smt", "p100")
+                .last_time,
+            11
+        );
+        assert_eq!(p.postfix.len() + p.postfix_collided.len(), 2);
         assert!(key_is("a\u{1f}b\u{1f}c", "a", "b", "c"));
         assert!(!key_is("a\u{1f}b\u{1f}c", "a", "b", "cd"));
         assert!(!key_is("ab\u{1f}\u{1f}c", "a", "b", "c"));
