@@ -634,6 +634,19 @@ pub struct StampMemo {
     stamp: Option<Stamp>,
 }
 
+/// Where an RFC 3339 stamp's offset starts: after the seconds and any fraction (as
+/// [`timefmt::parse_rfc3339`] reads them).
+fn fraction_end(b: &[u8]) -> usize {
+    let mut i = 19;
+    if matches!(b.get(i), Some(b'.' | b',')) {
+        i += 1;
+        while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+            i += 1;
+        }
+    }
+    i
+}
+
 impl StampMemo {
     fn get(&self, b: &[u8]) -> Option<(Stamp, usize, bool)> {
         let stamp = self.stamp?;
@@ -642,13 +655,7 @@ impl StampMemo {
                 if b.get(..19)? != self.head {
                     return None;
                 }
-                let mut i = 19;
-                if matches!(b.get(i), Some(b'.' | b',')) {
-                    i += 1;
-                    while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
-                        i += 1;
-                    }
-                }
+                let i = fraction_end(b);
                 let n = self.tail_len as usize;
                 (b.get(i..i + n)? == self.tail.get(..n)?).then_some((stamp, i + n, false))
             }
@@ -669,17 +676,13 @@ impl StampMemo {
         };
         dst.copy_from_slice(h);
         if kind == StampKind::Rfc3339 {
-            // the offset is the stamp's last 1, 5 or 6 bytes
-            let used = match b.get(n.saturating_sub(1)) {
-                Some(b'Z' | b'z') => 1,
-                _ if b.get(n.saturating_sub(3)) == Some(&b':') => 6,
-                _ => 5,
-            };
-            match (b.get(n - used.min(n)..n), self.tail.get_mut(..used)) {
+            // the offset: from the end of the fraction to the end of the stamp
+            let i = fraction_end(b);
+            match (b.get(i..n), self.tail.get_mut(..n.saturating_sub(i))) {
                 (Some(t), Some(dst)) => dst.copy_from_slice(t),
                 _ => return,
             }
-            self.tail_len = used as u8;
+            self.tail_len = (n - i) as u8;
         }
         self.kind = Some(kind);
         self.stamp = Some(stamp);
