@@ -666,7 +666,7 @@ pub struct Accumulator {
 
 impl Accumulator {
     /// An empty accumulator; `mx_rows: false` leaves [`Aggregate::mx`] empty, which spares
-    /// every attempt the work on its MX row (`domains` without `--by mx` needs none).
+    /// every attempt the work on its MX row.
     pub fn new(mx_rows: bool) -> Accumulator {
         Accumulator {
             domains: Table::default(),

@@ -64,8 +64,8 @@ pub struct ScanOptions {
     ///
     /// [`Row::failure_days`]: crate::aggregate::Row::failure_days
     pub per_day: bool,
-    /// Keep per-MX rows ([`Aggregate::mx`]); without them each attempt costs one table
-    /// lookup fewer. `domains` without `--by mx` does not need them.
+    /// Keep per-MX rows ([`Aggregate::mx`]); without them each attempt costs less. Of the
+    /// commands that aggregate here, only `domains --by mx` reads them.
     pub mx_rows: bool,
     /// Bytes of input read so far, added after each batch (drives a progress bar).
     pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
