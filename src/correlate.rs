@@ -863,46 +863,32 @@ mod tests {
     /// own state again.
     #[test]
     fn processes_with_colliding_hashes_stay_apart() {
+        let procs = [
+            ("postfix/smtp", "100", 7),
+            ("postfix/smtp", "101", 9),
+            ("postfix/smt", "p100", 11),
+        ];
         let mut p = PartitionState::default();
-        p.postfix_process(42, "mail01", "postfix/smtp", "100")
-            .last_time = 7;
-        p.postfix_process(42, "mail01", "postfix/smtp", "101")
-            .last_time = 9;
-        p.postfix_process(42, "mail01", "postfix/smt", "p100")
-            .last_time = 11;
-        assert_eq!(
-            p.postfix_process(42, "mail01", "postfix/smtp", "100")
-                .last_time,
-            7
-        );
-        assert_eq!(
-            p.postfix_process(42, "mail01", "postfix/smtp", "101")
-                .last_time,
-            9
-        );
-        assert_eq!(
-            p.postfix_process(42, "mail01", "postfix/smt", "p100")
-                .last_time,
-            11
-        );
+        let time_of = |p: &mut PartitionState, (prog, pid, _): (&str, &str, i64)| {
+            p.postfix_process(42, "mail01", prog, pid).last_time
+        };
+        for (prog, pid, t) in procs {
+            p.postfix_process(42, "mail01", prog, pid).last_time = t;
+        }
+        for proc in procs {
+            assert_eq!(time_of(&mut p, proc), proc.2);
+        }
         assert_eq!(p.postfix.len() + p.postfix_collided.len(), 3);
-        // the owner of hash 42 expires: the others keep their states all the same
+        // the owner of hash 42 (the first) expires: the others keep their states all the same
         let owner = p.postfix.get(&42).map(|s| s.key.clone()).unwrap();
         assert_eq!(owner.as_str(), "mail01\u{1f}postfix/smtp\u{1f}100");
         p.postfix_process(42, "mail01", "postfix/smtp", "100")
             .last_time = -PROCESS_EXPIRY * 10;
         p.expire(0, &mut Sink);
         assert!(p.postfix.is_empty());
-        assert_eq!(
-            p.postfix_process(42, "mail01", "postfix/smtp", "101")
-                .last_time,
-            9
-        );
-        assert_eq!(
-            p.postfix_process(42, "mail01", "postfix/smt", "p100")
-                .last_time,
-            11
-        );
+        for proc in &procs[1..] {
+            assert_eq!(time_of(&mut p, *proc), proc.2);
+        }
         assert_eq!(p.postfix.len() + p.postfix_collided.len(), 2);
         assert!(key_is("a\u{1f}b\u{1f}c", "a", "b", "c"));
         assert!(!key_is("a\u{1f}b\u{1f}c", "a", "b", "cd"));
