@@ -190,15 +190,34 @@ pub enum PostfixEvent<'a> {
     Other,
 }
 
+/// Byte classes of queue-id characters: bit 0, a short-id character (digit or `A`–`F`);
+/// bit 1, a long-id character (letter or digit other than a vowel).
+static QID_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0usize;
+    while c < 256 {
+        let b = c as u8;
+        let short = b.is_ascii_digit() || (b >= b'A' && b <= b'F');
+        let vowel = matches!(
+            b,
+            b'a' | b'e' | b'i' | b'o' | b'u' | b'A' | b'E' | b'I' | b'O' | b'U'
+        );
+        let long = b.is_ascii_alphanumeric() && !vowel;
+        t[c] = (short as u8) | ((long as u8) << 1);
+        c += 1;
+    }
+    t
+};
+
 /// Postfix queue ids: short ones are upper-case hex; long ones (`enable_long_queue_ids`) are
 /// 12+ letters and digits without vowels.
 fn is_qid(s: &str) -> bool {
-    let short = (5..=20).contains(&s.len())
-        && s.bytes()
-            .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c));
-    let long = (12..=24).contains(&s.len())
-        && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() && !b"aeiouAEIOU".contains(&c));
+    if !(5..=24).contains(&s.len()) {
+        return false;
+    }
+    let class = s.bytes().fold(3u8, |acc, c| acc & QID_CLASS[c as usize]);
+    let short = s.len() <= 20 && class & 1 != 0;
+    let long = s.len() >= 12 && class & 2 != 0;
     short || long
 }
 
@@ -651,6 +670,48 @@ mod tests {
         // leak the grammar for the test's borrow: fine in tests
         let g: &'static Grammars = Box::leak(Box::new(g));
         postfix_message(&g.postfix, m)
+    }
+
+    /// The queue-id rule as written in words: short ids are 5–20 upper-case hex characters,
+    /// long ones 12–24 letters and digits without vowels.
+    fn is_qid_spec(s: &str) -> bool {
+        let short = (5..=20).contains(&s.len())
+            && s.bytes()
+                .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c));
+        let long = (12..=24).contains(&s.len())
+            && s.bytes()
+                .all(|c| c.is_ascii_alphanumeric() && !b"aeiouAEIOU".contains(&c));
+        short || long
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn qid_table_follows_the_rule(s in proptest::prop_oneof![
+            "[0-9A-F]{0,22}",
+            "[0-9A-Za-z]{10,26}",
+            "[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{9,26}",
+            "[0-9A-Fa-zGU:é ]{0,26}",
+        ]) {
+            proptest::prop_assert_eq!(is_qid(&s), is_qid_spec(&s), "{:?}", s);
+        }
+    }
+
+    #[test]
+    fn qid_shapes() {
+        for (s, want) in [
+            ("6954A7365A", true),
+            ("0D9633D", true),
+            ("4XyZ", false),
+            ("3ZqJx65Pz4zGNdL", true),
+            ("3ZqJx65Pz4zGNdLa", false),
+            ("6954a7365a", false),
+            ("ABCDEF0123456789ABCD", true),
+            ("ABCDEF0123456789ABCDE", false),
+            ("BCDFGHJKLMNPQRSTVWXYZbcdf", false),
+        ] {
+            assert_eq!(is_qid(s), want, "{s}");
+            assert_eq!(is_qid_spec(s), want, "{s}");
+        }
     }
 
     #[test]
