@@ -551,7 +551,9 @@ impl Table {
         let slots = &self.slots;
         self.index
             .find(self.hash(raw), |&i| {
-                slots.get(i as usize).is_some_and(|s| s.key.as_str() == raw)
+                slots
+                    .get(i as usize)
+                    .is_some_and(|s| crate::parse::same(s.key.as_str(), raw))
             })
             .copied()
     }
@@ -693,7 +695,8 @@ impl Accumulator {
         };
         let mi = match (mx_host, self.domains.slots.get_mut(di as usize)) {
             (Some(h), Some(slot)) => {
-                if slot.last_other != NO_NAME && slot.last_raw_other.as_str() == h {
+                if slot.last_other != NO_NAME && crate::parse::same(slot.last_raw_other.as_str(), h)
+                {
                     Some(slot.last_other)
                 } else {
                     let mi = match self.mx.find(h) {

@@ -11,7 +11,8 @@ use crate::classify::{apply_rule, TlsField, TlsLevel};
 use crate::grammar::{Grammars, VerbMeaning};
 use crate::model::{DaneMode, DaneOutcome, FailureClass, Mta};
 use crate::parse::{
-    tlsrpt_type_key, Delivery, EximEvent, EximFlag, KeyValueLine, PostfixEvent, Target, Trust,
+    same, same_bytes, tlsrpt_type_key, Delivery, EximEvent, EximFlag, KeyValueLine, PostfixEvent,
+    Target, Trust,
 };
 use std::collections::hash_map::Entry;
 
@@ -137,7 +138,7 @@ impl Conn {
     fn same_target(&self, t: &Target<'_>) -> bool {
         self.host.eq_ignore_ascii_case(t.host)
             && match (self.addr.get(), t.addr) {
-                (Some(a), Some(b)) => a == b,
+                (Some(a), Some(b)) => same(a, b),
                 _ => true,
             }
             && match (self.port, t.port) {
@@ -771,11 +772,11 @@ fn key_is(key: &str, host: &str, prog: &str, pid: &str) -> bool {
     let k = key.as_bytes();
     let (h, p) = (host.len(), prog.len());
     k.len() == h + p + pid.len() + 2
-        && k[..h] == *host.as_bytes()
+        && same_bytes(&k[..h], host.as_bytes())
         && k[h] == 0x1f
-        && k[h + 1..h + 1 + p] == *prog.as_bytes()
+        && same_bytes(&k[h + 1..h + 1 + p], prog.as_bytes())
         && k[h + 1 + p] == 0x1f
-        && k[h + 2 + p..] == *pid.as_bytes()
+        && same_bytes(&k[h + 2 + p..], pid.as_bytes())
 }
 
 impl PartitionState {

@@ -652,14 +652,15 @@ impl StampMemo {
         let stamp = self.stamp?;
         match self.kind? {
             StampKind::Rfc3339 => {
-                if b.get(..19)? != self.head {
+                if b.first_chunk::<19>()? != &self.head {
                     return None;
                 }
                 let i = fraction_end(b);
                 let n = self.tail_len as usize;
                 (b.get(i..i + n)? == self.tail.get(..n)?).then_some((stamp, i + n, false))
             }
-            StampKind::Bsd => (b.get(..15)? == self.head.get(..15)?).then_some((stamp, 15, false)),
+            StampKind::Bsd => (b.first_chunk::<15>()? == self.head.first_chunk::<15>()?)
+                .then_some((stamp, 15, false)),
             StampKind::Exim => None,
         }
     }

@@ -33,6 +33,36 @@ pub fn rfind1(s: &str, b: u8) -> Option<usize> {
     memchr::memrchr(b, s.as_bytes())
 }
 
+/// Whether `a` and `b` hold the same bytes. For the short names of log lines this is faster
+/// than `==`, which calls libc's `memcmp`: it compares at most two pairs of overlapping words
+/// that together cover every byte.
+#[inline]
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    /// Equal when `N <= len <= 2N`: the first and last `N` bytes overlap or meet.
+    #[inline(always)]
+    fn ends<const N: usize>(a: &[u8], b: &[u8]) -> bool {
+        a.first_chunk::<N>() == b.first_chunk::<N>() && a.last_chunk::<N>() == b.last_chunk::<N>()
+    }
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1..=3 => a.first() == b.first() && a.get(n / 2) == b.get(n / 2) && a.last() == b.last(),
+        4..=7 => ends::<4>(a, b),
+        8..=16 => ends::<8>(a, b),
+        17..=32 => ends::<16>(a, b),
+        _ => a == b,
+    }
+}
+
+/// [`same_bytes`] for strings.
+#[inline]
+pub fn same(a: &str, b: &str) -> bool {
+    same_bytes(a.as_bytes(), b.as_bytes())
+}
+
 macro_rules! finder {
     ($name:ident, $text:expr) => {
         static $name: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new($text));
@@ -693,6 +723,21 @@ mod tests {
             "[0-9A-Fa-zGU:é ]{0,26}",
         ]) {
             proptest::prop_assert_eq!(is_qid(&s), is_qid_spec(&s), "{:?}", s);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn same_bytes_is_equality(a in proptest::collection::vec(0u8..4, 0..70), flip in 0usize..80) {
+            let mut b = a.clone();
+            proptest::prop_assert!(same_bytes(&a, &b));
+            if let Some(x) = b.get_mut(flip) {
+                *x ^= 1;
+                proptest::prop_assert!(!same_bytes(&a, &b));
+            }
+            b.push(0);
+            proptest::prop_assert!(!same_bytes(&a, &b));
+            proptest::prop_assert_eq!(same_bytes(&a[a.len() / 2..], &b[..a.len() - a.len() / 2]), a[a.len() / 2..] == b[..a.len() - a.len() / 2]);
         }
     }
 

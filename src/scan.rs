@@ -384,7 +384,12 @@ impl Engine {
                     // postfix/smtp, postfix-out/smtp: the last component is the agent
                     let slash = parse::rfind1(agent, b'/')?;
                     let last = &agent[slash + 1..];
-                    if !g.postfix.delivery_agents.iter().any(|a| a == last) {
+                    if !g
+                        .postfix
+                        .delivery_agents
+                        .iter()
+                        .any(|a| parse::same(a, last))
+                    {
                         return None;
                     }
                     if !want(Mta::Postfix) {
