@@ -19,23 +19,34 @@ bytes=$(stat -c %s "$f1"); lines=$(wc -l < "$f1")
 echo "file: $f1  $bytes bytes, $lines lines, $domains domains; $(nproc) cores"
 cat "$f1" > /dev/null; cat "$f1" > /dev/null   # warm page cache
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-run() { # label command...; prints median wall seconds of 5 runs, last peak RSS and CPU%
-  local label=$1; shift
-  local walls=() rss cpu w
-  for i in 1 2 3 4 5; do
+# The three commands run in rounds (domains, wc, grep; 7 rounds) rather than each 5 times in a
+# row: this VM's speed drifts over minutes, and alternating keeps the drift out of the ratio.
+# Each command's line shows its median wall time and the last run's peak RSS and CPU use; the
+# ratio line gives the ratio of the medians and the median of the per-round ratios.
+labels=("danemine domains --format csv" "wc -l" "grep -c status=")
+cmds=("$bin domains --format csv $f1" "wc -l $f1" "grep -c status= $f1")
+declare -a walls rss cpu
+rounds=7
+for r in $(seq $rounds); do
+  for i in 0 1 2; do
     # output to a file, not /dev/null: GNU grep stops at the first match when writing to /dev/null
-    /usr/bin/time -f '%e %M %P' -o "$dir/time.out" "$@" > "$dir/run.out"
-    read -r w rss cpu < "$dir/time.out"; walls+=("$w")
+    # shellcheck disable=SC2086
+    /usr/bin/time -f '%e %M %P' -o "$dir/time.out" ${cmds[$i]} > "$dir/run.out"
+    read -r w m c < "$dir/time.out"
+    walls[$((i * rounds + r - 1))]=$w; rss[$i]=$m; cpu[$i]=$c
   done
-  w=$(printf '%s\n' "${walls[@]}" | median)
-  awk -v l="$label" -v w="$w" -v b="$bytes" -v n="$lines" -v r="$rss" -v c="$cpu" \
+done
+med=()
+for i in 0 1 2; do
+  med[$i]=$(printf '%s\n' "${walls[@]:$((i * rounds)):$rounds}" | median)
+  awk -v l="${labels[$i]}" -v w="${med[$i]}" -v b="$bytes" -v n="$lines" -v r="${rss[$i]}" -v c="${cpu[$i]}" \
     'BEGIN { printf "%-34s %7.3f s  %6.2f GB/s  %11.0f lines/s  peak RSS %7.1f MB  CPU %s\n", l, w, b/w/1e9, n/w, r/1024, c }'
-  echo "$w" > "$dir/last.wall"
-}
-run "danemine domains --format csv" "$bin" domains --format csv "$f1"; d=$(cat "$dir/last.wall")
-run "wc -l" wc -l "$f1"; w=$(cat "$dir/last.wall")
-run "grep -c status=" grep -c 'status=' "$f1"
-awk -v d="$d" -v w="$w" 'BEGIN { printf "domains / wc -l: %.1fx\n", d/w }'
+done
+per_round=$(for r in $(seq 0 $((rounds - 1))); do
+  awk -v d="${walls[$r]}" -v w="${walls[$((rounds + r))]}" 'BEGIN { printf "%.3f\n", d/w }'
+done | median)
+awk -v d="${med[0]}" -v w="${med[1]}" -v p="$per_round" -v n="$rounds" \
+  'BEGIN { printf "domains / wc -l: %.1fx (ratio of medians); %.1fx (median of %d per-round ratios)\n", d/w, p, n }'
 for f in "$f1" "$f4"; do
   cat "$f" > /dev/null
   /usr/bin/time -f '%e %M' -o "$dir/time.out" "$bin" domains --format csv "$f" > "$dir/out.csv"
