@@ -27,16 +27,23 @@ pub fn days_from_civil(y: i32, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// The civil (year, month) of Unix seconds, UTC.
-pub fn year_month_of(unix: i64) -> (i32, u32) {
+/// The civil (year, month, day) of Unix seconds, UTC (proleptic Gregorian).
+pub fn civil_of(unix: i64) -> (i32, u32, u32) {
     let z = unix.div_euclid(86_400) + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = (yoe + era * 400) as i32 + i32::from(m <= 2);
+    (y, m, d)
+}
+
+/// The civil (year, month) of Unix seconds, UTC.
+pub fn year_month_of(unix: i64) -> (i32, u32) {
+    let (y, m, _) = civil_of(unix);
     (y, m)
 }
 
@@ -228,6 +235,30 @@ pub fn infer_year(month: u32, reference: (i32, u32)) -> i32 {
 
 /// Unix seconds as RFC 3339 UTC with whole seconds (`2026-11-01T00:00:07Z`).
 pub fn rfc3339(unix: i64) -> String {
+    // Years 0000-9999 by hand: every table row has two stamps, and chrono's formatter parses
+    // its format string each time. Chrono writes the rest (with a sign, or "invalid-time").
+    if (-62_167_219_200..=253_402_300_799).contains(&unix) {
+        let (y, m, d) = civil_of(unix);
+        if let Ok(year) = u32::try_from(y) {
+            let secs = unix.rem_euclid(86_400) as u32;
+            let mut out = *b"0000-00-00T00:00:00Z";
+            for (at, width, v) in [
+                (0, 4, year),
+                (5, 2, m),
+                (8, 2, d),
+                (11, 2, secs / 3600),
+                (14, 2, secs / 60 % 60),
+                (17, 2, secs % 60),
+            ] {
+                let mut v = v;
+                for c in out.iter_mut().skip(at).take(width).rev() {
+                    *c = b'0' + (v % 10) as u8;
+                    v /= 10;
+                }
+            }
+            return out.iter().map(|&c| char::from(c)).collect();
+        }
+    }
     match DateTime::<Utc>::from_timestamp(unix, 0) {
         Some(t) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         None => String::from("invalid-time"),
@@ -254,6 +285,36 @@ pub fn parse_user_time(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The hand-written formatter writes what chrono writes, for any second, and the
+        /// civil date round-trips through `days_from_civil`.
+        #[test]
+        fn rfc3339_matches_chrono(t in proptest::prop_oneof![
+            -62_167_219_300i64..-62_167_219_100,
+            -100_000_000_000i64..400_000_000_000,
+            253_402_300_700i64..253_402_300_900,
+            i64::MIN..i64::MAX,
+        ]) {
+            let chrono = match DateTime::<Utc>::from_timestamp(t, 0) {
+                Some(x) => x.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                None => String::from("invalid-time"),
+            };
+            proptest::prop_assert_eq!(rfc3339(t), chrono);
+            if (-1_000_000_000_000i64..1_000_000_000_000).contains(&t) {
+                let (y, m, d) = civil_of(t);
+                proptest::prop_assert_eq!(days_from_civil(y, m, d), t.div_euclid(86_400));
+            }
+        }
+    }
+
+    #[test]
+    fn rfc3339_shapes() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_798_761_599), "2026-12-31T23:59:59Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
 
     #[test]
     fn civil_days_match_chrono() {
