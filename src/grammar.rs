@@ -583,8 +583,20 @@ pub struct Prefix<'a> {
     pub message: &'a str,
 }
 
+/// Bytes of a syslog tag's program name: letters, digits and `/`, `-`, `_`, `.`.
+static TAG_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0usize;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.');
+        c += 1;
+    }
+    t
+};
+
 fn is_tag_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'/' | b'-' | b'_' | b'.')
+    TAG_CHAR[c as usize]
 }
 
 /// `program[pid]:` or `program:` → (program, pid).
@@ -744,15 +756,15 @@ impl PrefixGrammar {
             s = s[n..].trim_start_matches(' ');
         }
         // severity column: "INFO    postfix/smtp[138]: ..."
-        let (tok, rest) = split_token(s);
-        if (3..=8).contains(&tok.len())
-            && tok.bytes().all(|c| c.is_ascii_uppercase())
-            && self.severities.iter().any(|w| w == tok)
+        let (mut t1, mut r1) = split_token(s);
+        if (3..=8).contains(&t1.len())
+            && t1.bytes().all(|c| c.is_ascii_uppercase())
+            && self.severities.iter().any(|w| w == t1)
         {
-            s = rest.trim_start_matches(' ');
+            s = r1.trim_start_matches(' ');
+            (t1, r1) = split_token(s);
         }
         // host and tag
-        let (t1, r1) = split_token(s);
         if let Some((prog, pid)) = parse_tag(t1) {
             p.program = Some(prog);
             p.pid = pid;
