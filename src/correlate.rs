@@ -136,7 +136,8 @@ impl Conn {
     }
 
     fn same_target(&self, t: &Target<'_>) -> bool {
-        self.host.eq_ignore_ascii_case(t.host)
+        // the same bytes, as written in both lines, is the common case and the cheaper test
+        (same(&self.host, t.host) || self.host.eq_ignore_ascii_case(t.host))
             && match (self.addr.get(), t.addr) {
                 (Some(a), Some(b)) => same(a, b),
                 _ => true,

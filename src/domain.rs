@@ -107,7 +107,7 @@ pub fn domain_of_address(addr: &str) -> Option<&str> {
     let a = addr.trim();
     let a = a.strip_prefix('<').unwrap_or(a);
     let a = a.strip_suffix('>').unwrap_or(a);
-    let at = a.rfind('@')?;
+    let at = crate::parse::rfind1(a, b'@')?;
     let d = &a[at + 1..];
     if d.is_empty() {
         None

@@ -368,7 +368,7 @@ fn summary_line<'a>(g: &PostfixGrammar, word: &str, rest: &'a str) -> Option<Pos
     let (proto, cipher) = match find_with(&WITH_CIPHER, tail) {
         Some(w) => {
             let c = &tail[w + " with cipher ".len()..];
-            let c = c.split(' ').next().filter(|c| !c.is_empty());
+            let c = Some(&c[..find1(c, b' ').unwrap_or(c.len())]).filter(|c| !c.is_empty());
             (Some(&tail[..w]).filter(|p| !p.is_empty()), c)
         }
         None => (None, None),
