@@ -624,6 +624,14 @@ fn parse_tag(tok: &str) -> Option<(&str, Option<&str>)> {
     }
 }
 
+/// Whether `b` can start with a stamp of any kind: each starts with a digit or a month's
+/// capital, and has a space at 3 (BSD syslog `Nov  1`) or a dash at 4 (RFC 3339, Exim).
+fn may_start_with_stamp(b: &[u8]) -> bool {
+    b.first()
+        .is_some_and(|c| c.is_ascii_digit() || b"JFMASOND".contains(c))
+        && (b.get(3) == Some(&b' ') || b.get(4) == Some(&b'-'))
+}
+
 fn split_token(s: &str) -> (&str, &str) {
     match find1(s, b' ') {
         Some(i) => (&s[..i], &s[i + 1..]),
@@ -781,13 +789,9 @@ impl PrefixGrammar {
             }
         }
         p.message = s;
-        // a forwarded container line: the message starts with another syslog prefix
-        // (a stamp starts with a digit or a month's capital: skip the attempt for other messages)
-        let could_be_stamp = s
-            .as_bytes()
-            .first()
-            .is_some_and(|c| c.is_ascii_digit() || b"JFMASOND".contains(c));
-        if p.program.is_some() && depth < 3 && could_be_stamp {
+        // a forwarded container line: the message starts with another syslog prefix (skip the
+        // attempt for messages that cannot start with a stamp, such as "6954A7365A: to=<...")
+        if p.program.is_some() && depth < 3 && may_start_with_stamp(s.as_bytes()) {
             let inner_has_stamp = self.stamp(s, memo).is_some_and(|(_, _, exim)| !exim);
             if inner_has_stamp {
                 let inner = self.parse_depth(s, depth + 1, memo);
@@ -871,6 +875,50 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("unknown grammar kind"));
+    }
+
+    /// The quick test before looking for a doubled prefix lets through every stamp that a
+    /// parser accepts (over stamps of every kind, and random bytes around their shapes).
+    #[test]
+    fn stamp_filter_keeps_every_stamp() {
+        let mut x: u64 = 11;
+        let mut next = |m: usize| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((x >> 33) as usize) % m
+        };
+        let shapes = [
+            "2026-11-01T00:00:07.123+01:00 ",
+            "2019-02-28 13:51:09 ",
+            "Nov  1 00:00:07 ",
+            "Dec 31 23:59:59 ",
+            "6954A7365A: to=<a@b.c>",
+            "Feb 29 12:00:00 ",
+        ];
+        let alphabet = b"0123456789-: TJFMASONDabcelnoprtuvy";
+        let mut accepted = 0;
+        for _ in 0..200_000 {
+            let mut b = shapes[next(shapes.len())].as_bytes().to_vec();
+            for _ in 0..next(3) {
+                let i = next(b.len());
+                b[i] = alphabet[next(alphabet.len())];
+            }
+            let parsed = timefmt::parse_rfc3339(&b).is_some()
+                || timefmt::parse_bsd(&b).is_some()
+                || timefmt::parse_exim(&b).is_some();
+            if parsed {
+                accepted += 1;
+                assert!(
+                    may_start_with_stamp(&b),
+                    "{:?}",
+                    String::from_utf8_lossy(&b)
+                );
+            }
+        }
+        assert!(accepted > 10_000, "{accepted}");
+        assert!(!may_start_with_stamp(b"6954A7365A: to=<a@b.c>"));
+        assert!(!may_start_with_stamp(b"Anonymous TLS connection"));
     }
 
     /// Parsing with the memo of the lines before gives what parsing each line alone gives,
