@@ -97,11 +97,21 @@ impl<'a> Target<'a> {
     }
 }
 
+/// The bytes that end the host name of a target: space, comma, colon, bracket.
+static HOST_END: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b' ' as usize] = true;
+    t[b',' as usize] = true;
+    t[b':' as usize] = true;
+    t[b'[' as usize] = true;
+    t
+};
+
 /// Parse `host[addr]:port`, `host[addr]` or `host`; returns the target and the rest of `s`.
 pub fn parse_target(s: &str) -> Option<(Target<'_>, &str)> {
     let end_host = s
         .bytes()
-        .position(|c| matches!(c, b' ' | b',' | b':' | b'['))
+        .position(|c| HOST_END[c as usize])
         .unwrap_or(s.len());
     match s.as_bytes().get(end_host) {
         Some(b'[') => {
@@ -316,8 +326,10 @@ fn parse_delivery<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
 /// Parse the message of a Postfix delivery agent. `None` means the line is malformed (it looks
 /// like a delivery line but its fields cannot be read).
 pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEvent<'a>> {
-    // queue-id lines first: they are the bulk of the traffic
-    if let Some(colon) = find2(m, b':', b' ') {
+    // queue-id lines first: they are the bulk of the traffic (an id has at most 24 characters,
+    // so its ": " lies within the first 26 bytes)
+    let head = m.get(..m.len().min(26)).unwrap_or(m);
+    if let Some(colon) = find2(head, b':', b' ') {
         let qid = &m[..colon];
         if is_qid(qid) {
             let rest = &m[colon + 2..];
