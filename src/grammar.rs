@@ -877,17 +877,22 @@ mod tests {
             .contains("unknown grammar kind"));
     }
 
-    /// The quick test before looking for a doubled prefix lets through every stamp that a
-    /// parser accepts (over stamps of every kind, and random bytes around their shapes).
-    #[test]
-    fn stamp_filter_keeps_every_stamp() {
-        let mut x: u64 = 11;
-        let mut next = |m: usize| {
+    /// A seeded picker of indices below `m` (a small LCG: tests stay reproducible).
+    fn picker(seed: u64) -> impl FnMut(usize) -> usize {
+        let mut x = seed;
+        move |m| {
             x = x
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             ((x >> 33) as usize) % m
-        };
+        }
+    }
+
+    /// The quick test before looking for a doubled prefix lets through every stamp that a
+    /// parser accepts (over stamps of every kind, and random bytes around their shapes).
+    #[test]
+    fn stamp_filter_keeps_every_stamp() {
+        let mut next = picker(11);
         let shapes = [
             "2026-11-01T00:00:07.123+01:00 ",
             "2019-02-28 13:51:09 ",
@@ -948,13 +953,7 @@ mod tests {
             " 1wtYVW-0000000GFxD-3Ryp => logs@myip.gr R=x",
             "",
         ];
-        let mut x: u64 = 7;
-        let mut next = |m: usize| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((x >> 33) as usize) % m
-        };
+        let mut next = picker(7);
         let mut memo = StampMemo::default();
         let mut hits = 0;
         for _ in 0..20_000 {
