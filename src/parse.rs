@@ -147,9 +147,15 @@ pub fn parse_target(s: &str) -> Option<(Target<'_>, &str)> {
             let mut rest = &s[close + 1..];
             let mut port = None;
             if let Some(r) = rest.strip_prefix(':') {
-                let n = r.bytes().take_while(|c| c.is_ascii_digit()).count();
+                // digits as `u16::from_str` reads them: more than 65535 is no port
+                let mut n = 0;
+                let mut v = 0u32;
+                for c in r.bytes().take_while(u8::is_ascii_digit) {
+                    v = (v * 10 + u32::from(c - b'0')).min(1 << 16);
+                    n += 1;
+                }
                 if n > 0 {
-                    port = r[..n].parse().ok();
+                    port = u16::try_from(v).ok();
                     rest = &r[n..];
                 }
             }
@@ -823,6 +829,17 @@ mod tests {
         let (t, _) = parse_target("xyz.domain.tld[xx.yyy.xx.xx]:25").unwrap();
         assert_eq!(t.addr, Some("xx.yyy.xx.xx"));
         assert!(parse_target("[1.2.3.4]:25").is_none());
+        for (port, want) in [
+            ("0", Some(0)),
+            ("00025", Some(25)),
+            ("65535", Some(65535)),
+            ("65536", None),
+            ("99999999999999999999", None),
+        ] {
+            let text = format!("h[a]:{port}, x");
+            let (t, r) = parse_target(&text).unwrap();
+            assert_eq!((t.port, r), (want, ", x"), "{port}");
+        }
     }
 
     #[test]
