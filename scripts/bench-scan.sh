@@ -15,7 +15,7 @@ for size in 1G 4G; do
   [ -s "$f" ] || "$bin" generate --format postfix --seed 42 --domains "$domains" --size "$size" --processes 200 --out "$f"
 done
 f1="$dir/postfix-1G.log"; f4="$dir/postfix-4G.log"
-bytes=$(stat -c %s "$f1"); lines=$(wc -l < "$f1")
+bytes=$(stat -L -c %s "$f1"); lines=$(wc -l < "$f1")
 echo "file: $f1  $bytes bytes, $lines lines, $domains domains; $(nproc) cores"
 cat "$f1" > /dev/null; cat "$f1" > /dev/null   # warm page cache
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -24,14 +24,15 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # Each command's line shows its median wall time and the last run's peak RSS and CPU use; the
 # ratio line gives the ratio of the medians and the median of the per-round ratios.
 labels=("danemine domains --format csv" "wc -l" "grep -c status=")
-cmds=("$bin domains --format csv $f1" "wc -l $f1" "grep -c status= $f1")
+cmd0=("$bin" domains --format csv "$f1"); cmd1=(wc -l "$f1"); cmd2=(grep -c 'status=' "$f1")
 declare -a walls rss cpu
 rounds=7
 for r in $(seq $rounds); do
   for i in 0 1 2; do
+    declare -n cmd="cmd$i"
     # output to a file, not /dev/null: GNU grep stops at the first match when writing to /dev/null
-    # shellcheck disable=SC2086
-    /usr/bin/time -f '%e %M %P' -o "$dir/time.out" ${cmds[$i]} > "$dir/run.out"
+    /usr/bin/time -f '%e %M %P' -o "$dir/time.out" "${cmd[@]}" > "$dir/run.out"
+    unset -n cmd
     read -r w m c < "$dir/time.out"
     walls[$((i * rounds + r - 1))]=$w; rss[$i]=$m; cpu[$i]=$c
   done
@@ -51,5 +52,5 @@ for f in "$f1" "$f4"; do
   cat "$f" > /dev/null
   /usr/bin/time -f '%e %M' -o "$dir/time.out" "$bin" domains --format csv "$f" > "$dir/out.csv"
   read -r w rss < "$dir/time.out"
-  printf 'peak RSS %-40s %7.1f MB (%s s, %s rows)\n' "$(basename "$f") ($(stat -c %s "$f") bytes)" "$(echo "$rss/1024" | bc -l)" "$w" "$(($(wc -l < "$dir/out.csv") - 1))"
+  printf 'peak RSS %-40s %7.1f MB (%s s, %s rows)\n' "$(basename "$f") ($(stat -L -c %s "$f") bytes)" "$(echo "$rss/1024" | bc -l)" "$w" "$(($(wc -l < "$dir/out.csv") - 1))"
 done
