@@ -5,7 +5,7 @@
 //! engine (prefix parser, tokenizer, correlation) is code; texts and vocabularies are data.
 
 use crate::model::FailureClass;
-use crate::parse::{find1, rfind_near};
+use crate::parse::{find1, rfind1};
 use crate::timefmt::{self, Stamp};
 use memchr::memmem;
 use serde::Deserialize;
@@ -603,7 +603,7 @@ fn is_tag_char(c: u8) -> bool {
 fn parse_tag(tok: &str) -> Option<(&str, Option<&str>)> {
     let t = tok.strip_suffix(':')?;
     if let Some(body) = t.strip_suffix(']') {
-        let open = rfind_near(body, b'[')?;
+        let open = rfind1(body, b'[')?;
         let prog = &body[..open];
         let pid = &body[open + 1..];
         if prog.is_empty() || pid.is_empty() || !prog.bytes().all(is_tag_char) {

@@ -6,6 +6,7 @@
 //! → `verify` (live) → `act` (exclusions, pull requests, nightly) / `report` / `tlsrpt`.
 
 pub mod aggregate;
+pub mod bytesearch;
 pub mod classify;
 pub mod correlate;
 pub mod domain;

@@ -2,16 +2,17 @@
 //!
 //! Zero-copy: events borrow from the line. Nothing here allocates on the common path.
 
+use crate::bytesearch;
 use crate::grammar::{KeyValueGrammar, PostfixGrammar};
 use memchr::memmem::Finder;
 use std::sync::LazyLock;
 
-/// Position of the two-byte pattern `ab` in `s` (memchr on the first byte; no searcher setup).
+/// Position of the two-byte pattern `ab` in `s`.
 #[inline]
 pub fn find2(s: &str, a: u8, b: u8) -> Option<usize> {
     let bytes = s.as_bytes();
     let mut from = 0;
-    while let Some(i) = memchr::memchr(a, &bytes[from..]) {
+    while let Some(i) = bytesearch::find(&bytes[from..], a) {
         let p = from + i;
         if bytes.get(p + 1) == Some(&b) {
             return Some(p);
@@ -21,41 +22,17 @@ pub fn find2(s: &str, a: u8, b: u8) -> Option<usize> {
     None
 }
 
-/// Position of the ASCII byte `b` in `s` (memchr; cheaper than `str::find` with a `char`).
+/// Position of the ASCII byte `b` in `s` (see [`bytesearch`]: cheaper than `str::find` with a
+/// `char`, and than memchr over the short distances inside a line).
 #[inline]
 pub fn find1(s: &str, b: u8) -> Option<usize> {
-    memchr::memchr(b, s.as_bytes())
-}
-
-/// Position of the ASCII byte `b` in `s` when it mostly lies within the first 16 bytes (a key
-/// before its `=`): those are looked at one by one, which costs less than setting up a
-/// vector search; the rest goes to memchr.
-#[inline]
-pub fn find_near(s: &str, b: u8) -> Option<usize> {
-    let bytes = s.as_bytes();
-    let head = bytes.len().min(16);
-    match bytes[..head].iter().position(|&c| c == b) {
-        Some(i) => Some(i),
-        None => memchr::memchr(b, &bytes[head..]).map(|i| i + head),
-    }
-}
-
-/// Last position of the ASCII byte `b` in `s` when it mostly lies within the last 16 bytes
-/// (the `[` before a pid, the `/` before an agent's name), the reverse of [`find_near`].
-#[inline]
-pub fn rfind_near(s: &str, b: u8) -> Option<usize> {
-    let bytes = s.as_bytes();
-    let tail = bytes.len().saturating_sub(16);
-    match bytes[tail..].iter().rposition(|&c| c == b) {
-        Some(i) => Some(tail + i),
-        None => memchr::memrchr(b, &bytes[..tail]),
-    }
+    bytesearch::find(s.as_bytes(), b)
 }
 
 /// Last position of the ASCII byte `b` in `s`.
 #[inline]
 pub fn rfind1(s: &str, b: u8) -> Option<usize> {
-    memchr::memrchr(b, s.as_bytes())
+    bytesearch::rfind(s.as_bytes(), b)
 }
 
 /// Whether `a` and `b` hold the same bytes. For the short names of log lines this is faster
@@ -122,22 +99,10 @@ impl<'a> Target<'a> {
     }
 }
 
-/// The bytes that end the host name of a target: space, comma, colon, bracket.
-static HOST_END: [bool; 256] = {
-    let mut t = [false; 256];
-    t[b' ' as usize] = true;
-    t[b',' as usize] = true;
-    t[b':' as usize] = true;
-    t[b'[' as usize] = true;
-    t
-};
-
 /// Parse `host[addr]:port`, `host[addr]` or `host`; returns the target and the rest of `s`.
 pub fn parse_target(s: &str) -> Option<(Target<'_>, &str)> {
-    let end_host = s
-        .bytes()
-        .position(|c| HOST_END[c as usize])
-        .unwrap_or(s.len());
+    // a host name ends at a space, comma, colon or bracket
+    let end_host = bytesearch::find_any(s.as_bytes(), [b' ', b',', b':', b'[']).unwrap_or(s.len());
     match s.as_bytes().get(end_host) {
         Some(b'[') => {
             let o = end_host;
@@ -307,7 +272,7 @@ fn parse_delivery<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
     let mut rest = s;
     let mut seen_relay = false;
     loop {
-        let eq = find_near(rest, b'=')?;
+        let eq = find1(rest, b'=')?;
         let key = &rest[..eq];
         let after = &rest[eq + 1..];
         if key == "status" {
@@ -697,7 +662,7 @@ pub fn keyvalue_line<'a>(g: &KeyValueGrammar, m: &'a str) -> Option<KeyValueLine
     let mut rest = m;
     let mut have_outcome = false;
     while !rest.is_empty() {
-        let eq = find_near(rest, b'=')?;
+        let eq = find1(rest, b'=')?;
         let key = rest[..eq].trim();
         let after = &rest[eq + 1..];
         let (value, next) = if let Some(q) = after.strip_prefix('"') {
@@ -786,9 +751,9 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn near_searches_are_searches(s in "[a-c=]{0,40}") {
-            proptest::prop_assert_eq!(find_near(&s, b'='), s.find('='));
-            proptest::prop_assert_eq!(rfind_near(&s, b'='), s.rfind('='));
+        fn byte_searches_are_searches(s in "[a-c=]{0,40}") {
+            proptest::prop_assert_eq!(find1(&s, b'='), s.find('='));
+            proptest::prop_assert_eq!(rfind1(&s, b'='), s.rfind('='));
         }
     }
 

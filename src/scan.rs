@@ -382,7 +382,7 @@ impl Engine {
             Some(prog) => {
                 if let Some(agent) = prog.strip_prefix(g.postfix.tag_prefix.as_str()) {
                     // postfix/smtp, postfix-out/smtp: the last component is the agent
-                    let slash = parse::rfind_near(agent, b'/')?;
+                    let slash = parse::rfind1(agent, b'/')?;
                     let last = &agent[slash + 1..];
                     if !g
                         .postfix
