@@ -537,6 +537,9 @@ struct Table {
     index: hashbrown::HashTable<u32>,
     slots: Vec<Slot>,
     rows: Vec<Row>,
+    /// A table that only names things (the MX hosts of `domains` without MX rows) keeps no
+    /// rows: a row is some 300 bytes, and a name is never counted there.
+    names_only: bool,
     hasher: foldhash::fast::RandomState,
 }
 
@@ -572,7 +575,9 @@ impl Table {
             last_raw_other: Key::default(),
             last_other: NO_NAME,
         });
-        self.rows.push(Row::default());
+        if !self.names_only {
+            self.rows.push(Row::default());
+        }
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.index.insert_unique(h, i, |&j| {
             slots
@@ -672,7 +677,10 @@ impl Accumulator {
     pub fn new(mx_rows: bool) -> Accumulator {
         Accumulator {
             domains: Table::default(),
-            mx: Table::default(),
+            mx: Table {
+                names_only: !mx_rows,
+                ..Table::default()
+            },
             mx_rows,
         }
     }

@@ -4,6 +4,7 @@
 //! precedence over the built-in ones of the same MTA) or a whole new key=value grammar. The
 //! engine (prefix parser, tokenizer, correlation) is code; texts and vocabularies are data.
 
+use crate::bytesearch;
 use crate::model::FailureClass;
 use crate::parse::{find1, rfind1};
 use crate::timefmt::{self, Stamp};
@@ -133,9 +134,10 @@ pub struct PrefixGrammar {
     pub timestamps: Vec<String>,
     pub severities: Vec<String>,
     pub container_separator: String,
-    /// Precompiled search for `container_separator`.
-    #[serde(skip, default = "empty_finder")]
-    pub container_finder: memmem::Finder<'static>,
+    /// The byte of `container_separator` that a search looks for (its first byte that is not
+    /// a space: spaces are everywhere in a line) and where it lies in the separator.
+    #[serde(skip)]
+    container_key: (u8, usize),
     /// `timestamps`, compiled.
     #[serde(skip)]
     pub stamp_kinds: Vec<StampKind>,
@@ -147,10 +149,6 @@ pub enum StampKind {
     Rfc3339,
     Bsd,
     Exim,
-}
-
-fn empty_finder() -> memmem::Finder<'static> {
-    memmem::Finder::new(b"\0\0never\0\0").into_owned()
 }
 
 /// Postfix grammar (see `grammars/postfix.toml`).
@@ -416,8 +414,7 @@ impl Grammars {
                     if p.container_separator.is_empty() {
                         return Err(syntax(path, "empty container_separator"));
                     }
-                    p.container_finder =
-                        memmem::Finder::new(p.container_separator.as_bytes()).into_owned();
+                    p.container_key = separator_key(p.container_separator.as_bytes());
                     for t in &p.timestamps {
                         p.stamp_kinds.push(match t.as_str() {
                             "rfc3339" => StampKind::Rfc3339,
@@ -624,6 +621,27 @@ fn parse_tag(tok: &str) -> Option<(&str, Option<&str>)> {
     }
 }
 
+/// The byte of a (non-empty) separator to look for, and where it lies: its first byte that is
+/// not a space, since spaces are everywhere in a line.
+fn separator_key(sep: &[u8]) -> (u8, usize) {
+    let at = sep.iter().position(|&c| c != b' ').unwrap_or(0);
+    (sep.get(at).copied().unwrap_or(b' '), at)
+}
+
+/// Where `sep` first occurs in `head`: the key byte is looked for 16 bytes at a time, and
+/// each hit checked against the whole separator.
+fn find_separator(head: &[u8], sep: &[u8], (key, key_at): (u8, usize)) -> Option<usize> {
+    let mut from = key_at;
+    while let Some(i) = head.get(from..).and_then(|h| bytesearch::find(h, key)) {
+        let start = from + i - key_at;
+        if head.get(start..start + sep.len()) == Some(sep) {
+            return Some(start);
+        }
+        from += i + 1;
+    }
+    None
+}
+
 /// Whether `b` can start with a stamp of any kind: each starts with a digit or a month's
 /// capital, and has a space at 3 (BSD syslog `Nov  1`) or a dash at 4 (RFC 3339, Exim).
 fn may_start_with_stamp(b: &[u8]) -> bool {
@@ -711,6 +729,14 @@ impl StampMemo {
 }
 
 impl PrefixGrammar {
+    fn container_at(&self, head: &[u8]) -> Option<usize> {
+        find_separator(
+            head,
+            self.container_separator.as_bytes(),
+            self.container_key,
+        )
+    }
+
     fn stamp(&self, s: &str, memo: &mut StampMemo) -> Option<(Stamp, usize, bool)> {
         let b = s.as_bytes();
         if let Some(hit) = memo.get(b) {
@@ -747,7 +773,7 @@ impl PrefixGrammar {
         let head_len = s.len().min(80);
         if let Some(i) = s
             .get(..head_len)
-            .and_then(|h| self.container_finder.find(h.as_bytes()))
+            .and_then(|h| self.container_at(h.as_bytes()))
         {
             let head = s[..i].trim_end();
             if !head.is_empty() && !head.contains(' ') {
@@ -875,6 +901,20 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("unknown grammar kind"));
+    }
+
+    proptest::proptest! {
+        /// The separator search finds what a plain substring search finds, for separators with
+        /// and without leading spaces, or of spaces only.
+        #[test]
+        fn separator_search_is_a_substring_search(
+            head in proptest::collection::vec(proptest::sample::select(b" |a:".to_vec()), 0..90),
+            sep in proptest::sample::select(vec![" | ", "|", "  ", " :: ", "a|", " "]),
+        ) {
+            let sep = sep.as_bytes();
+            let want = head.windows(sep.len()).position(|w| w == sep);
+            proptest::prop_assert_eq!(find_separator(&head, sep, separator_key(sep)), want);
+        }
     }
 
     /// A seeded picker of indices below `m` (a small LCG: tests stay reproducible).
