@@ -80,6 +80,18 @@ fn find_with(f: &Finder<'_>, s: &str) -> Option<usize> {
     f.find(s.as_bytes())
 }
 
+/// The first occurrence of `pat` (which starts with a space, and whose finder is `f`) in `s`.
+/// It mostly follows the first word ("Verified TLS connection", "TLSv1.3 with cipher"), so
+/// that place is tried first; no earlier occurrence can exist, as it would hold an earlier
+/// space. Elsewhere the finder searches the whole text.
+#[inline]
+fn find_after_first_word(s: &str, pat: &str, f: &Finder<'_>) -> Option<usize> {
+    match find1(s, b' ') {
+        Some(i) if s.as_bytes()[i..].starts_with(pat.as_bytes()) => Some(i),
+        _ => find_with(f, s),
+    }
+}
+
 /// A connection target `host[addr]:port` as Postfix writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Target<'a> {
@@ -336,7 +348,7 @@ pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEven
         }
     }
     // "<Trust> TLS connection established to ..." and, for a resumed session, "... reused to"
-    if let Some(i) = find_with(&TLS_CONNECTION, m) {
+    if let Some(i) = find_after_first_word(m, " TLS connection ", &TLS_CONNECTION) {
         let word = &m[..i];
         let rest = &m[i + " TLS connection ".len()..];
         // anything else ("established from": inbound; "setting up TLS connection to") falls through
@@ -360,20 +372,21 @@ pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEven
 }
 
 fn summary_line<'a>(g: &PostfixGrammar, word: &str, rest: &'a str) -> Option<PostfixEvent<'a>> {
-    let trust = if g.summary_verified.iter().any(|w| w == word) {
+    let is = |words: &[String]| words.iter().any(|w| same(w, word));
+    let trust = if is(&g.summary_verified) {
         Trust::Verified
-    } else if g.summary_trusted.iter().any(|w| w == word) {
+    } else if is(&g.summary_trusted) {
         Trust::Trusted
-    } else if g.summary_untrusted.iter().any(|w| w == word) {
+    } else if is(&g.summary_untrusted) {
         Trust::Untrusted
-    } else if g.summary_anonymous.iter().any(|w| w == word) {
+    } else if is(&g.summary_anonymous) {
         Trust::Anonymous
     } else {
         Trust::Unstated
     };
     let (target, tail) = parse_target(rest)?;
     let tail = tail.strip_prefix(": ").unwrap_or(tail);
-    let (proto, cipher) = match find_with(&WITH_CIPHER, tail) {
+    let (proto, cipher) = match find_after_first_word(tail, " with cipher ", &WITH_CIPHER) {
         Some(w) => {
             let c = &tail[w + " with cipher ".len()..];
             let c = Some(&c[..find1(c, b' ').unwrap_or(c.len())]).filter(|c| !c.is_empty());
@@ -750,6 +763,14 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn first_word_search_is_a_search(s in "[a-cT ]{0,12}( TLS connection )?[a-c ]{0,12}( TLS connection )?") {
+            proptest::prop_assert_eq!(
+                find_after_first_word(&s, " TLS connection ", &TLS_CONNECTION),
+                s.find(" TLS connection ")
+            );
+        }
+
         #[test]
         fn byte_searches_are_searches(s in "[a-c=]{0,40}") {
             proptest::prop_assert_eq!(find1(&s, b'='), s.find('='));
