@@ -49,13 +49,14 @@ fn block_at(s: &[u8], at: usize) -> &[u8; 16] {
     }
 }
 
-/// `s` (shorter than 16 bytes) copied into a zero-padded block, and the mask of its bytes.
+/// The matches in `s` (shorter than 16 bytes), searched in a zero-padded copy whose padding
+/// is masked out.
 #[inline(always)]
-fn padded(s: &[u8]) -> ([u8; 16], u32) {
+fn short_mask<const N: usize>(s: &[u8], set: [u8; N]) -> u32 {
     let mut b = [0u8; 16];
     let n = s.len().min(16);
     b[..n].copy_from_slice(&s[..n]);
-    (b, (1u32 << n) - 1)
+    mask16(&b, set) & ((1u32 << n) - 1)
 }
 
 /// Position of the first byte of `s` that is one of `set`.
@@ -63,8 +64,7 @@ fn padded(s: &[u8]) -> ([u8; 16], u32) {
 pub fn find_any<const N: usize>(s: &[u8], set: [u8; N]) -> Option<usize> {
     let n = s.len();
     if n < 16 {
-        let (b, live) = padded(s);
-        let m = mask16(&b, set) & live;
+        let m = short_mask(s, set);
         return (m != 0).then(|| m.trailing_zeros() as usize);
     }
     let mut i = 0;
@@ -91,8 +91,7 @@ pub fn find_any<const N: usize>(s: &[u8], set: [u8; N]) -> Option<usize> {
 pub fn rfind_any<const N: usize>(s: &[u8], set: [u8; N]) -> Option<usize> {
     let n = s.len();
     if n < 16 {
-        let (b, live) = padded(s);
-        let m = mask16(&b, set) & live;
+        let m = short_mask(s, set);
         return (m != 0).then(|| 31 - m.leading_zeros() as usize);
     }
     // blocks from the end: [n-16, n), [n-32, n-16), ...; the first block may overlap
