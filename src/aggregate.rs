@@ -31,18 +31,23 @@ pub struct Example {
 
 impl Example {
     fn new(a: &AttemptFacts<'_>) -> Example {
-        let mut cut = a.text.len().min(MAX_EXAMPLE_LEN);
-        while !a.text.is_char_boundary(cut) {
-            cut -= 1;
-        }
         Example {
             input: a.input,
             line: a.line,
             file: a.file.to_string(),
             outcome: a.outcome.label(),
-            text: a.text[..cut].to_string(),
+            text: head(a.text, MAX_EXAMPLE_LEN).to_string(),
         }
     }
+}
+
+/// The longest start of `s` of at most `n` bytes that ends on a character boundary.
+pub fn head(s: &str, n: usize) -> &str {
+    let mut cut = s.len().min(n);
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &s[..cut]
 }
 
 /// Counters of one row (a domain, or an MX host).
@@ -529,12 +534,98 @@ struct Slot {
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(std::mem::size_of::<Slot>() == 128 && std::mem::size_of::<Key>() == 32);
 
+/// An open-addressing index from name hashes to row indices: one `u64` per bucket (the hash's
+/// upper half as a tag, the row index plus one; 0 is empty), probed linearly from the bucket
+/// the hash's lower bits name, at most half full. Unlike a library map, it says where a hash's
+/// bucket lies, so a run of attempts can load buckets and rows into cache before it needs them.
+#[derive(Default)]
+struct Index {
+    buckets: Vec<u64>,
+    len: usize,
+}
+
+impl Index {
+    fn start(&self, hash: u64) -> usize {
+        (hash as usize) & self.buckets.len().wrapping_sub(1)
+    }
+
+    /// The first row whose tag matches `hash` and which `eq` accepts.
+    #[inline]
+    fn find(&self, hash: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let mask = self.buckets.len() - 1;
+        let tag = hash >> 32;
+        let mut pos = self.start(hash);
+        loop {
+            let e = *self.buckets.get(pos)?;
+            if e == 0 {
+                return None;
+            }
+            let row = (e as u32).wrapping_sub(1);
+            if e >> 32 == tag && eq(row) {
+                return Some(row);
+            }
+            pos = (pos + 1) & mask;
+        }
+    }
+
+    /// Add `row` under `hash`; `rehash` gives the hash of a row already in (when growing).
+    fn insert(&mut self, hash: u64, row: u32, rehash: impl Fn(u32) -> u64) {
+        if (self.len + 1) * 2 > self.buckets.len() {
+            let size = (self.buckets.len() * 2).max(64);
+            let old = std::mem::replace(&mut self.buckets, vec![0; size]);
+            self.len = 0;
+            for e in old.into_iter().filter(|&e| e != 0) {
+                let r = (e as u32).wrapping_sub(1);
+                self.put(rehash(r), r);
+            }
+        }
+        self.put(hash, row);
+    }
+
+    fn put(&mut self, hash: u64, row: u32) {
+        let mask = self.buckets.len() - 1;
+        let mut pos = self.start(hash);
+        while self.buckets.get(pos).is_some_and(|&e| e != 0) {
+            pos = (pos + 1) & mask;
+        }
+        if let Some(b) = self.buckets.get_mut(pos) {
+            *b = (hash >> 32) << 32 | u64::from(row.wrapping_add(1));
+            self.len += 1;
+        }
+    }
+
+    /// Load the bucket of `hash` into cache.
+    #[inline]
+    fn prefetch(&self, hash: u64) {
+        if let Some(b) = self.buckets.get(self.start(hash)) {
+            prefetch_line(b as *const u64 as *const u8);
+        }
+    }
+}
+
+/// A hint to load the cache line at `p`: it reads nothing and cannot fault.
+#[inline(always)]
+fn prefetch_line(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch instruction is only a hint; it neither dereferences `p` in the
+    // language's sense nor faults on any address.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Rows of one kind (domains or MX hosts) for the hot path: names map to indices, and each
-/// index has its [`Slot`] and its [`Row`]. The index holds only `u32`s (a few hundred KB for
-/// tens of thousands of names, so it stays in cache); names live in the slots.
+/// index has its [`Slot`] and its [`Row`]. The index holds only `u64`s (a few hundred KB for
+/// tens of thousands of names); names live in the slots.
 #[derive(Default)]
 struct Table {
-    index: hashbrown::HashTable<u32>,
+    index: Index,
     slots: Vec<Slot>,
     rows: Vec<Row>,
     /// A table that only names things (the MX hosts of `domains` without MX rows) keeps no
@@ -551,24 +642,45 @@ impl Table {
 
     /// The index of `raw` as written, if it is a known (hence normalised) name.
     fn find(&self, raw: &str) -> Option<u32> {
+        self.find_hashed(self.hash(raw), raw)
+    }
+
+    /// [`find`](Self::find) with the hash of `raw` already known.
+    #[inline]
+    fn find_hashed(&self, hash: u64, raw: &str) -> Option<u32> {
         let slots = &self.slots;
-        self.index
-            .find(self.hash(raw), |&i| {
-                slots
-                    .get(i as usize)
-                    .is_some_and(|s| crate::parse::same(s.key.as_str(), raw))
-            })
-            .copied()
+        self.index.find(hash, |i| {
+            slots
+                .get(i as usize)
+                .is_some_and(|s| crate::parse::same(s.key.as_str(), raw))
+        })
+    }
+
+    /// Load the index bucket of `hash` into cache (the first of two steps ahead of a find).
+    fn prefetch_bucket(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// Load the slot that the index names first for `hash` (its bucket should be in cache).
+    fn prefetch_slot(&self, hash: u64) {
+        if let Some(slot) = self
+            .index
+            .find(hash, |_| true)
+            .and_then(|i| self.slots.get(i as usize))
+        {
+            let p = slot as *const Slot as *const u8;
+            prefetch_line(p);
+            prefetch_line(p.wrapping_add(64));
+        }
     }
 
     /// The index of the normalised name `name`, added when new.
     fn find_or_add(&mut self, name: &str) -> u32 {
-        use std::hash::BuildHasher;
-        if let Some(i) = self.find(name) {
+        let h = self.hash(name);
+        if let Some(i) = self.find_hashed(h, name) {
             return i;
         }
         let i = self.slots.len() as u32;
-        let h = self.hash(name);
         self.slots.push(Slot {
             hot: Hot::default(),
             key: Key::new(name),
@@ -579,7 +691,8 @@ impl Table {
             self.rows.push(Row::default());
         }
         let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index.insert_unique(h, i, |&j| {
+        self.index.insert(h, i, |j| {
+            use std::hash::BuildHasher;
             slots
                 .get(j as usize)
                 .map_or(0, |s| hasher.hash_one(s.key.as_str()))
@@ -694,7 +807,18 @@ impl Accumulator {
         mx_host: Option<&str>,
         f: &AttemptFacts<'_>,
     ) -> Result<(), crate::domain::DomainError> {
-        let di = match self.domains.find(domain) {
+        self.add_hashed(self.domains.hash(domain), domain, mx_host, f)
+    }
+
+    /// [`add`](Self::add) with the domain's hash ([`Accumulator::hash`]) already known.
+    fn add_hashed(
+        &mut self,
+        hash: u64,
+        domain: &str,
+        mx_host: Option<&str>,
+        f: &AttemptFacts<'_>,
+    ) -> Result<(), crate::domain::DomainError> {
+        let di = match self.domains.find_hashed(hash, domain) {
             Some(i) => i,
             None => {
                 let d = crate::domain::normalize(domain)?;
@@ -739,6 +863,124 @@ impl Accumulator {
                 HashMap::default()
             },
         }
+    }
+}
+
+/// Attempts waiting to be counted. A run of them is counted with each domain's index bucket and
+/// slot loaded into cache some attempts ahead, so the cache misses of several rows overlap
+/// instead of each stalling the parse between two lines. Names and line are copied: a queued
+/// attempt borrows nothing. The result is that of adding each attempt to the [`Accumulator`]
+/// at once, in the same order.
+#[derive(Default)]
+pub struct Queue {
+    items: Vec<Queued>,
+    arena: String,
+    /// The domains' hashes, for looking ahead.
+    hashes: Vec<u64>,
+}
+
+const AHEAD: usize = 8;
+
+/// A byte range of [`Queue::arena`].
+type Piece = (u32, u32);
+
+struct Queued {
+    time: i64,
+    line: u64,
+    input: u32,
+    outcome: DaneOutcome,
+    per_day: bool,
+    domain: Piece,
+    mx: Option<Piece>,
+    text: Piece,
+}
+
+impl Queue {
+    /// How many attempts a run counts at most.
+    pub const RUN: usize = 1024;
+
+    fn put(&mut self, s: &str) -> Piece {
+        let start = self.arena.len();
+        self.arena.push_str(s);
+        (start as u32, s.len() as u32)
+    }
+
+    fn get(&self, (start, len): Piece) -> &str {
+        self.arena
+            .get(start as usize..start as usize + len as usize)
+            .unwrap_or("")
+    }
+
+    /// Queue one attempt (see [`Accumulator::add`]); `facts.file` is taken again at the count.
+    pub fn push(&mut self, domain: &str, mx_host: Option<&str>, facts: &AttemptFacts<'_>) {
+        let domain = self.put(domain);
+        let mx = mx_host.map(|m| self.put(m));
+        // no more of the line than an example keeps (a problem keeps less)
+        let text = self.put(head(facts.text, MAX_EXAMPLE_LEN));
+        self.items.push(Queued {
+            time: facts.time,
+            line: facts.line,
+            input: facts.input,
+            outcome: facts.outcome,
+            per_day: facts.per_day,
+            domain,
+            mx,
+            text,
+        });
+    }
+
+    /// Whether a run is due.
+    pub fn full(&self) -> bool {
+        self.items.len() >= Self::RUN
+    }
+
+    /// Count every queued attempt into `acc`; `file` names an input; `bad` hears of each
+    /// attempt whose domain is not a host name (input, line, text).
+    pub fn count(
+        &mut self,
+        acc: &mut Accumulator,
+        file: &dyn Fn(u32) -> String,
+        bad: &mut dyn FnMut(u32, u64, &str),
+    ) {
+        let mut files: Option<(u32, String)> = None;
+        self.hashes.clear();
+        for q in &self.items {
+            self.hashes.push(acc.domains.hash(self.get(q.domain)));
+        }
+        for (k, q) in self.items.iter().enumerate() {
+            // two steps ahead: the index bucket, then (bucket in cache) the row's slot
+            if let Some(&h) = self.hashes.get(k + 2 * AHEAD) {
+                acc.domains.prefetch_bucket(h);
+            }
+            if let Some(&h) = self.hashes.get(k + AHEAD) {
+                acc.domains.prefetch_slot(h);
+            }
+            let hash = self.hashes.get(k).copied().unwrap_or_default();
+            if files.as_ref().is_none_or(|(i, _)| *i != q.input) {
+                files = Some((q.input, file(q.input)));
+            }
+            let f = files.as_ref().map_or("", |(_, f)| f.as_str());
+            let text = self.get(q.text);
+            let facts = AttemptFacts {
+                time: q.time,
+                outcome: q.outcome,
+                input: q.input,
+                line: q.line,
+                file: f,
+                text,
+                per_day: q.per_day,
+            };
+            let domain = self.get(q.domain);
+            // a hash from `hashes` is the domain's own: the lists are built side by side
+            if acc
+                .add_hashed(hash, domain, q.mx.map(|m| self.get(m)), &facts)
+                .is_err()
+            {
+                bad(q.input, q.line, text);
+            }
+        }
+        self.items.clear();
+        self.arena.clear();
     }
 }
 
@@ -824,6 +1066,25 @@ mod tests {
         );
     }
 
+    /// The index finds every row under its hash, also when many hashes share their bucket
+    /// or their tag, across growth; and nothing else.
+    #[test]
+    fn index_finds_what_was_put() {
+        let mut idx = Index::default();
+        // row r's hash: few distinct low bits (long probe runs), tags shared by pairs
+        let hash = |r: u32| (u64::from(r / 2) << 32) | u64::from(r % 7);
+        for r in 0..5000u32 {
+            idx.insert(hash(r), r, hash);
+            assert!(idx.len * 2 <= idx.buckets.len());
+        }
+        for r in 0..5000u32 {
+            assert_eq!(idx.find(hash(r), |x| x == r), Some(r));
+        }
+        assert_eq!(idx.find(hash(5001), |_| true), None);
+        assert_eq!(idx.find(hash(10), |x| x == 4999), None);
+        assert_eq!(Index::default().find(7, |_| true), None);
+    }
+
     #[test]
     fn merge_equals_sequential() {
         let outcomes = [
@@ -881,6 +1142,10 @@ mod tests {
         ];
         let mut acc = Accumulator::new(mx_rows);
         let mut agg = Aggregate::default();
+        // the same attempts again, through a queue counted in runs
+        let mut queued = Accumulator::new(mx_rows);
+        let mut queue = Queue::default();
+        let (mut bad_direct, mut bad_queued) = (Vec::new(), Vec::new());
         let mut last_mx: HashMap<String, Option<String>> = HashMap::default();
         let mut x: u64 = 12345;
         let mut next = |m: u64| {
@@ -920,6 +1185,16 @@ mod tests {
                 per_day: true,
             };
             let r = acc.add(&d, mx.as_deref(), &f);
+            if r.is_err() {
+                bad_direct.push((f.input, line));
+            }
+            queue.push(&d, mx.as_deref(), &f);
+            if queue.full() {
+                queue.count(&mut queued, &|_| "f".to_string(), &mut |i, l, text| {
+                    assert_eq!(text, "text");
+                    bad_queued.push((i, l));
+                });
+            }
             match crate::domain::normalize(&d) {
                 Ok(nd) => {
                     assert!(r.is_ok());
@@ -929,7 +1204,13 @@ mod tests {
                 Err(_) => assert!(r.is_err()),
             }
         }
+        queue.count(&mut queued, &|_| "f".to_string(), &mut |i, l, _| {
+            bad_queued.push((i, l));
+        });
+        assert!(!bad_direct.is_empty());
+        assert_eq!(bad_queued, bad_direct);
         let got = acc.into_aggregate();
+        assert_eq!(queued.into_aggregate(), got);
         if mx_rows {
             assert!(got.mx.values().any(|r| r.names.len() == MAX_NAMES));
         } else {

@@ -7,7 +7,7 @@
 //! in log order (phase B), also in parallel. Keys never cross partitions, so the result is the
 //! same for every chunk size, batch size and thread count — the property tests pin that.
 
-use crate::aggregate::{Accumulator, Aggregate, AttemptFacts};
+use crate::aggregate::{Accumulator, Aggregate, AttemptFacts, Queue};
 use crate::classify::TlsLevel;
 use crate::correlate::{keyvalue_attempt, At, AttemptRef, Emit, PartitionState};
 use crate::domain;
@@ -124,14 +124,10 @@ impl Problems {
         if p.examples.len() < MAX_PROBLEM_EXAMPLES
             || p.examples.last().is_some_and(|l| line < l.line)
         {
-            let mut cut = text.len().min(200);
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
             let e = ProblemExample {
                 line,
                 kind,
-                text: text[..cut].to_string(),
+                text: crate::aggregate::head(text, 200).to_string(),
             };
             let pos = p.examples.binary_search(&e).unwrap_or_else(|x| x);
             p.examples.insert(pos, e);
@@ -577,9 +573,32 @@ struct PartSink<'s> {
     until: Option<i64>,
     per_day: bool,
     aggregate: Option<Accumulator>,
+    /// Attempts on their way into `aggregate`.
+    queue: Queue,
     attempts: Option<Vec<Attempt>>,
     problems: Problems,
     count: u64,
+}
+
+impl PartSink<'_> {
+    /// Count the queued attempts. One whose domain is not a host name is a problem, and no
+    /// attempt.
+    fn count_queued(&mut self) {
+        if let Some(acc) = self.aggregate.as_mut() {
+            let names = self.names;
+            let problems = &mut self.problems;
+            let mut bad = 0;
+            self.queue.count(
+                acc,
+                &|i| names.get(i as usize).cloned().unwrap_or_default(),
+                &mut |input, line, text| {
+                    problems.add(input, line, "bad-domain", text);
+                    bad += 1;
+                },
+            );
+            self.count -= bad;
+        }
+    }
 }
 
 impl Emit for PartSink<'_> {
@@ -592,7 +611,7 @@ impl Emit for PartSink<'_> {
             .get(a.input as usize)
             .map(String::as_str)
             .unwrap_or("");
-        if let Some(acc) = self.aggregate.as_mut() {
+        if self.aggregate.is_some() {
             let facts = AttemptFacts {
                 time: a.time,
                 outcome: a.outcome,
@@ -602,10 +621,7 @@ impl Emit for PartSink<'_> {
                 text: a.text,
                 per_day: self.per_day,
             };
-            if acc.add(a.domain, a.mx_host, &facts).is_err() {
-                self.problems.add(a.input, a.line, "bad-domain", a.text);
-                return;
-            }
+            self.queue.push(a.domain, a.mx_host, &facts);
         }
         if let Some(v) = self.attempts.as_mut() {
             let Ok(domain) = domain::normalize(a.domain) else {
@@ -636,6 +652,9 @@ impl Emit for PartSink<'_> {
             });
         }
         self.count += 1;
+        if self.queue.full() {
+            self.count_queued();
+        }
     }
 
     fn problem(&mut self, input: u32, line: u64, kind: &'static str, text: &str) {
@@ -872,6 +891,7 @@ fn scan_inner(
             until: opts.until,
             per_day: opts.per_day,
             aggregate: collect.aggregate.then(|| Accumulator::new(opts.mx_rows)),
+            queue: Queue::default(),
             attempts: collect.attempts.then(Vec::new),
             problems: Problems::default(),
             count: 0,
@@ -1037,7 +1057,8 @@ fn scan_inner(
     }
     let mut attempts = 0;
     let mut partials: Vec<Accumulator> = Vec::with_capacity(sinks.len());
-    for s in sinks {
+    for mut s in sinks {
+        s.count_queued();
         if let Some(a) = s.aggregate {
             partials.push(a);
         }
