@@ -897,7 +897,7 @@ struct Queued {
 
 impl Queue {
     /// How many attempts a run counts at most.
-    pub const RUN: usize = 1024;
+    pub const RUN: usize = 256;
 
     fn put(&mut self, s: &str) -> Piece {
         let start = self.arena.len();
