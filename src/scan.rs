@@ -596,7 +596,7 @@ impl PartSink<'_> {
                     bad += 1;
                 },
             );
-            self.count -= bad;
+            self.count = self.count.saturating_sub(bad);
         }
     }
 }
@@ -623,35 +623,44 @@ impl Emit for PartSink<'_> {
             };
             self.queue.push(a.domain, a.mx_host, &facts);
         }
-        if let Some(v) = self.attempts.as_mut() {
-            let Ok(domain) = domain::normalize(a.domain) else {
-                if self.aggregate.is_none() {
-                    self.problems.add(a.input, a.line, "bad-domain", a.text);
+        let counted = match self.attempts.as_mut() {
+            Some(v) => match domain::normalize(a.domain) {
+                Ok(domain) => {
+                    let mx = a.mx_host.and_then(|h| domain::normalize(h).ok());
+                    let own = |s: Option<&str>| s.map(str::to_string);
+                    v.push(Attempt {
+                        time: DateTime::from_timestamp(a.time, 0).unwrap_or_default(),
+                        mta: a.mta,
+                        domain: domain.into_owned(),
+                        recipient: a.recipient.to_string(),
+                        mx_host: mx.map(|m| m.into_owned()),
+                        mx_addr: own(a.mx_addr),
+                        port: a.port,
+                        mode: a.mode,
+                        tls_protocol: own(a.tls_protocol),
+                        tls_cipher: own(a.tls_cipher),
+                        outcome: a.outcome,
+                        dsn: own(a.dsn),
+                        status: own(a.status),
+                        detail: a.detail.map(|d| d.chars().take(300).collect()),
+                        file: file.to_string(),
+                        line: a.line,
+                    });
+                    true
                 }
-                return;
-            };
-            let mx = a.mx_host.and_then(|h| domain::normalize(h).ok());
-            let own = |s: Option<&str>| s.map(str::to_string);
-            v.push(Attempt {
-                time: DateTime::from_timestamp(a.time, 0).unwrap_or_default(),
-                mta: a.mta,
-                domain: domain.into_owned(),
-                recipient: a.recipient.to_string(),
-                mx_host: mx.map(|m| m.into_owned()),
-                mx_addr: own(a.mx_addr),
-                port: a.port,
-                mode: a.mode,
-                tls_protocol: own(a.tls_protocol),
-                tls_cipher: own(a.tls_cipher),
-                outcome: a.outcome,
-                dsn: own(a.dsn),
-                status: own(a.status),
-                detail: a.detail.map(|d| d.chars().take(300).collect()),
-                file: file.to_string(),
-                line: a.line,
-            });
+                // a bad domain is a problem, not an attempt; a queued one is told (and taken
+                // off the count) when the queue is counted
+                Err(_) if self.aggregate.is_none() => {
+                    self.problems.add(a.input, a.line, "bad-domain", a.text);
+                    false
+                }
+                Err(_) => true,
+            },
+            None => true,
+        };
+        if counted {
+            self.count += 1;
         }
-        self.count += 1;
         if self.queue.full() {
             self.count_queued();
         }
@@ -1195,4 +1204,49 @@ pub fn trace(text: &str, opts: &ScanOptions) -> Result<(Vec<TraceAttempt>, Probl
     );
     state.finish(&mut sink);
     Ok((sink.attempts, sink.problems))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counting and collecting attempts in one scan gives what each gives alone: a delivery
+    /// to a domain that is no host name is one problem and no attempt, whichever tells it.
+    #[test]
+    fn bad_domain_is_one_problem_whatever_is_collected() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("m.log");
+        let line = |n: u32, to: &str| {
+            format!("Nov  2 10:00:0{n} mail postfix/smtp[1]: ABCDE{n}: to=<{to}>, relay=mx.e.example[192.0.2.9]:25, delay=1, delays=1/0/0/0, dsn=2.0.0, status=sent (250 ok)\n")
+        };
+        let text = [line(1, "a@bad_name.example"), line(2, "ok@e.example")].concat();
+        std::fs::write(&p, text).unwrap();
+        let inputs = [InputSpec::file(&p)];
+        let opts = ScanOptions {
+            year: Some(2026),
+            ..ScanOptions::default()
+        };
+        let run = |aggregate, attempts| {
+            let mut rows = 0;
+            let o = scan_inner(
+                &inputs,
+                &opts,
+                Collect {
+                    aggregate,
+                    attempts,
+                },
+                &mut |b| rows += b.len(),
+            )
+            .unwrap();
+            let bad = o
+                .problems
+                .inputs
+                .get(&0)
+                .and_then(|i| i.counts.get("bad-domain").copied());
+            (o.attempts, rows, bad, o.aggregate.domains.len())
+        };
+        assert_eq!(run(true, false), (1, 0, Some(1), 1));
+        assert_eq!(run(false, true), (1, 1, Some(1), 0));
+        assert_eq!(run(true, true), (1, 1, Some(1), 1));
+    }
 }
