@@ -810,7 +810,7 @@ impl Accumulator {
         self.add_hashed(self.domains.hash(domain), domain, mx_host, f)
     }
 
-    /// [`add`](Self::add) with the domain's hash ([`Accumulator::hash`]) already known.
+    /// [`add`](Self::add) with the domain table's hash of `domain` already known.
     fn add_hashed(
         &mut self,
         hash: u64,
