@@ -2,8 +2,11 @@
 //!
 //! One report per policy domain per UTC day. The policy domain is the recipient domain, as
 //! Postfix does it. Only DANE sessions count: `Verified` attempts are successful sessions,
-//! `Failed(class)` attempts failures (result type from [`FailureClass::rfc8460_result_type`](crate::model::FailureClass::rfc8460_result_type));
-//! not-DANE and unknown attempts are not sessions of a `tlsa` policy and are left out.
+//! `Failed(class)` attempts failures (result type from
+//! [`FailureClass::rfc8460_result_type`]); not-DANE and unknown attempts are not sessions of a
+//! `tlsa` policy and are left out.
+//!
+//! [`FailureClass::rfc8460_result_type`]: crate::model::FailureClass::rfc8460_result_type
 
 pub mod deliver;
 pub mod discover;
