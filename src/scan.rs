@@ -291,10 +291,16 @@ fn key_hash(parts: &[&str]) -> u64 {
     h.finish()
 }
 
+/// Correlation groups of a scan with more than one thread (see [`Engine::groups`]).
+const CORRELATION_GROUPS: usize = 64;
+
 struct Engine {
     grammars: Grammars,
     opts: ScanOptions,
-    parts: usize,
+    /// Correlation groups: phase A sorts events into this many groups by key hash, and each
+    /// group keeps its own correlation state, so that phase B can hand whole groups to its
+    /// partitions (threads) in any mix.
+    groups: usize,
 }
 
 impl Engine {
@@ -455,10 +461,12 @@ impl Engine {
     }
 
     fn parse_chunk<'a>(&self, ctx: &InputCtx, chunk: &'a [u8]) -> ChunkOut<'a> {
-        let guess = chunk.len() / 160 / self.parts + 16;
+        let guess = chunk.len() / 160 / self.groups + 16;
         let mut out = ChunkOut {
             lines: 0,
-            buckets: (0..self.parts).map(|_| Vec::with_capacity(guess)).collect(),
+            buckets: (0..self.groups)
+                .map(|_| Vec::with_capacity(guess))
+                .collect(),
             problems: Problems::default(),
         };
         // line numbers inside the chunk are relative (1-based); phase B adds the chunk's base.
@@ -512,7 +520,7 @@ impl Engine {
                 }
             };
             if let Some(k) = self.line_event(line, ctx, rel, &mut out.problems, &mut memo) {
-                out.buckets[(k.hash % self.parts as u64) as usize].push(k);
+                out.buckets[(k.hash % self.groups as u64) as usize].push(k);
             }
         }
         out.lines = rel;
@@ -671,87 +679,108 @@ impl Emit for PartSink<'_> {
     }
 }
 
+/// Run the events of `groups` (each a correlation group's index and state) through
+/// correlation into `sink`. Chunk by chunk, so that a chunk's lines are read while they are
+/// still in cache; each group's events stay in log order.
 fn run_partition(
     engine: &Engine,
-    state: &mut PartitionState,
+    groups: &mut [(usize, &mut PartitionState)],
     sink: &mut dyn Emit,
     chunks: &[ChunkOut<'_>],
     bases: &[u64],
-    p: usize,
     input: u32,
+) {
+    let mut latest = vec![i64::MIN; groups.len()];
+    for (c, base) in chunks.iter().zip(bases) {
+        for ((group, state), latest) in groups.iter_mut().zip(latest.iter_mut()) {
+            let events = c.buckets.get(*group).map_or(&[][..], Vec::as_slice);
+            run_events(engine, state, sink, events, *base, input, latest);
+        }
+    }
+    for ((_, state), latest) in groups.iter_mut().zip(latest) {
+        if latest != i64::MIN {
+            state.expire(latest, sink);
+        }
+    }
+}
+
+/// Correlate the `events` of one group in one chunk (line numbers relative to `base`), and
+/// raise `latest` to the latest log time among them.
+fn run_events(
+    engine: &Engine,
+    state: &mut PartitionState,
+    sink: &mut dyn Emit,
+    events: &[Keyed<'_>],
+    base: u64,
+    input: u32,
+    latest: &mut i64,
 ) {
     let g = &engine.grammars;
     let level = engine.opts.tls_level;
-    let mut latest = i64::MIN;
-    for (c, base) in chunks.iter().zip(bases) {
-        for k in &c.buckets[p] {
-            let at = At {
-                input,
-                line: base + k.rel_line,
-                time: k.time,
-                text: k.text,
-            };
-            latest = latest.max(k.time);
-            let text = k.text;
-            let from = |off: u16| text.get(off as usize..).unwrap_or("");
-            match k.ev {
-                Ev::Postfix {
-                    host,
-                    prog,
-                    pid,
-                    msg,
-                } => {
-                    let ev = match parse::postfix_message(&g.postfix, from(msg)) {
-                        Some(PostfixEvent::Other) => continue,
-                        Some(ev) => ev,
-                        None => {
-                            sink.problem(input, at.line, "malformed-postfix", k.text);
-                            continue;
-                        }
-                    };
-                    state
-                        .postfix_process(k.hash, host.get(text), prog.get(text), pid.get(text))
-                        .feed(g, level, &ev, at, sink);
-                }
-                Ev::Exim { msg } => {
-                    let ev = parse::exim_message(from(msg));
-                    let msgid = match ev {
-                        EximEvent::Outcome { msgid, .. } | EximEvent::Note { msgid, .. } => msgid,
-                        EximEvent::Other => continue,
-                    };
-                    let ev = &ev;
-                    match state.exim.get_mut(msgid) {
-                        Some(s) => {
-                            s.feed(g, level, ev, at, sink);
-                            if s.is_idle() {
-                                state.exim.remove(msgid);
-                            }
-                        }
-                        None => {
-                            let mut s = crate::correlate::EximState::default();
-                            s.feed(g, level, ev, at, sink);
-                            if !s.is_idle() {
-                                state.exim.insert(msgid.to_string(), s);
-                            }
+    for k in events {
+        let at = At {
+            input,
+            line: base + k.rel_line,
+            time: k.time,
+            text: k.text,
+        };
+        *latest = (*latest).max(k.time);
+        let text = k.text;
+        let from = |off: u16| text.get(off as usize..).unwrap_or("");
+        match k.ev {
+            Ev::Postfix {
+                host,
+                prog,
+                pid,
+                msg,
+            } => {
+                let ev = match parse::postfix_message(&g.postfix, from(msg)) {
+                    Some(PostfixEvent::Other) => continue,
+                    Some(ev) => ev,
+                    None => {
+                        sink.problem(input, at.line, "malformed-postfix", k.text);
+                        continue;
+                    }
+                };
+                state
+                    .postfix_process(k.hash, host.get(text), prog.get(text), pid.get(text))
+                    .feed(g, level, &ev, at, sink);
+            }
+            Ev::Exim { msg } => {
+                let ev = parse::exim_message(from(msg));
+                let msgid = match ev {
+                    EximEvent::Outcome { msgid, .. } | EximEvent::Note { msgid, .. } => msgid,
+                    EximEvent::Other => continue,
+                };
+                let ev = &ev;
+                match state.exim.get_mut(msgid) {
+                    Some(s) => {
+                        s.feed(g, level, ev, at, sink);
+                        if s.is_idle() {
+                            state.exim.remove(msgid);
                         }
                     }
-                }
-                Ev::KeyValue { grammar, fields } => {
-                    let gi = grammar as usize;
-                    let line = g
-                        .keyvalue
-                        .get(gi)
-                        .and_then(|kv| parse::keyvalue_line(kv, from(fields)));
-                    match line {
-                        Some(l) => keyvalue_attempt(g, gi, &l, at, sink),
-                        None => sink.problem(input, at.line, "malformed-keyvalue", text),
+                    None => {
+                        let mut s = crate::correlate::EximState::default();
+                        s.feed(g, level, ev, at, sink);
+                        if !s.is_idle() {
+                            state.exim.insert(msgid.to_string(), s);
+                        }
                     }
                 }
             }
+            Ev::KeyValue { grammar, fields } => {
+                let gi = grammar as usize;
+                let line = g
+                    .keyvalue
+                    .get(gi)
+                    .and_then(|kv| parse::keyvalue_line(kv, from(fields)));
+                match line {
+                    Some(l) => keyvalue_attempt(g, gi, &l, at, sink),
+                    None => sink.problem(input, at.line, "malformed-keyvalue", text),
+                }
+            }
         }
-    }
-    if latest != i64::MIN {
-        state.expire(latest, sink);
     }
 }
 
@@ -832,6 +861,36 @@ fn phase_a<'d>(engine: &Engine, data: &'d [u8], ctx: &InputCtx) -> Vec<ChunkOut<
         .collect()
 }
 
+/// The partition of each correlation group for one batch: the groups with the most events
+/// first, each to the partition with the fewest events so far. A group may change partition
+/// between batches (its state goes with it); the events of a batch so spread evenly however
+/// the processes' traffic falls, and no partition waits long for the other at the batch's end.
+fn assign_groups(outs: &[ChunkOut<'_>], groups: usize, parts: usize) -> Vec<usize> {
+    let mut load: Vec<(usize, usize)> = (0..groups)
+        .map(|g| {
+            let n = outs
+                .iter()
+                .map(|o| o.buckets.get(g).map_or(0, Vec::len))
+                .sum();
+            (n, g)
+        })
+        .collect();
+    // most events first; equal loads in group order, so the assignment is deterministic
+    load.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut total = vec![0usize; parts.max(1)];
+    let mut assigned = vec![0usize; groups];
+    for (n, g) in load {
+        let (p, _) = total
+            .iter()
+            .enumerate()
+            .min_by_key(|&(i, t)| (*t, i))
+            .unwrap_or((0, &0));
+        total[p] += n;
+        assigned[g] = p;
+    }
+    assigned
+}
+
 /// Phase B of one batch: its partitions in parallel; then phase A's problems, rebased to
 /// file line numbers, and the batch's attempts in line order (empty unless collected).
 fn phase_b(
@@ -850,12 +909,20 @@ fn phase_b(
         b += o.lines;
     }
     *line_base = b;
-    states
+    let assigned = assign_groups(&outs, states.len(), sinks.len());
+    let mut per_part: Vec<Vec<(usize, &mut PartitionState)>> =
+        (0..sinks.len()).map(|_| Vec::new()).collect();
+    for (group, state) in states.iter_mut().enumerate() {
+        let p = assigned.get(group).copied().unwrap_or(0);
+        if let Some(list) = per_part.get_mut(p) {
+            list.push((group, state));
+        }
+    }
+    per_part
         .par_iter_mut()
         .zip(sinks.par_iter_mut())
-        .enumerate()
-        .for_each(|(p, (st, sink))| {
-            run_partition(engine, st, sink, &outs, &bases, p, input);
+        .for_each(|(groups, sink)| {
+            run_partition(engine, groups, sink, &outs, &bases, input);
         });
     for (o, base) in outs.into_iter().zip(&bases) {
         let mut pr = o.problems;
@@ -884,15 +951,17 @@ fn scan_inner(
 ) -> Result<Outcome, ScanError> {
     keep_heap_between_batches();
     let grammars = Grammars::load(&opts.grammar_files)?;
-    // one partition per thread: every partition keeps its own domain table until the final merge
+    // one partition per thread: every partition keeps its own domain table until the final
+    // merge; the correlation groups are spread over the partitions anew for each batch
     let parts = rayon::current_num_threads().clamp(1, 64);
+    let groups = if parts == 1 { 1 } else { CORRELATION_GROUPS };
     let engine = Engine {
         grammars,
         opts: opts.clone(),
-        parts,
+        groups,
     };
     let names: Vec<String> = inputs.iter().map(|i| i.display.clone()).collect();
-    let mut states: Vec<PartitionState> = (0..parts).map(|_| PartitionState::default()).collect();
+    let mut states: Vec<PartitionState> = (0..groups).map(|_| PartitionState::default()).collect();
     let mut sinks: Vec<PartSink<'_>> = (0..parts)
         .map(|_| PartSink {
             names: &names,
@@ -1050,10 +1119,11 @@ fn scan_inner(
         // rotated files continue each other: keep it, and flush only at the very end.
     }
     // end of all input: pending non-final attempts without a recipient line
-    states
-        .iter_mut()
-        .zip(sinks.iter_mut())
-        .for_each(|(st, sink)| st.finish(sink));
+    for (group, st) in states.iter_mut().enumerate() {
+        if let Some(sink) = sinks.get_mut(group % parts) {
+            st.finish(sink);
+        }
+    }
     if collect.attempts {
         let mut batch: Vec<Attempt> = Vec::new();
         for s in sinks.iter_mut() {
@@ -1177,7 +1247,7 @@ pub fn trace(text: &str, opts: &ScanOptions) -> Result<(Vec<TraceAttempt>, Probl
     let engine = Engine {
         grammars: Grammars::load(&opts.grammar_files)?,
         opts: opts.clone(),
-        parts: 1,
+        groups: 1,
     };
     let ctx = InputCtx {
         input: 0,
@@ -1195,11 +1265,10 @@ pub fn trace(text: &str, opts: &ScanOptions) -> Result<(Vec<TraceAttempt>, Probl
     };
     run_partition(
         &engine,
-        &mut state,
+        &mut [(0, &mut state)],
         &mut sink,
         std::slice::from_ref(&out),
         &[0],
-        0,
         0,
     );
     state.finish(&mut sink);
