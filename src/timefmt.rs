@@ -235,34 +235,47 @@ pub fn infer_year(month: u32, reference: (i32, u32)) -> i32 {
 
 /// Unix seconds as RFC 3339 UTC with whole seconds (`2026-11-01T00:00:07Z`).
 pub fn rfc3339(unix: i64) -> String {
-    // Years 0000-9999 by hand: every table row has two stamps, and chrono's formatter parses
-    // its format string each time. Chrono writes the rest (with a sign, or "invalid-time").
-    if (-62_167_219_200..=253_402_300_799).contains(&unix) {
-        let (y, m, d) = civil_of(unix);
-        if let Ok(year) = u32::try_from(y) {
-            let secs = unix.rem_euclid(86_400) as u32;
-            let mut out = *b"0000-00-00T00:00:00Z";
-            for (at, width, v) in [
-                (0, 4, year),
-                (5, 2, m),
-                (8, 2, d),
-                (11, 2, secs / 3600),
-                (14, 2, secs / 60 % 60),
-                (17, 2, secs % 60),
-            ] {
-                let mut v = v;
-                for c in out.iter_mut().skip(at).take(width).rev() {
-                    *c = b'0' + (v % 10) as u8;
-                    v /= 10;
-                }
-            }
-            return out.iter().map(|&c| char::from(c)).collect();
+    let mut s = String::with_capacity(20);
+    // writing to a String cannot fail
+    let _ = write_rfc3339(unix, &mut s);
+    s
+}
+
+/// Write [`rfc3339`] of `unix` to `out` without allocating (for the common years).
+pub fn write_rfc3339(unix: i64, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+    if let Some(d) = rfc3339_digits(unix) {
+        if let Ok(s) = std::str::from_utf8(&d) {
+            return out.write_str(s);
         }
     }
     match DateTime::<Utc>::from_timestamp(unix, 0) {
-        Some(t) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        None => String::from("invalid-time"),
+        Some(t) => write!(out, "{}", t.format("%Y-%m-%dT%H:%M:%SZ")),
+        None => out.write_str("invalid-time"),
     }
+}
+
+/// The stamp of years 0000-9999 written by hand: every table row has two stamps, and chrono's
+/// formatter parses its format string each time. Chrono writes the rest (with a sign, or
+/// "invalid-time").
+fn rfc3339_digits(unix: i64) -> Option<[u8; 20]> {
+    if !(-62_167_219_200..=253_402_300_799).contains(&unix) {
+        return None;
+    }
+    let (y, m, d) = civil_of(unix);
+    let year = u32::try_from(y).ok()?;
+    let secs = unix.rem_euclid(86_400) as u32;
+    // each value below 100 (the year in two halves)
+    let two = |v: u32| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
+    let [y1, y2] = two(year / 100);
+    let [y3, y4] = two(year % 100);
+    let [m1, m2] = two(m);
+    let [d1, d2] = two(d);
+    let [h1, h2] = two(secs / 3600);
+    let [i1, i2] = two(secs / 60 % 60);
+    let [s1, s2] = two(secs % 60);
+    Some([
+        y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2, b'T', h1, h2, b':', i1, i2, b':', s1, s2, b'Z',
+    ])
 }
 
 /// Parse a user-given date or time (`2018-10-02`, `2018-10-02T13:00:00Z`) as Unix seconds;
