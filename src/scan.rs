@@ -1279,6 +1279,55 @@ pub fn trace(text: &str, opts: &ScanOptions) -> Result<(Vec<TraceAttempt>, Probl
 mod tests {
     use super::*;
 
+    fn event(hash: u64) -> Keyed<'static> {
+        Keyed {
+            time: 0,
+            text: "",
+            rel_line: 0,
+            hash,
+            ev: Ev::Exim { msg: 0 },
+        }
+    }
+
+    /// Groups go to partitions so that no partition has more events than the mean plus the
+    /// largest group, every group has exactly one partition, and the same loads give the same
+    /// assignment.
+    #[test]
+    fn groups_are_spread_evenly_and_deterministically() {
+        let loads = [40usize, 3, 17, 17, 0, 9, 25, 1, 1, 30, 12, 6];
+        let groups = loads.len();
+        let chunk = |scale: usize| ChunkOut {
+            lines: 0,
+            buckets: loads
+                .iter()
+                .enumerate()
+                .map(|(g, &n)| (0..n * scale).map(|_| event(g as u64)).collect())
+                .collect(),
+            problems: Problems::default(),
+        };
+        let outs = vec![chunk(1), chunk(2)];
+        for parts in 1..=4 {
+            let a = assign_groups(&outs, groups, parts);
+            assert_eq!(a, assign_groups(&outs, groups, parts));
+            assert_eq!(a.len(), groups);
+            let mut total = vec![0usize; parts];
+            for (g, &p) in a.iter().enumerate() {
+                assert!(p < parts);
+                total[p] += loads[g] * 3;
+            }
+            let sum: usize = total.iter().sum();
+            let largest = loads.iter().max().unwrap() * 3;
+            assert!(
+                total.iter().all(|&t| t <= sum / parts + largest),
+                "{total:?}"
+            );
+            if parts == 2 {
+                // 483 events: the greedy split leaves the two partitions at most one group apart
+                assert!(total[0].abs_diff(total[1]) <= 3 * 3, "{total:?}");
+            }
+        }
+    }
+
     /// Counting and collecting attempts in one scan gives what each gives alone: a delivery
     /// to a domain that is no host name is one problem and no attempt, whichever tells it.
     #[test]
