@@ -15,7 +15,7 @@ use crate::grammar::{GrammarError, Grammars, Prefix, StampMemo};
 use crate::ingest::{self, IngestError, InputSpec, Opened};
 use crate::model::{Attempt, Mta};
 use crate::parse::{self, EximEvent, PostfixEvent};
-use crate::timefmt::{self, infer_year, year_month_of};
+use crate::timefmt::{self, infer_year, year_month_of, Stamp};
 use chrono::DateTime;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -291,6 +291,71 @@ fn key_hash(parts: &[&str]) -> u64 {
     h.finish()
 }
 
+/// Hash of bytes in one call.
+fn bytes_hash(b: &[u8]) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
+    h.write(b);
+    h.finish()
+}
+
+/// Hash of a Postfix process's key (host, program, pid; an absent part is empty, as in
+/// [`PartitionState::postfix_process`]). With host and pid, it is the hash of the bytes
+/// `host prog[pid`, which is how they stand in a line (one space after the host token, the
+/// tag's `[` before the pid): hashed where they stand, in one call. Each key has one form, so
+/// one hash, whichever line it comes from.
+/// `h`, `p` and `d` are the parts' spans in `line`.
+fn process_hash(line: &str, [host, prog, pid]: [&str; 3], [h, p, d]: [Span; 3]) -> u64 {
+    if host.is_empty() || pid.is_empty() {
+        return key_hash(&[host, prog, pid]);
+    }
+    let (h_end, p_end) = (
+        h.off as usize + h.len as usize,
+        p.off as usize + p.len as usize,
+    );
+    let b = line.as_bytes();
+    if h.len as usize == host.len()
+        && p.len as usize == prog.len()
+        && d.len as usize == pid.len()
+        && p.off as usize == h_end + 1
+        && d.off as usize == p_end + 1
+        && b.get(h_end) == Some(&b' ')
+        && b.get(p_end) == Some(&b'[')
+    {
+        if let Some(key) = b.get(h.off as usize..d.off as usize + pid.len()) {
+            return bytes_hash(key);
+        }
+    }
+    bytes_hash([host, " ", prog, "[", pid].concat().as_bytes())
+}
+
+/// What a syslog tag's program is to phase A.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Program {
+    /// A Postfix delivery agent (`postfix/smtp`, `postfix-out/lmtp`).
+    PostfixDelivery,
+    /// Another Postfix program (`postfix/qmgr`): no event.
+    PostfixOther,
+    /// One of the Exim grammar's tags.
+    Exim,
+    /// Anything else: maybe a key=value line.
+    #[default]
+    Other,
+}
+
+/// Phase A's memory of the lines before within a chunk. Each part gives what computing
+/// afresh would: it keeps inputs beside their results.
+#[derive(Default)]
+struct LineMemo<'a> {
+    stamp: StampMemo,
+    /// The last stamp and its Unix time.
+    time: Option<(Stamp, i64)>,
+    /// Recent programs and what they are (an empty name matches no tag's program).
+    programs: [(&'a str, Program); 4],
+    /// Where the next program goes in `programs`.
+    next: usize,
+}
+
 struct Engine {
     grammars: Grammars,
     opts: ScanOptions,
@@ -305,6 +370,56 @@ impl Engine {
             None => infer_year(st.month, ctx.reference),
         };
         Some(st.to_unix(year))
+    }
+
+    /// [`time_of`](Self::time_of), remembering the last stamp's time.
+    fn time_memo(&self, p: &Prefix<'_>, ctx: &InputCtx, memo: &mut LineMemo<'_>) -> Option<i64> {
+        let st = p.stamp?;
+        match memo.time {
+            Some((last, t)) if last == st => Some(t),
+            _ => {
+                let t = self.time_of(p, ctx)?;
+                memo.time = Some((st, t));
+                Some(t)
+            }
+        }
+    }
+
+    /// What `prog` is (see [`Program`]).
+    fn program(&self, prog: &str) -> Program {
+        let g = &self.grammars;
+        if let Some(agent) = prog.strip_prefix(g.postfix.tag_prefix.as_str()) {
+            // postfix/smtp, postfix-out/smtp: the last component is the agent
+            let delivery = parse::rfind1(agent, b'/').is_some_and(|slash| {
+                let last = &agent[slash + 1..];
+                g.postfix
+                    .delivery_agents
+                    .iter()
+                    .any(|a| parse::same(a, last))
+            });
+            return match delivery {
+                true => Program::PostfixDelivery,
+                false => Program::PostfixOther,
+            };
+        }
+        if g.exim.tags.iter().any(|t| t == prog) {
+            return Program::Exim;
+        }
+        Program::Other
+    }
+
+    /// [`program`](Self::program), remembering the last few programs.
+    fn program_memo<'a>(&self, prog: &'a str, memo: &mut LineMemo<'a>) -> Program {
+        if let Some((_, kind)) = memo.programs.iter().find(|(p, _)| parse::same(p, prog)) {
+            return *kind;
+        }
+        let kind = self.program(prog);
+        let at = memo.next % memo.programs.len();
+        if let Some(slot) = memo.programs.get_mut(at) {
+            *slot = (prog, kind);
+        }
+        memo.next = at + 1;
+        kind
     }
 
     fn keyvalue_event<'a>(
@@ -352,63 +467,45 @@ impl Engine {
         ctx: &InputCtx,
         rel: u64,
         problems: &mut Problems,
-        memo: &mut StampMemo,
+        memo: &mut LineMemo<'a>,
     ) -> Option<Keyed<'a>> {
         let g = &self.grammars;
-        let p = g.prefix.parse_memo(line, memo);
+        let p = g.prefix.parse_memo(line, &mut memo.stamp);
         let want = |m: Mta| self.opts.mta.is_none_or(|x| x == m);
         let m = p.message;
-        let keyed = |hash: u64, ev: Ev, problems: &mut Problems| {
-            let time = match self.time_of(&p, ctx) {
-                Some(t) => t,
-                None => {
-                    problems.add(ctx.input, rel, "no-timestamp", line);
-                    ctx.fallback_time
-                }
-            };
-            Some(Keyed {
-                rel_line: rel,
-                time,
-                text: line,
-                hash,
-                ev,
-            })
-        };
         match p.program {
-            Some(prog) => {
-                if let Some(agent) = prog.strip_prefix(g.postfix.tag_prefix.as_str()) {
-                    // postfix/smtp, postfix-out/smtp: the last component is the agent
-                    let slash = parse::rfind1(agent, b'/')?;
-                    let last = &agent[slash + 1..];
-                    if !g
-                        .postfix
-                        .delivery_agents
-                        .iter()
-                        .any(|a| parse::same(a, last))
-                    {
-                        return None;
-                    }
+            Some(prog) => match self.program_memo(prog, memo) {
+                Program::PostfixDelivery => {
                     if !want(Mta::Postfix) {
                         return None;
                     }
                     let host = p.host.unwrap_or("");
                     let pid = p.pid.unwrap_or("");
-                    return keyed(
-                        key_hash(&[host, prog, pid]),
-                        Ev::Postfix {
-                            host: Span::of(line, host),
-                            prog: Span::of(line, prog),
-                            pid: Span::of(line, pid),
+                    let time = match self.time_memo(&p, ctx, memo) {
+                        Some(t) => t,
+                        None => {
+                            problems.add(ctx.input, rel, "no-timestamp", line);
+                            ctx.fallback_time
+                        }
+                    };
+                    let spans = [host, prog, pid].map(|part| Span::of(line, part));
+                    Some(Keyed {
+                        rel_line: rel,
+                        time,
+                        text: line,
+                        hash: process_hash(line, [host, prog, pid], spans),
+                        ev: Ev::Postfix {
+                            host: spans[0],
+                            prog: spans[1],
+                            pid: spans[2],
                             msg: Span::of(line, m).off,
                         },
-                        problems,
-                    );
+                    })
                 }
-                if g.exim.tags.iter().any(|t| t == prog) {
-                    return self.exim_event(line, m, &p, ctx, rel, problems);
-                }
-                self.keyvalue_event(line, ctx, rel, problems, &p).flatten()
-            }
+                Program::PostfixOther => None,
+                Program::Exim => self.exim_event(line, m, &p, ctx, rel, problems),
+                Program::Other => self.keyvalue_event(line, ctx, rel, problems, &p).flatten(),
+            },
             None if p.exim_stamp => self.exim_event(line, m, &p, ctx, rel, problems),
             None => match self.keyvalue_event(line, ctx, rel, problems, &p) {
                 Some(r) => r,
@@ -470,7 +567,7 @@ impl Engine {
         } else {
             None
         };
-        let mut memo = StampMemo::default();
+        let mut memo = LineMemo::default();
         let mut start = 0usize;
         let mut rel = 0u64;
         while start < chunk.len() {
