@@ -586,6 +586,34 @@ pub struct Prefix<'a> {
     pub message: &'a str,
 }
 
+/// A line of the common shape (see [`PrefixGrammar::parse_common`]): its stamp and where its
+/// parts lie, as byte ranges `(start, end)` of the line. The host, a space, the program, `[`
+/// and the pid follow each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommonShape {
+    pub stamp: Stamp,
+    pub host: (usize, usize),
+    pub program: (usize, usize),
+    pub pid: (usize, usize),
+    /// Where the message starts (the line's length when it is empty).
+    pub message: usize,
+}
+
+impl CommonShape {
+    /// The line's prefix, as the general parse gives it.
+    pub fn prefix<'a>(&self, line: &'a str) -> Option<Prefix<'a>> {
+        let part = |(from, to): (usize, usize)| line.get(from..to);
+        Some(Prefix {
+            stamp: Some(self.stamp),
+            exim_stamp: false,
+            host: Some(part(self.host)?),
+            program: Some(part(self.program)?),
+            pid: Some(part(self.pid)?),
+            message: line.get(self.message..)?,
+        })
+    }
+}
+
 /// Bytes of a syslog tag's program name: letters, digits and `/`, `-`, `_`, `.`.
 static TAG_CHAR: [bool; 256] = {
     let mut t = [false; 256];
@@ -920,15 +948,15 @@ impl PrefixGrammar {
 
     /// [`parse`](Self::parse), reusing the timestamp of the line before when it is the same.
     pub fn parse_memo<'a>(&self, line: &'a str, memo: &mut StampMemo) -> Prefix<'a> {
-        match self.parse_common(line, memo) {
+        match self.parse_common(line, memo).and_then(|c| c.prefix(line)) {
             Some(p) => p,
             None => self.parse_depth(line, 0, memo),
         }
     }
 
     /// The common shape `STAMP host program[pid]: message` (RFC 3339 or BSD stamp, one space
-    /// each between stamp, host and tag), parsed without the general path's detours: the same
-    /// result as [`parse_depth`](Self::parse_depth), or `None` for any other line. It declines
+    /// each between stamp, host and tag), parsed without the general path's detours: what
+    /// [`parse_depth`](Self::parse_depth) finds, or `None` for any other line. It declines
     /// when the general path could find another meaning:
     /// - a container column: the separator starts with a space and then `common_key`, and the
     ///   stamp holds no space followed by that byte, so only a separator right after the stamp
@@ -936,7 +964,7 @@ impl PrefixGrammar {
     /// - a severity column: the host does not start with a capital;
     /// - a host-less tag: the host does not end with `:`;
     /// - a doubled prefix: the message cannot start with a stamp.
-    fn parse_common<'a>(&self, line: &'a str, memo: &mut StampMemo) -> Option<Prefix<'a>> {
+    pub fn parse_common(&self, line: &str, memo: &mut StampMemo) -> Option<CommonShape> {
         let key = self.common_key?;
         let b = line.as_bytes();
         let (stamp, n, exim) = match memo.get(b) {
@@ -958,21 +986,20 @@ impl PrefixGrammar {
         let p0 = h1 + 1;
         let (prog, pid) = tag_at_start(b.get(p0..)?)?;
         let (d0, d1) = (p0 + prog + 1, p0 + prog + 1 + pid);
-        let m = match b.get(d1 + 2) {
+        // `]:` lies in the line (`tag_at_start`), then a space or the end
+        let message = match b.get(d1 + 2) {
             None => d1 + 2,
             Some(b' ') => d1 + 3,
             Some(_) => return None,
         };
-        let message = line.get(m..)?;
-        if may_start_with_stamp(message.as_bytes()) {
+        if may_start_with_stamp(b.get(message..)?) {
             return None;
         }
-        Some(Prefix {
-            stamp: Some(stamp),
-            exim_stamp: false,
-            host: Some(line.get(h0..h1)?),
-            program: Some(line.get(p0..p0 + prog)?),
-            pid: Some(line.get(d0..d1)?),
+        Some(CommonShape {
+            stamp,
+            host: (h0, h1),
+            program: (p0, p0 + prog),
+            pid: (d0, d1),
             message,
         })
     }
@@ -1303,8 +1330,8 @@ mod tests {
             for (shape, edits) in &lines {
                 let line = mutated(*shape, edits);
                 let general = g.prefix.parse_depth(&line, 0, &mut StampMemo::default());
-                if let Some(p) = g.prefix.parse_common(&line, &mut StampMemo::default()) {
-                    proptest::prop_assert_eq!(p, general, "{}", line);
+                if let Some(c) = g.prefix.parse_common(&line, &mut StampMemo::default()) {
+                    proptest::prop_assert_eq!(c.prefix(&line), Some(general), "{}", line);
                 }
                 proptest::prop_assert_eq!(g.prefix.parse_memo(&line, &mut memo), general, "{}", line);
             }
@@ -1325,8 +1352,8 @@ mod tests {
                 .collect();
             let line = mutated(next(SHAPES.len()), &edits);
             let general = g.prefix.parse(&line);
-            if let Some(p) = g.prefix.parse_common(&line, &mut memo) {
-                assert_eq!(p, general, "{line}");
+            if let Some(c) = g.prefix.parse_common(&line, &mut memo) {
+                assert_eq!(c.prefix(&line), Some(general), "{line}");
                 taken += 1;
                 mutated_taken += usize::from(!edits.is_empty());
             }

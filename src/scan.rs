@@ -8,10 +8,11 @@
 //! same for every chunk size, batch size and thread count — the property tests pin that.
 
 use crate::aggregate::{Accumulator, Aggregate, AttemptFacts, Queue};
+use crate::bytesearch;
 use crate::classify::TlsLevel;
 use crate::correlate::{keyvalue_attempt, At, AttemptRef, Emit, PartitionState};
 use crate::domain;
-use crate::grammar::{GrammarError, Grammars, Prefix, StampMemo};
+use crate::grammar::{CommonShape, GrammarError, Grammars, Prefix, StampMemo};
 use crate::ingest::{self, IngestError, InputSpec, Opened};
 use crate::model::{Attempt, Mta};
 use crate::parse::{self, EximEvent, PostfixEvent};
@@ -233,6 +234,18 @@ impl Span {
         }
     }
 
+    /// The span of `line[from..to]` (empty when that is not inside it).
+    fn at(line: &str, from: usize, to: usize) -> Span {
+        if from <= to && to <= line.len() && line.len() <= MAX_LINE {
+            Span {
+                off: from as u16,
+                len: (to - from) as u16,
+            }
+        } else {
+            Span::default()
+        }
+    }
+
     fn get(self, line: &str) -> &str {
         let (a, b) = (self.off as usize, self.off as usize + self.len as usize);
         line.get(a..b).unwrap_or("")
@@ -351,7 +364,7 @@ struct LineMemo<'a> {
     /// The last stamp and its Unix time.
     time: Option<(Stamp, i64)>,
     /// Recent programs and what they are (an empty name matches no tag's program).
-    programs: [(&'a str, Program); 4],
+    programs: [(&'a [u8], Program); 4],
     /// Where the next program goes in `programs`.
     next: usize,
 }
@@ -372,45 +385,52 @@ impl Engine {
         Some(st.to_unix(year))
     }
 
-    /// [`time_of`](Self::time_of), remembering the last stamp's time.
-    fn time_memo(&self, p: &Prefix<'_>, ctx: &InputCtx, memo: &mut LineMemo<'_>) -> Option<i64> {
-        let st = p.stamp?;
+    /// [`time_of`](Self::time_of) of a stamp, remembering the last stamp's time.
+    fn time_memo(&self, st: Stamp, ctx: &InputCtx, memo: &mut LineMemo<'_>) -> i64 {
         match memo.time {
-            Some((last, t)) if last == st => Some(t),
+            Some((last, t)) if last == st => t,
             _ => {
-                let t = self.time_of(p, ctx)?;
+                let year = match st.year {
+                    Some(y) => y,
+                    None => infer_year(st.month, ctx.reference),
+                };
+                let t = st.to_unix(year);
                 memo.time = Some((st, t));
-                Some(t)
+                t
             }
         }
     }
 
     /// What `prog` is (see [`Program`]).
-    fn program(&self, prog: &str) -> Program {
+    fn program(&self, prog: &[u8]) -> Program {
         let g = &self.grammars;
-        if let Some(agent) = prog.strip_prefix(g.postfix.tag_prefix.as_str()) {
+        if let Some(agent) = prog.strip_prefix(g.postfix.tag_prefix.as_bytes()) {
             // postfix/smtp, postfix-out/smtp: the last component is the agent
-            let delivery = parse::rfind1(agent, b'/').is_some_and(|slash| {
-                let last = &agent[slash + 1..];
+            let delivery = bytesearch::rfind(agent, b'/').is_some_and(|slash| {
+                let last = agent.get(slash + 1..).unwrap_or_default();
                 g.postfix
                     .delivery_agents
                     .iter()
-                    .any(|a| parse::same(a, last))
+                    .any(|a| parse::same_bytes(a.as_bytes(), last))
             });
             return match delivery {
                 true => Program::PostfixDelivery,
                 false => Program::PostfixOther,
             };
         }
-        if g.exim.tags.iter().any(|t| t == prog) {
+        if g.exim.tags.iter().any(|t| t.as_bytes() == prog) {
             return Program::Exim;
         }
         Program::Other
     }
 
     /// [`program`](Self::program), remembering the last few programs.
-    fn program_memo<'a>(&self, prog: &'a str, memo: &mut LineMemo<'a>) -> Program {
-        if let Some((_, kind)) = memo.programs.iter().find(|(p, _)| parse::same(p, prog)) {
+    fn program_memo<'a>(&self, prog: &'a [u8], memo: &mut LineMemo<'a>) -> Program {
+        if let Some((_, kind)) = memo
+            .programs
+            .iter()
+            .find(|(p, _)| parse::same_bytes(p, prog))
+        {
             return *kind;
         }
         let kind = self.program(prog);
@@ -420,6 +440,36 @@ impl Engine {
         }
         memo.next = at + 1;
         kind
+    }
+
+    /// The event of a line of the common shape whose program is a Postfix delivery agent:
+    /// what [`line_event`](Self::line_event) makes of the prefix that the shape stands for
+    /// (the spans of its parts, and the hash of `host prog[pid` as [`process_hash`] takes it),
+    /// without cutting the line into strings.
+    fn postfix_common<'a>(
+        &self,
+        line: &'a str,
+        c: &CommonShape,
+        ctx: &InputCtx,
+        rel: u64,
+        memo: &mut LineMemo<'a>,
+    ) -> Option<Keyed<'a>> {
+        if self.opts.mta.is_some_and(|x| x != Mta::Postfix) {
+            return None;
+        }
+        let span = |(from, to): (usize, usize)| Span::at(line, from, to);
+        Some(Keyed {
+            rel_line: rel,
+            time: self.time_memo(c.stamp, ctx, memo),
+            text: line,
+            hash: bytes_hash(line.as_bytes().get(c.host.0..c.pid.1)?),
+            ev: Ev::Postfix {
+                host: span(c.host),
+                prog: span(c.program),
+                pid: span(c.pid),
+                msg: span((c.message, line.len())).off,
+            },
+        })
     }
 
     fn keyvalue_event<'a>(
@@ -470,19 +520,33 @@ impl Engine {
         memo: &mut LineMemo<'a>,
     ) -> Option<Keyed<'a>> {
         let g = &self.grammars;
-        let p = g.prefix.parse_memo(line, &mut memo.stamp);
+        let common = g.prefix.parse_common(line, &mut memo.stamp);
+        if let Some(c) = &common {
+            let prog = line.as_bytes().get(c.program.0..c.program.1);
+            match prog.map(|prog| self.program_memo(prog, memo)) {
+                Some(Program::PostfixDelivery) => {
+                    return self.postfix_common(line, c, ctx, rel, memo)
+                }
+                Some(Program::PostfixOther) => return None,
+                _ => {}
+            }
+        }
+        let p = match common.and_then(|c| c.prefix(line)) {
+            Some(p) => p,
+            None => g.prefix.parse_memo(line, &mut memo.stamp),
+        };
         let want = |m: Mta| self.opts.mta.is_none_or(|x| x == m);
         let m = p.message;
         match p.program {
-            Some(prog) => match self.program_memo(prog, memo) {
+            Some(prog) => match self.program_memo(prog.as_bytes(), memo) {
                 Program::PostfixDelivery => {
                     if !want(Mta::Postfix) {
                         return None;
                     }
                     let host = p.host.unwrap_or("");
                     let pid = p.pid.unwrap_or("");
-                    let time = match self.time_memo(&p, ctx, memo) {
-                        Some(t) => t,
+                    let time = match p.stamp {
+                        Some(st) => self.time_memo(st, ctx, memo),
                         None => {
                             problems.add(ctx.input, rel, "no-timestamp", line);
                             ctx.fallback_time
@@ -570,10 +634,10 @@ impl Engine {
         let mut memo = LineMemo::default();
         let mut start = 0usize;
         let mut rel = 0u64;
+        let mut newlines = Newlines::new(chunk);
         while start < chunk.len() {
-            let end = memchr::memchr(b'\n', &chunk[start..])
-                .map(|i| start + i)
-                .unwrap_or(chunk.len());
+            // each line starts after the newline before: the next newline is its end
+            let end = newlines.next().unwrap_or(chunk.len());
             rel += 1;
             let (from, mut to) = (start, end);
             if to > from && chunk[to - 1] == b'\r' {
@@ -614,6 +678,85 @@ impl Engine {
         }
         out.lines = rel;
         out
+    }
+}
+
+/// Bit `i` is set when `block[i]` is a newline.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn newline_mask(block: &[u8; 64]) -> u64 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+    let p = block.as_ptr().cast::<__m128i>();
+    // SAFETY: SSE2 is in the x86_64 baseline, so these intrinsics are always available; the
+    // four unaligned loads read bytes 0..16, 16..32, 32..48 and 48..64 of `block`.
+    unsafe {
+        let nl = _mm_set1_epi8(b'\n' as i8);
+        let m = |v: __m128i| u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl)) as u16);
+        m(_mm_loadu_si128(p))
+            | m(_mm_loadu_si128(p.add(1))) << 16
+            | m(_mm_loadu_si128(p.add(2))) << 32
+            | m(_mm_loadu_si128(p.add(3))) << 48
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn newline_mask(block: &[u8; 64]) -> u64 {
+    let mut mask = 0u64;
+    for (i, &c) in block.iter().enumerate() {
+        mask |= u64::from(c == b'\n') << i;
+    }
+    mask
+}
+
+/// The positions of the newlines in `data`, in order, found 64 bytes at a time: for lines of
+/// a few hundred bytes, a call of memchr per line spends more on its set-up and its tail than
+/// on the search.
+struct Newlines<'a> {
+    data: &'a [u8],
+    /// Where the block of `mask` starts.
+    at: usize,
+    /// The newlines of that block not yet taken.
+    mask: u64,
+}
+
+impl<'a> Newlines<'a> {
+    fn new(data: &'a [u8]) -> Newlines<'a> {
+        Newlines {
+            data,
+            at: 0,
+            mask: Self::block(data),
+        }
+    }
+
+    /// The newlines of the 64 bytes at the start of `s` (of fewer at its end).
+    #[inline(always)]
+    fn block(s: &[u8]) -> u64 {
+        match s.first_chunk::<64>() {
+            Some(b) => newline_mask(b),
+            None => {
+                let mut b = [0u8; 64];
+                b[..s.len()].copy_from_slice(s);
+                newline_mask(&b)
+            }
+        }
+    }
+}
+
+impl Iterator for Newlines<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.mask == 0 {
+            self.at += 64;
+            self.mask = Self::block(self.data.get(self.at..)?);
+        }
+        let i = self.at + self.mask.trailing_zeros() as usize;
+        self.mask &= self.mask - 1;
+        Some(i)
     }
 }
 
@@ -1306,6 +1449,19 @@ pub fn trace(text: &str, opts: &ScanOptions) -> Result<(Vec<TraceAttempt>, Probl
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The newlines found by blocks are memchr's, for every length and every place.
+        #[test]
+        fn newlines_are_memchr(
+            data in proptest::collection::vec(proptest::sample::select(b"\n\ra \x8a\x0a\xff".to_vec()), 0..300),
+            skip in 0usize..70,
+        ) {
+            let data = &data[skip.min(data.len())..];
+            let want: Vec<usize> = memchr::memchr_iter(b'\n', data).collect();
+            proptest::prop_assert_eq!(Newlines::new(data).collect::<Vec<_>>(), want);
+        }
+    }
 
     /// Counting and collecting attempts in one scan gives what each gives alone: a delivery
     /// to a domain that is no host name is one problem and no attempt, whichever tells it.
