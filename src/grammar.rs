@@ -791,6 +791,8 @@ pub struct StampMemo {
     /// Bit `i`: byte `i` of a line must be an ASCII digit (a fraction's).
     digits: u32,
     len: u8,
+    /// Where the two digits of the seconds are.
+    secs_at: u8,
     /// `None`: nothing kept.
     stamp: Option<Stamp>,
 }
@@ -868,8 +870,11 @@ fn same_and_digits(v: &[u8; 32], t: &[u8; 32]) -> (u32, u32) {
 }
 
 impl StampMemo {
+    /// The kept stamp when `b` starts with one that parses the same; or one second of the same
+    /// minute, which is kept then. A stamp's result depends on its seconds only through
+    /// their two digits: they are digits, at most 60, and add `min(seconds, 59)`.
     #[inline(always)]
-    fn get(&self, b: &[u8]) -> Option<(Stamp, usize, bool)> {
+    fn get(&mut self, b: &[u8]) -> Option<(Stamp, usize, bool)> {
         let stamp = self.stamp?;
         let mut padded = [0u8; 32];
         let w: &[u8; 32] = match b.first_chunk::<32>() {
@@ -881,23 +886,44 @@ impl StampMemo {
             }
         };
         let (same, digits) = same_and_digits(w, &self.text);
-        (same & self.same == self.same && digits & self.digits == self.digits).then_some((
-            stamp,
-            self.len as usize,
-            false,
-        ))
+        if same & self.same == self.same && digits & self.digits == self.digits {
+            return Some((stamp, self.len as usize, false));
+        }
+        let at = self.secs_at as usize;
+        let secs = 3u32 << at;
+        let want = self.digits | secs;
+        if (same | secs) & self.same != self.same || digits & want != want {
+            return None;
+        }
+        let two = |t: &[u8; 32]| {
+            let d = |i: usize| u32::from(t.get(i).map_or(0, |c| c.wrapping_sub(b'0')));
+            d(at) * 10 + d(at + 1)
+        };
+        let (old, new) = (two(&self.text), two(w));
+        if new > 60 {
+            return None;
+        }
+        let stamp = Stamp {
+            secs: stamp.secs - old.min(59) + new.min(59),
+            ..stamp
+        };
+        if let (Some(dst), Some(src)) = (self.text.get_mut(at..at + 2), w.get(at..at + 2)) {
+            dst.copy_from_slice(src);
+            self.stamp = Some(stamp);
+        }
+        Some((stamp, self.len as usize, false))
     }
 
     fn put(&mut self, kind: StampKind, b: &[u8], stamp: Stamp, n: usize) {
         self.stamp = None;
-        let (same, digits) = match kind {
+        let (same, digits, secs_at) = match kind {
             StampKind::Rfc3339 => {
                 // the fraction's digits (after its separator at 19) may differ
                 let i = fraction_end(b);
                 let d = if i > 19 { bits(20, i) } else { 0 };
-                (bits(0, n) & !d, d)
+                (bits(0, n) & !d, d, 17)
             }
-            StampKind::Bsd => (bits(0, 15), 0),
+            StampKind::Bsd => (bits(0, 15), 0, 13),
             StampKind::Exim => return,
         };
         let (Some(src), Some(dst)) = (b.get(..n), self.text.get_mut(..n)) else {
@@ -907,6 +933,7 @@ impl StampMemo {
         self.text[n..].fill(0);
         self.same = same;
         self.digits = digits;
+        self.secs_at = secs_at;
         self.len = n as u8;
         self.stamp = Some(stamp);
     }
@@ -1212,9 +1239,17 @@ mod tests {
         let heads = [
             "2026-11-01T00:00:00",
             "2026-11-01T00:00:01",
+            "2026-11-01T00:00:59",
+            "2026-11-01T00:00:60",
+            "2026-11-01T00:00:61",
+            "2026-11-01T00:00:1x",
+            "2026-11-01T00:01:07",
             "2026-02-30T00:00:01",
             "Nov  1 00:00:00",
             "Nov  1 00:00:01",
+            "Nov  1 00:00:60",
+            "Nov  1 00:00:75",
+            "Nov  1 00:00:4:",
             "Nov 11 00:00:01",
             "2026-11-01 00:00:00",
         ];
@@ -1241,7 +1276,7 @@ mod tests {
                 offsets[next(offsets.len())],
                 rests[next(rests.len())]
             );
-            let before = memo;
+            let mut before = memo;
             let with = g.prefix.parse_memo(&line, &mut memo);
             hits += usize::from(before.get(line.as_bytes()).is_some());
             assert_eq!(with, g.prefix.parse(&line), "{line}");
