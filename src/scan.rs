@@ -359,12 +359,13 @@ enum Program {
 /// Phase A's memory of the lines before within a chunk. Each part gives what computing
 /// afresh would: it keeps inputs beside their results.
 #[derive(Default)]
-struct LineMemo<'a> {
+struct LineMemo {
     stamp: StampMemo,
     /// The last stamp and its Unix time.
     time: Option<(Stamp, i64)>,
-    /// Recent programs and what they are (an empty name matches no tag's program).
-    programs: [(&'a [u8], Program); 4],
+    /// Recent programs (see [`Engine::program_memo`]; a zero length matches none) and what
+    /// they are.
+    programs: [((u64, u64, usize), Program); 8],
     /// Where the next program goes in `programs`.
     next: usize,
 }
@@ -386,7 +387,7 @@ impl Engine {
     }
 
     /// [`time_of`](Self::time_of) of a stamp, remembering the last stamp's time.
-    fn time_memo(&self, st: Stamp, ctx: &InputCtx, memo: &mut LineMemo<'_>) -> i64 {
+    fn time_memo(&self, st: Stamp, ctx: &InputCtx, memo: &mut LineMemo) -> i64 {
         match memo.time {
             Some((last, t)) if last == st => t,
             _ => {
@@ -424,19 +425,24 @@ impl Engine {
         Program::Other
     }
 
-    /// [`program`](Self::program), remembering the last few programs.
-    fn program_memo<'a>(&self, prog: &'a [u8], memo: &mut LineMemo<'a>) -> Program {
-        if let Some((_, kind)) = memo
-            .programs
-            .iter()
-            .find(|(p, _)| parse::same_bytes(p, prog))
-        {
+    /// [`program`](Self::program), remembering the last few programs of 8 to 16 bytes (as
+    /// their first and last 8 bytes and their length, which together are all their bytes).
+    #[inline]
+    fn program_memo(&self, prog: &[u8], memo: &mut LineMemo) -> Program {
+        let n = prog.len();
+        let (Some(first), Some(last), true) =
+            (prog.first_chunk::<8>(), prog.last_chunk::<8>(), n <= 16)
+        else {
+            return self.program(prog);
+        };
+        let key = (u64::from_le_bytes(*first), u64::from_le_bytes(*last), n);
+        if let Some((_, kind)) = memo.programs.iter().find(|(k, _)| *k == key) {
             return *kind;
         }
         let kind = self.program(prog);
         let at = memo.next % memo.programs.len();
         if let Some(slot) = memo.programs.get_mut(at) {
-            *slot = (prog, kind);
+            *slot = (key, kind);
         }
         memo.next = at + 1;
         kind
@@ -452,7 +458,7 @@ impl Engine {
         c: &CommonShape,
         ctx: &InputCtx,
         rel: u64,
-        memo: &mut LineMemo<'a>,
+        memo: &mut LineMemo,
     ) -> Option<Keyed<'a>> {
         if self.opts.mta.is_some_and(|x| x != Mta::Postfix) {
             return None;
@@ -517,7 +523,7 @@ impl Engine {
         ctx: &InputCtx,
         rel: u64,
         problems: &mut Problems,
-        memo: &mut LineMemo<'a>,
+        memo: &mut LineMemo,
     ) -> Option<Keyed<'a>> {
         let g = &self.grammars;
         let common = g.prefix.parse_common(line, &mut memo.stamp);
