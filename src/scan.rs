@@ -640,10 +640,10 @@ impl Engine {
         let mut memo = LineMemo::default();
         let mut start = 0usize;
         let mut rel = 0u64;
-        let mut newlines = Newlines::new(chunk);
         while start < chunk.len() {
-            // each line starts after the newline before: the next newline is its end
-            let end = newlines.next().unwrap_or(chunk.len());
+            let end = memchr::memchr(b'\n', &chunk[start..])
+                .map(|i| start + i)
+                .unwrap_or(chunk.len());
             rel += 1;
             let (from, mut to) = (start, end);
             if to > from && chunk[to - 1] == b'\r' {
@@ -684,85 +684,6 @@ impl Engine {
         }
         out.lines = rel;
         out
-    }
-}
-
-/// Bit `i` is set when `block[i]` is a newline.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn newline_mask(block: &[u8; 64]) -> u64 {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
-    };
-    let p = block.as_ptr().cast::<__m128i>();
-    // SAFETY: SSE2 is in the x86_64 baseline, so these intrinsics are always available; the
-    // four unaligned loads read bytes 0..16, 16..32, 32..48 and 48..64 of `block`.
-    unsafe {
-        let nl = _mm_set1_epi8(b'\n' as i8);
-        let m = |v: __m128i| u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl)) as u16);
-        m(_mm_loadu_si128(p))
-            | m(_mm_loadu_si128(p.add(1))) << 16
-            | m(_mm_loadu_si128(p.add(2))) << 32
-            | m(_mm_loadu_si128(p.add(3))) << 48
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn newline_mask(block: &[u8; 64]) -> u64 {
-    let mut mask = 0u64;
-    for (i, &c) in block.iter().enumerate() {
-        mask |= u64::from(c == b'\n') << i;
-    }
-    mask
-}
-
-/// The positions of the newlines in `data`, in order, found 64 bytes at a time: for lines of
-/// a few hundred bytes, a call of memchr per line spends more on its set-up and its tail than
-/// on the search.
-struct Newlines<'a> {
-    data: &'a [u8],
-    /// Where the block of `mask` starts.
-    at: usize,
-    /// The newlines of that block not yet taken.
-    mask: u64,
-}
-
-impl<'a> Newlines<'a> {
-    fn new(data: &'a [u8]) -> Newlines<'a> {
-        Newlines {
-            data,
-            at: 0,
-            mask: Self::block(data),
-        }
-    }
-
-    /// The newlines of the 64 bytes at the start of `s` (of fewer at its end).
-    #[inline(always)]
-    fn block(s: &[u8]) -> u64 {
-        match s.first_chunk::<64>() {
-            Some(b) => newline_mask(b),
-            None => {
-                let mut b = [0u8; 64];
-                b[..s.len()].copy_from_slice(s);
-                newline_mask(&b)
-            }
-        }
-    }
-}
-
-impl Iterator for Newlines<'_> {
-    type Item = usize;
-
-    #[inline]
-    fn next(&mut self) -> Option<usize> {
-        while self.mask == 0 {
-            self.at += 64;
-            self.mask = Self::block(self.data.get(self.at..)?);
-        }
-        let i = self.at + self.mask.trailing_zeros() as usize;
-        self.mask &= self.mask - 1;
-        Some(i)
     }
 }
 
@@ -1455,19 +1376,6 @@ pub fn trace(text: &str, opts: &ScanOptions) -> Result<(Vec<TraceAttempt>, Probl
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    proptest::proptest! {
-        /// The newlines found by blocks are memchr's, for every length and every place.
-        #[test]
-        fn newlines_are_memchr(
-            data in proptest::collection::vec(proptest::sample::select(b"\n\ra \x8a\x0a\xff".to_vec()), 0..300),
-            skip in 0usize..70,
-        ) {
-            let data = &data[skip.min(data.len())..];
-            let want: Vec<usize> = memchr::memchr_iter(b'\n', data).collect();
-            proptest::prop_assert_eq!(Newlines::new(data).collect::<Vec<_>>(), want);
-        }
-    }
 
     /// Counting and collecting attempts in one scan gives what each gives alone: a delivery
     /// to a domain that is no host name is one problem and no attempt, whichever tells it.
