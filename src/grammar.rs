@@ -138,6 +138,11 @@ pub struct PrefixGrammar {
     /// a space: spaces are everywhere in a line) and where it lies in the separator.
     #[serde(skip)]
     container_key: (u8, usize),
+    /// The separator's second byte, when the separator is a space and then a byte that is
+    /// neither a space nor a digit (as `" | "`): then a line `STAMP host ...` cannot have a
+    /// container column, and [`PrefixGrammar::parse_common`] may run. `None` turns it off.
+    #[serde(skip)]
+    common_key: Option<u8>,
     /// `timestamps`, compiled.
     #[serde(skip)]
     pub stamp_kinds: Vec<StampKind>,
@@ -415,6 +420,7 @@ impl Grammars {
                         return Err(syntax(path, "empty container_separator"));
                     }
                     p.container_key = separator_key(p.container_separator.as_bytes());
+                    p.common_key = common_key(p.container_separator.as_bytes());
                     for t in &p.timestamps {
                         p.stamp_kinds.push(match t.as_str() {
                             "rfc3339" => StampKind::Rfc3339,
@@ -580,6 +586,34 @@ pub struct Prefix<'a> {
     pub message: &'a str,
 }
 
+/// A line of the common shape (see [`PrefixGrammar::parse_common`]): its stamp and where its
+/// parts lie, as byte ranges `(start, end)` of the line. The host, a space, the program, `[`
+/// and the pid follow each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommonShape {
+    pub stamp: Stamp,
+    pub host: (usize, usize),
+    pub program: (usize, usize),
+    pub pid: (usize, usize),
+    /// Where the message starts (the line's length when it is empty).
+    pub message: usize,
+}
+
+impl CommonShape {
+    /// The line's prefix, as the general parse gives it.
+    pub fn prefix<'a>(&self, line: &'a str) -> Option<Prefix<'a>> {
+        let part = |(from, to): (usize, usize)| line.get(from..to);
+        Some(Prefix {
+            stamp: Some(self.stamp),
+            exim_stamp: false,
+            host: Some(part(self.host)?),
+            program: Some(part(self.program)?),
+            pid: Some(part(self.pid)?),
+            message: line.get(self.message..)?,
+        })
+    }
+}
+
 /// Bytes of a syslog tag's program name: letters, digits and `/`, `-`, `_`, `.`.
 static TAG_CHAR: [bool; 256] = {
     let mut t = [false; 256];
@@ -628,6 +662,14 @@ fn separator_key(sep: &[u8]) -> (u8, usize) {
     (sep.get(at).copied().unwrap_or(b' '), at)
 }
 
+/// See [`PrefixGrammar::common_key`].
+fn common_key(sep: &[u8]) -> Option<u8> {
+    match *sep {
+        [b' ', k, ..] if k != b' ' && !k.is_ascii_digit() => Some(k),
+        _ => None,
+    }
+}
+
 /// Where `sep` first occurs in `head`: the key byte is looked for 16 bytes at a time, and
 /// each hit checked against the whole separator.
 fn find_separator(head: &[u8], sep: &[u8], (key, key_at): (u8, usize)) -> Option<usize> {
@@ -645,9 +687,85 @@ fn find_separator(head: &[u8], sep: &[u8], (key, key_at): (u8, usize)) -> Option
 /// Whether `b` can start with a stamp of any kind: each starts with a digit or a month's
 /// capital, and has a space at 3 (BSD syslog `Nov  1`) or a dash at 4 (RFC 3339, Exim).
 fn may_start_with_stamp(b: &[u8]) -> bool {
-    b.first()
-        .is_some_and(|c| c.is_ascii_digit() || b"JFMASOND".contains(c))
-        && (b.get(3) == Some(&b' ') || b.get(4) == Some(&b'-'))
+    b.first().is_some_and(|c| {
+        matches!(
+            c,
+            b'0'..=b'9' | b'J' | b'F' | b'M' | b'A' | b'S' | b'O' | b'N' | b'D'
+        )
+    }) && (b.get(3) == Some(&b' ') || b.get(4) == Some(&b'-'))
+}
+
+/// Classes of the 16 bytes of `block`: bit `i` of the first mask is set when byte `i` is a
+/// tag character ([`is_tag_char`]), of the second when it is ASCII alphanumeric.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn tag_classes16(block: &[u8; 16]) -> (u32, u32) {
+    use std::arch::x86_64::{
+        __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
+        _mm_or_si128, _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is in the x86_64 baseline, so these intrinsics are always available; the
+    // unaligned load reads exactly the 16 bytes that `block` borrows.
+    unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+        // lo..=hi as a signed compare: bytes from 0x80 are negative, below every bound here
+        let within = |x: __m128i, lo: u8, hi: u8| {
+            _mm_and_si128(
+                _mm_cmpgt_epi8(x, _mm_set1_epi8((lo - 1) as i8)),
+                _mm_cmpgt_epi8(_mm_set1_epi8((hi + 1) as i8), x),
+            )
+        };
+        let letter = within(_mm_or_si128(v, _mm_set1_epi8(0x20)), b'a', b'z');
+        let alnum = _mm_or_si128(letter, within(v, b'0', b'9'));
+        // `-`, `.`, `/` and the digits are 0x2d..=0x39
+        let tag = _mm_or_si128(
+            _mm_or_si128(letter, within(v, b'-', b'9')),
+            _mm_cmpeq_epi8(v, _mm_set1_epi8(b'_' as i8)),
+        );
+        (
+            _mm_movemask_epi8(tag) as u32,
+            _mm_movemask_epi8(alnum) as u32,
+        )
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn tag_classes16(block: &[u8; 16]) -> (u32, u32) {
+    let (mut tag, mut alnum) = (0u32, 0u32);
+    for (i, &c) in block.iter().enumerate() {
+        tag |= u32::from(is_tag_char(c)) << i;
+        alnum |= u32::from(c.is_ascii_alphanumeric()) << i;
+    }
+    (tag, alnum)
+}
+
+/// A syslog tag `program[pid]:` at the start of `s`, as (program length, pid length), when its
+/// `]:` ends within 32 bytes; `None` otherwise (also for the tags that [`parse_tag`] takes but
+/// this does not, so a caller falls back to it).
+#[inline(always)]
+fn tag_at_start(s: &[u8]) -> Option<(usize, usize)> {
+    let mut padded = [0u8; 32];
+    let w: &[u8; 32] = match s.first_chunk::<32>() {
+        Some(w) => w,
+        None => {
+            // zero bytes are neither tag characters nor brackets: the tag ends in `s` or not
+            // at all
+            padded[..s.len()].copy_from_slice(s);
+            &padded
+        }
+    };
+    let (lo, hi) = halves(w);
+    let ((t0, a0), (t1, a1)) = (tag_classes16(lo), tag_classes16(hi));
+    let tag = u64::from(t0) | u64::from(t1) << 16;
+    let alnum = u64::from(a0) | u64::from(a1) << 16;
+    let prog = (!tag).trailing_zeros() as usize;
+    if prog == 0 || w.get(prog) != Some(&b'[') {
+        return None;
+    }
+    let pid = (!(alnum >> (prog + 1))).trailing_zeros() as usize;
+    let close = prog + 1 + pid;
+    (pid > 0 && w.get(close..close + 2) == Some(b"]:")).then_some((prog, pid))
 }
 
 fn split_token(s: &str) -> (&str, &str) {
@@ -660,15 +778,22 @@ fn split_token(s: &str) -> (&str, &str) {
 /// The last timestamp parsed, for the next line of the same second: consecutive log lines
 /// mostly share their stamp up to the fraction of a second. A hit gives exactly what parsing
 /// would, because each kind's result (and every other kind's failure) depends only on the
-/// bytes compared: the 19 bytes up to the seconds and the offset after the fraction for
-/// RFC 3339, the first 15 bytes for BSD syslog.
+/// bytes compared: the 19 bytes up to the seconds, the fraction's separator and the offset
+/// after the fraction for RFC 3339 (the fraction's digits only need to be digits, as many as
+/// before: the offset that follows starts with no digit), the first 15 bytes for BSD syslog.
+/// Stamps longer than 32 bytes are not kept.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StampMemo {
-    kind: Option<StampKind>,
-    head: [u8; 19],
-    /// RFC 3339 offset text (`Z`, `+0100`, `+01:00`).
-    tail: [u8; 6],
-    tail_len: u8,
+    /// The stamp as written (zero after it).
+    text: [u8; 32],
+    /// Bit `i`: byte `i` of a line must be `text[i]`.
+    same: u32,
+    /// Bit `i`: byte `i` of a line must be an ASCII digit (a fraction's).
+    digits: u32,
+    len: u8,
+    /// Where the two digits of the seconds are.
+    secs_at: u8,
+    /// `None`: nothing kept.
     stamp: Option<Stamp>,
 }
 
@@ -685,45 +810,131 @@ fn fraction_end(b: &[u8]) -> usize {
     i
 }
 
+/// Bits `from..to` of a `u32` (`to <= 32`).
+fn bits(from: usize, to: usize) -> u32 {
+    let upto = |n: usize| 1u32.checked_shl(n as u32).map_or(u32::MAX, |b| b - 1);
+    upto(to) & !upto(from)
+}
+
+/// For 16 bytes `v` and `t`: bit `i` of the first mask is set when `v[i] == t[i]`, of the
+/// second when `v[i]` is an ASCII digit.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn same_and_digits16(v: &[u8; 16], t: &[u8; 16]) -> (u32, u32) {
+    use std::arch::x86_64::{
+        __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
+        _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is in the x86_64 baseline, so these intrinsics are always available; the
+    // unaligned loads read exactly the 16 bytes that `v` and `t` borrow.
+    unsafe {
+        let x = _mm_loadu_si128(v.as_ptr().cast::<__m128i>());
+        let y = _mm_loadu_si128(t.as_ptr().cast::<__m128i>());
+        // '0'..='9' as a signed compare: bytes from 0x80 are negative, below both bounds
+        let digit = _mm_and_si128(
+            _mm_cmpgt_epi8(x, _mm_set1_epi8((b'0' - 1) as i8)),
+            _mm_cmpgt_epi8(_mm_set1_epi8((b'9' + 1) as i8), x),
+        );
+        (
+            _mm_movemask_epi8(_mm_cmpeq_epi8(x, y)) as u32,
+            _mm_movemask_epi8(digit) as u32,
+        )
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn same_and_digits16(v: &[u8; 16], t: &[u8; 16]) -> (u32, u32) {
+    let (mut same, mut digits) = (0u32, 0u32);
+    for (i, (a, b)) in v.iter().zip(t).enumerate() {
+        same |= u32::from(a == b) << i;
+        digits |= u32::from(a.is_ascii_digit()) << i;
+    }
+    (same, digits)
+}
+
+/// The two halves of 32 bytes.
+#[inline(always)]
+fn halves(a: &[u8; 32]) -> (&[u8; 16], &[u8; 16]) {
+    let (lo, hi) = a.split_first_chunk::<16>().unwrap_or((&[0; 16], &[]));
+    (lo, hi.first_chunk::<16>().unwrap_or(&[0; 16]))
+}
+
+/// [`same_and_digits16`] for 32 bytes.
+#[inline(always)]
+fn same_and_digits(v: &[u8; 32], t: &[u8; 32]) -> (u32, u32) {
+    let ((v0, v1), (t0, t1)) = (halves(v), halves(t));
+    let (s0, d0) = same_and_digits16(v0, t0);
+    let (s1, d1) = same_and_digits16(v1, t1);
+    (s0 | s1 << 16, d0 | d1 << 16)
+}
+
 impl StampMemo {
-    fn get(&self, b: &[u8]) -> Option<(Stamp, usize, bool)> {
+    /// The kept stamp when `b` starts with one that parses the same; or one second of the same
+    /// minute, which is kept then. A stamp's result depends on its seconds only through
+    /// their two digits: they are digits, at most 60, and add `min(seconds, 59)`.
+    #[inline(always)]
+    fn get(&mut self, b: &[u8]) -> Option<(Stamp, usize, bool)> {
         let stamp = self.stamp?;
-        match self.kind? {
-            StampKind::Rfc3339 => {
-                if b.first_chunk::<19>()? != &self.head {
-                    return None;
-                }
-                let i = fraction_end(b);
-                let n = self.tail_len as usize;
-                (b.get(i..i + n)? == self.tail.get(..n)?).then_some((stamp, i + n, false))
+        let mut padded = [0u8; 32];
+        let w: &[u8; 32] = match b.first_chunk::<32>() {
+            Some(w) => w,
+            None => {
+                // a stamp's bytes are not zero: a shorter line fails the comparison
+                padded[..b.len()].copy_from_slice(b);
+                &padded
             }
-            StampKind::Bsd => (b.first_chunk::<15>()? == self.head.first_chunk::<15>()?)
-                .then_some((stamp, 15, false)),
-            StampKind::Exim => None,
+        };
+        let (same, digits) = same_and_digits(w, &self.text);
+        if same & self.same == self.same && digits & self.digits == self.digits {
+            return Some((stamp, self.len as usize, false));
         }
+        let at = self.secs_at as usize;
+        let secs = 3u32 << at;
+        let want = self.digits | secs;
+        if (same | secs) & self.same != self.same || digits & want != want {
+            return None;
+        }
+        let two = |t: &[u8; 32]| {
+            let d = |i: usize| u32::from(t.get(i).map_or(0, |c| c.wrapping_sub(b'0')));
+            d(at) * 10 + d(at + 1)
+        };
+        let (old, new) = (two(&self.text), two(w));
+        if new > 60 {
+            return None;
+        }
+        let stamp = Stamp {
+            secs: stamp.secs - old.min(59) + new.min(59),
+            ..stamp
+        };
+        if let (Some(dst), Some(src)) = (self.text.get_mut(at..at + 2), w.get(at..at + 2)) {
+            dst.copy_from_slice(src);
+            self.stamp = Some(stamp);
+        }
+        Some((stamp, self.len as usize, false))
     }
 
     fn put(&mut self, kind: StampKind, b: &[u8], stamp: Stamp, n: usize) {
-        self.kind = None;
-        let head = match kind {
-            StampKind::Rfc3339 => 19,
-            StampKind::Bsd => 15,
+        self.stamp = None;
+        let (same, digits, secs_at) = match kind {
+            StampKind::Rfc3339 => {
+                // the fraction's digits (after its separator at 19) may differ
+                let i = fraction_end(b);
+                let d = if i > 19 { bits(20, i) } else { 0 };
+                (bits(0, n) & !d, d, 17)
+            }
+            StampKind::Bsd => (bits(0, 15), 0, 13),
             StampKind::Exim => return,
         };
-        let (Some(h), Some(dst)) = (b.get(..head), self.head.get_mut(..head)) else {
+        let (Some(src), Some(dst)) = (b.get(..n), self.text.get_mut(..n)) else {
             return;
         };
-        dst.copy_from_slice(h);
-        if kind == StampKind::Rfc3339 {
-            // the offset: from the end of the fraction to the end of the stamp
-            let i = fraction_end(b);
-            match (b.get(i..n), self.tail.get_mut(..n.saturating_sub(i))) {
-                (Some(t), Some(dst)) => dst.copy_from_slice(t),
-                _ => return,
-            }
-            self.tail_len = (n - i) as u8;
-        }
-        self.kind = Some(kind);
+        dst.copy_from_slice(src);
+        self.text[n..].fill(0);
+        self.same = same;
+        self.digits = digits;
+        self.secs_at = secs_at;
+        self.len = n as u8;
         self.stamp = Some(stamp);
     }
 }
@@ -756,6 +967,31 @@ impl PrefixGrammar {
         None
     }
 
+    /// [`stamp`](Self::stamp) when it finds an RFC 3339 or BSD stamp, else `None`, without
+    /// trying the other kinds: a stamp's kinds exclude each other (RFC 3339 has a `T` at 10
+    /// where Exim has a space, BSD starts with a month's name), so the first kind that parses
+    /// is the only one.
+    /// (Out of line: with the memo, it runs once a minute of log, or for other shapes.)
+    #[cold]
+    #[inline(never)]
+    fn syslog_stamp(&self, b: &[u8], memo: &mut StampMemo) -> Option<(Stamp, usize)> {
+        if !may_start_with_stamp(b) {
+            return None;
+        }
+        for &t in &self.stamp_kinds {
+            let r = match t {
+                StampKind::Rfc3339 => timefmt::parse_rfc3339(b),
+                StampKind::Bsd => timefmt::parse_bsd(b),
+                StampKind::Exim => continue,
+            };
+            if let Some((st, n)) = r {
+                memo.put(t, b, st, n);
+                return r;
+            }
+        }
+        None
+    }
+
     /// Split a line into its prefix and message. Lines without a recognisable prefix come back
     /// with everything in `message`.
     pub fn parse<'a>(&self, line: &'a str) -> Prefix<'a> {
@@ -764,7 +1000,60 @@ impl PrefixGrammar {
 
     /// [`parse`](Self::parse), reusing the timestamp of the line before when it is the same.
     pub fn parse_memo<'a>(&self, line: &'a str, memo: &mut StampMemo) -> Prefix<'a> {
-        self.parse_depth(line, 0, memo)
+        match self.parse_common(line, memo).and_then(|c| c.prefix(line)) {
+            Some(p) => p,
+            None => self.parse_depth(line, 0, memo),
+        }
+    }
+
+    /// The common shape `STAMP host program[pid]: message` (RFC 3339 or BSD stamp, one space
+    /// each between stamp, host and tag), parsed without the general path's detours: what
+    /// [`parse_depth`](Self::parse_depth) finds, or `None` for any other line. It declines
+    /// when the general path could find another meaning:
+    /// - a container column: the separator starts with a space and then `common_key`, and the
+    ///   stamp holds no space followed by that byte, so only a separator right after the stamp
+    ///   could be one; the byte after the stamp's space is neither a space nor `common_key`;
+    /// - a severity column: the host does not start with a capital;
+    /// - a host-less tag: the host does not end with `:`;
+    /// - a doubled prefix: the message cannot start with a stamp.
+    pub fn parse_common(&self, line: &str, memo: &mut StampMemo) -> Option<CommonShape> {
+        let key = self.common_key?;
+        let b = line.as_bytes();
+        let (stamp, n) = match memo.get(b) {
+            Some((stamp, n, _)) => (stamp, n),
+            None => self.syslog_stamp(b, memo)?,
+        };
+        if b.get(n) != Some(&b' ') {
+            return None;
+        }
+        let h0 = n + 1;
+        let c = *b.get(h0)?;
+        if !c.is_ascii_graphic() || c == key || c.is_ascii_uppercase() {
+            return None;
+        }
+        let h1 = h0 + bytesearch::find(b.get(h0..)?, b' ')?;
+        if b.get(h1 - 1) == Some(&b':') {
+            return None;
+        }
+        let p0 = h1 + 1;
+        let (prog, pid) = tag_at_start(b.get(p0..)?)?;
+        let (d0, d1) = (p0 + prog + 1, p0 + prog + 1 + pid);
+        // `]:` lies in the line (`tag_at_start`), then a space or the end
+        let message = match b.get(d1 + 2) {
+            None => d1 + 2,
+            Some(b' ') => d1 + 3,
+            Some(_) => return None,
+        };
+        if may_start_with_stamp(b.get(message..)?) {
+            return None;
+        }
+        Some(CommonShape {
+            stamp,
+            host: (h0, h1),
+            program: (p0, p0 + prog),
+            pid: (d0, d1),
+            message,
+        })
     }
 
     fn parse_depth<'a>(&self, line: &'a str, depth: u8, memo: &mut StampMemo) -> Prefix<'a> {
@@ -975,13 +1264,21 @@ mod tests {
         let heads = [
             "2026-11-01T00:00:00",
             "2026-11-01T00:00:01",
+            "2026-11-01T00:00:59",
+            "2026-11-01T00:00:60",
+            "2026-11-01T00:00:61",
+            "2026-11-01T00:00:1x",
+            "2026-11-01T00:01:07",
             "2026-02-30T00:00:01",
             "Nov  1 00:00:00",
             "Nov  1 00:00:01",
+            "Nov  1 00:00:60",
+            "Nov  1 00:00:75",
+            "Nov  1 00:00:4:",
             "Nov 11 00:00:01",
             "2026-11-01 00:00:00",
         ];
-        let fractions = ["", ".5", ".082005", ",25", "."];
+        let fractions = ["", ".5", ".082005", ",25", ".", ".123456789", ".1234567"];
         let offsets = [
             "+00:00", "Z", "+0100", "-05:30", "+01:0", "", "+99:00", " +0100",
         ];
@@ -1004,12 +1301,142 @@ mod tests {
                 offsets[next(offsets.len())],
                 rests[next(rests.len())]
             );
-            let before = memo;
+            let mut before = memo;
             let with = g.prefix.parse_memo(&line, &mut memo);
             hits += usize::from(before.get(line.as_bytes()).is_some());
             assert_eq!(with, g.prefix.parse(&line), "{line}");
         }
         assert!(hits > 1000, "the memo was used {hits} times");
+    }
+
+    /// The tag classes of the vector code are the byte tables', for every byte at every
+    /// position of a block.
+    #[test]
+    fn tag_classes_are_the_tables() {
+        for c in 0..=255u8 {
+            for at in 0..16 {
+                let mut block = [b'['; 16];
+                block[at] = c;
+                let (tag, alnum) = tag_classes16(&block);
+                assert_eq!(tag >> at & 1 == 1, is_tag_char(c), "{c:#x} at {at}");
+                assert_eq!(
+                    alnum >> at & 1 == 1,
+                    c.is_ascii_alphanumeric(),
+                    "{c:#x} at {at}"
+                );
+                assert_eq!(tag & !(1 << at), 0);
+            }
+        }
+    }
+
+    /// Lines of real shapes (generator, corpus), with stamps of every kind, container and
+    /// severity columns, host-less tags, doubled prefixes and other messages.
+    const SHAPES: [&str; 16] = [
+        "2026-11-01T00:00:00.082005+00:00 mail01 postfix/smtp[20637]: 06C6477375: to=<u9@yahoo.com>, relay=none",
+        "2026-11-01T00:00:00.031808+00:00 mail01 postfix-out/smtp[20728]: Trusted TLS connection established",
+        "2026-11-28T19:27:32+0000 host postfix/qmgr[1]: 4XyZ: removed",
+        "2026-11-01T00:00:07Z mx postfix/smtpd[3007]: connect from unknown[198.51.100.23]",
+        "Nov  1 00:00:00 mail01 postfix/smtp[20735]: sNTw2gyR4Gt2Ngj: to=<u0@yahoo.com>, relay=mx1",
+        "Apr 09 09:29:47 mail2 postfix-out/smtp[16549]: CA certificate verification failed for x",
+        "Jan 17 13:01:58 hz-relay01 postfix/smtp[42498]: warning: smtp_tls_policy_maps",
+        "postfix         | 2021-01-24T14:43:35.880327+00:00 INFO    postfix/smtp[138]: Untrusted TLS",
+        "2024-12-30T12:16:32.052694+01:00 WARNING postfix/smtp[1204]: warning: TLS library problem: x",
+        "Aug 26 06:06:18 mail.mydomain.de mailu-smtp[840]: Aug 26 08:06:18 mail postfix/smtp[38144]: warning: x",
+        "2026-11-01T00:00:00.1+00:00 mail mailu-smtp[840]: 2026-11-01T00:00:00.1+00:00 mail postfix/smtp[3]: x",
+        "Feb  2 12:15:21 postfix/smtp[1520]: 30E4E7461347: Server certificate not verified",
+        "Sep 24 03:23:34 pf sm-mta[20342]: STARTTLS=server, relay=lists.sourceforge.net [216.34.181.88]",
+        "2019-02-28 13:51:09 10HmaX-000000005vi-0000 => t@mxdane512ee.test.ex R=client",
+        "postfix/smtp[11338]: 74F8C10009EA: to=<klingmannm@gmail.com>, relay=none",
+        "Jul 24 04:38:17 mail postfix/smtp[xxxxx]: Mar  1 20:26 is no stamp",
+    ];
+
+    /// Bytes that change a prefix's meaning when put into one.
+    const MUTANTS: &[u8] = b" |[]:0123456789-+.,TZzNovJFINFOWARNmailpstfx/_\t\xc3";
+
+    /// One line of `SHAPES`, changed at up to four places near its start: a byte replaced,
+    /// inserted or removed, or the line cut there.
+    fn mutated(shape: usize, edits: &[(usize, u8, usize)]) -> String {
+        let mut b = SHAPES[shape % SHAPES.len()].as_bytes().to_vec();
+        for &(at, op, byte) in edits {
+            if b.is_empty() {
+                break;
+            }
+            let at = at % b.len().min(90);
+            let c = MUTANTS[byte % MUTANTS.len()];
+            match op % 8 {
+                0..=2 => b[at] = c,
+                3..=5 => b.insert(at, c),
+                6 => {
+                    b.remove(at);
+                }
+                _ => b.truncate(at),
+            }
+        }
+        String::from_utf8_lossy(&b).into_owned()
+    }
+
+    proptest::proptest! {
+        /// The common shape's parse is the general path's, or declines: on real and mutated
+        /// lines, alone and in sequences that share the stamp memo.
+        #[test]
+        fn common_shape_is_the_general_path(
+            lines in proptest::collection::vec(
+                (0usize..16, proptest::collection::vec((0usize..200, 0u8..8, 0usize..64), 0..4)),
+                1..12,
+            ),
+        ) {
+            let g = Grammars::builtin();
+            let mut memo = StampMemo::default();
+            for (shape, edits) in &lines {
+                let line = mutated(*shape, edits);
+                let general = g.prefix.parse_depth(&line, 0, &mut StampMemo::default());
+                if let Some(c) = g.prefix.parse_common(&line, &mut StampMemo::default()) {
+                    proptest::prop_assert_eq!(c.prefix(&line), Some(general), "{}", line);
+                }
+                proptest::prop_assert_eq!(g.prefix.parse_memo(&line, &mut memo), general, "{}", line);
+            }
+        }
+    }
+
+    /// The same over many seeded lines, counting how often the common shape applies (so the
+    /// property above is not met by always declining).
+    #[test]
+    fn common_shape_is_taken_and_exact() {
+        let g = Grammars::builtin();
+        let mut next = picker(23);
+        let mut memo = StampMemo::default();
+        let (mut taken, mut mutated_taken) = (0, 0);
+        for _ in 0..100_000 {
+            let edits: Vec<_> = (0..next(4))
+                .map(|_| (next(200), next(8) as u8, next(64)))
+                .collect();
+            let line = mutated(next(SHAPES.len()), &edits);
+            let general = g.prefix.parse(&line);
+            if let Some(c) = g.prefix.parse_common(&line, &mut memo) {
+                assert_eq!(c.prefix(&line), Some(general), "{line}");
+                taken += 1;
+                mutated_taken += usize::from(!edits.is_empty());
+            }
+            assert_eq!(g.prefix.parse_memo(&line, &mut memo), general, "{line}");
+        }
+        assert!(
+            taken > 20_000 && mutated_taken > 10_000,
+            "{taken} {mutated_taken}"
+        );
+        // a container or severity column, a doubled prefix and a host-less tag decline
+        for shape in [7, 8, 9, 10, 11, 15] {
+            assert!(
+                g.prefix.parse_common(SHAPES[shape], &mut memo).is_none(),
+                "{shape}"
+            );
+        }
+        // with a separator whose second byte is a digit, the common shape is off
+        let mut p = g.prefix.clone();
+        p.common_key = common_key(b" 1 ");
+        assert!(p.parse_common(SHAPES[0], &mut memo).is_none());
+        assert_eq!(common_key(b" | "), Some(b'|'));
+        assert_eq!(common_key(b"|"), None);
+        assert_eq!(common_key(b"  |"), None);
     }
 
     fn pre(line: &str) -> Prefix<'_> {

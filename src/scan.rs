@@ -8,14 +8,15 @@
 //! same for every chunk size, batch size and thread count — the property tests pin that.
 
 use crate::aggregate::{Accumulator, Aggregate, AttemptFacts, Queue};
+use crate::bytesearch;
 use crate::classify::TlsLevel;
 use crate::correlate::{keyvalue_attempt, At, AttemptRef, Emit, PartitionState};
 use crate::domain;
-use crate::grammar::{GrammarError, Grammars, Prefix, StampMemo};
+use crate::grammar::{CommonShape, GrammarError, Grammars, Prefix, StampMemo};
 use crate::ingest::{self, IngestError, InputSpec, Opened};
 use crate::model::{Attempt, Mta};
 use crate::parse::{self, EximEvent, PostfixEvent};
-use crate::timefmt::{self, infer_year, year_month_of};
+use crate::timefmt::{self, infer_year, year_month_of, Stamp};
 use chrono::DateTime;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -233,6 +234,18 @@ impl Span {
         }
     }
 
+    /// The span of `line[from..to]` (empty when that is not inside it).
+    fn at(line: &str, from: usize, to: usize) -> Span {
+        if from <= to && to <= line.len() && line.len() <= MAX_LINE {
+            Span {
+                off: from as u16,
+                len: (to - from) as u16,
+            }
+        } else {
+            Span::default()
+        }
+    }
+
     fn get(self, line: &str) -> &str {
         let (a, b) = (self.off as usize, self.off as usize + self.len as usize);
         line.get(a..b).unwrap_or("")
@@ -294,6 +307,72 @@ fn key_hash(parts: &[&str]) -> u64 {
 /// Correlation groups of a scan with more than one thread (see [`Engine::groups`]).
 const CORRELATION_GROUPS: usize = 64;
 
+/// Hash of bytes in one call.
+fn bytes_hash(b: &[u8]) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
+    h.write(b);
+    h.finish()
+}
+
+/// Hash of a Postfix process's key (host, program, pid; an absent part is empty, as in
+/// [`PartitionState::postfix_process`]). With host and pid, it is the hash of the bytes
+/// `host prog[pid`, which is how they stand in a line (one space after the host token, the
+/// tag's `[` before the pid): hashed where they stand, in one call. Each key has one form, so
+/// one hash, whichever line it comes from.
+/// `h`, `p` and `d` are the parts' spans in `line`.
+fn process_hash(line: &str, [host, prog, pid]: [&str; 3], [h, p, d]: [Span; 3]) -> u64 {
+    if host.is_empty() || pid.is_empty() {
+        return key_hash(&[host, prog, pid]);
+    }
+    let (h_end, p_end) = (
+        h.off as usize + h.len as usize,
+        p.off as usize + p.len as usize,
+    );
+    let b = line.as_bytes();
+    if h.len as usize == host.len()
+        && p.len as usize == prog.len()
+        && d.len as usize == pid.len()
+        && p.off as usize == h_end + 1
+        && d.off as usize == p_end + 1
+        && b.get(h_end) == Some(&b' ')
+        && b.get(p_end) == Some(&b'[')
+    {
+        if let Some(key) = b.get(h.off as usize..d.off as usize + pid.len()) {
+            return bytes_hash(key);
+        }
+    }
+    bytes_hash([host, " ", prog, "[", pid].concat().as_bytes())
+}
+
+/// What a syslog tag's program is to phase A.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Program {
+    /// A Postfix delivery agent (`postfix/smtp`, `postfix-out/lmtp`).
+    PostfixDelivery,
+    /// Another Postfix program (`postfix/qmgr`): no event.
+    PostfixOther,
+    /// One of the Exim grammar's tags.
+    Exim,
+    /// Anything else: maybe a key=value line.
+    #[default]
+    Other,
+}
+
+/// Phase A's memory of the lines before within a chunk. Each part gives what computing
+/// afresh would: it keeps inputs beside their results.
+#[derive(Default)]
+struct LineMemo {
+    stamp: StampMemo,
+    /// The last stamp and its Unix time.
+    time: Option<(Stamp, i64)>,
+    /// Recent programs (see [`Engine::program_memo`]; a zero length matches none) and what
+    /// they are.
+    programs: [((u64, u64, usize), Program); 8],
+    /// Where the next program goes in `programs`.
+    next: usize,
+}
+
 struct Engine {
     grammars: Grammars,
     opts: ScanOptions,
@@ -311,6 +390,98 @@ impl Engine {
             None => infer_year(st.month, ctx.reference),
         };
         Some(st.to_unix(year))
+    }
+
+    /// [`time_of`](Self::time_of) of a stamp, remembering the last stamp's time.
+    fn time_memo(&self, st: Stamp, ctx: &InputCtx, memo: &mut LineMemo) -> i64 {
+        match memo.time {
+            Some((last, t)) if last == st => t,
+            _ => {
+                let year = match st.year {
+                    Some(y) => y,
+                    None => infer_year(st.month, ctx.reference),
+                };
+                let t = st.to_unix(year);
+                memo.time = Some((st, t));
+                t
+            }
+        }
+    }
+
+    /// What `prog` is (see [`Program`]).
+    fn program(&self, prog: &[u8]) -> Program {
+        let g = &self.grammars;
+        if let Some(agent) = prog.strip_prefix(g.postfix.tag_prefix.as_bytes()) {
+            // postfix/smtp, postfix-out/smtp: the last component is the agent
+            let delivery = bytesearch::rfind(agent, b'/').is_some_and(|slash| {
+                let last = agent.get(slash + 1..).unwrap_or_default();
+                g.postfix
+                    .delivery_agents
+                    .iter()
+                    .any(|a| parse::same_bytes(a.as_bytes(), last))
+            });
+            return match delivery {
+                true => Program::PostfixDelivery,
+                false => Program::PostfixOther,
+            };
+        }
+        if g.exim.tags.iter().any(|t| t.as_bytes() == prog) {
+            return Program::Exim;
+        }
+        Program::Other
+    }
+
+    /// [`program`](Self::program), remembering the last few programs of 8 to 16 bytes (as
+    /// their first and last 8 bytes and their length, which together are all their bytes).
+    #[inline]
+    fn program_memo(&self, prog: &[u8], memo: &mut LineMemo) -> Program {
+        let n = prog.len();
+        let (Some(first), Some(last), true) =
+            (prog.first_chunk::<8>(), prog.last_chunk::<8>(), n <= 16)
+        else {
+            return self.program(prog);
+        };
+        let key = (u64::from_le_bytes(*first), u64::from_le_bytes(*last), n);
+        if let Some((_, kind)) = memo.programs.iter().find(|(k, _)| *k == key) {
+            return *kind;
+        }
+        let kind = self.program(prog);
+        let at = memo.next % memo.programs.len();
+        if let Some(slot) = memo.programs.get_mut(at) {
+            *slot = (key, kind);
+        }
+        memo.next = at + 1;
+        kind
+    }
+
+    /// The event of a line of the common shape whose program is a Postfix delivery agent:
+    /// what [`line_event`](Self::line_event) makes of the prefix that the shape stands for
+    /// (the spans of its parts, and the hash of `host prog[pid` as [`process_hash`] takes it),
+    /// without cutting the line into strings.
+    fn postfix_common<'a>(
+        &self,
+        line: &'a str,
+        c: &CommonShape,
+        ctx: &InputCtx,
+        rel: u64,
+        memo: &mut LineMemo,
+    ) -> Option<Keyed<'a>> {
+        if self.opts.mta.is_some_and(|x| x != Mta::Postfix) {
+            return None;
+        }
+        let span = |(from, to): (usize, usize)| Span::at(line, from, to);
+        Some(Keyed {
+            rel_line: rel,
+            time: self.time_memo(c.stamp, ctx, memo),
+            text: line,
+            hash: bytes_hash(line.as_bytes().get(c.host.0..c.pid.1)?),
+            ev: Ev::Postfix {
+                host: span(c.host),
+                prog: span(c.program),
+                pid: span(c.pid),
+                msg: span((c.message, line.len())).off,
+            },
+        })
     }
 
     fn keyvalue_event<'a>(
@@ -358,63 +529,59 @@ impl Engine {
         ctx: &InputCtx,
         rel: u64,
         problems: &mut Problems,
-        memo: &mut StampMemo,
+        memo: &mut LineMemo,
     ) -> Option<Keyed<'a>> {
         let g = &self.grammars;
-        let p = g.prefix.parse_memo(line, memo);
+        let common = g.prefix.parse_common(line, &mut memo.stamp);
+        if let Some(c) = &common {
+            let prog = line.as_bytes().get(c.program.0..c.program.1);
+            match prog.map(|prog| self.program_memo(prog, memo)) {
+                Some(Program::PostfixDelivery) => {
+                    return self.postfix_common(line, c, ctx, rel, memo)
+                }
+                Some(Program::PostfixOther) => return None,
+                _ => {}
+            }
+        }
+        let p = match common.and_then(|c| c.prefix(line)) {
+            Some(p) => p,
+            None => g.prefix.parse_memo(line, &mut memo.stamp),
+        };
         let want = |m: Mta| self.opts.mta.is_none_or(|x| x == m);
         let m = p.message;
-        let keyed = |hash: u64, ev: Ev, problems: &mut Problems| {
-            let time = match self.time_of(&p, ctx) {
-                Some(t) => t,
-                None => {
-                    problems.add(ctx.input, rel, "no-timestamp", line);
-                    ctx.fallback_time
-                }
-            };
-            Some(Keyed {
-                rel_line: rel,
-                time,
-                text: line,
-                hash,
-                ev,
-            })
-        };
         match p.program {
-            Some(prog) => {
-                if let Some(agent) = prog.strip_prefix(g.postfix.tag_prefix.as_str()) {
-                    // postfix/smtp, postfix-out/smtp: the last component is the agent
-                    let slash = parse::rfind1(agent, b'/')?;
-                    let last = &agent[slash + 1..];
-                    if !g
-                        .postfix
-                        .delivery_agents
-                        .iter()
-                        .any(|a| parse::same(a, last))
-                    {
-                        return None;
-                    }
+            Some(prog) => match self.program_memo(prog.as_bytes(), memo) {
+                Program::PostfixDelivery => {
                     if !want(Mta::Postfix) {
                         return None;
                     }
                     let host = p.host.unwrap_or("");
                     let pid = p.pid.unwrap_or("");
-                    return keyed(
-                        key_hash(&[host, prog, pid]),
-                        Ev::Postfix {
-                            host: Span::of(line, host),
-                            prog: Span::of(line, prog),
-                            pid: Span::of(line, pid),
+                    let time = match p.stamp {
+                        Some(st) => self.time_memo(st, ctx, memo),
+                        None => {
+                            problems.add(ctx.input, rel, "no-timestamp", line);
+                            ctx.fallback_time
+                        }
+                    };
+                    let spans = [host, prog, pid].map(|part| Span::of(line, part));
+                    Some(Keyed {
+                        rel_line: rel,
+                        time,
+                        text: line,
+                        hash: process_hash(line, [host, prog, pid], spans),
+                        ev: Ev::Postfix {
+                            host: spans[0],
+                            prog: spans[1],
+                            pid: spans[2],
                             msg: Span::of(line, m).off,
                         },
-                        problems,
-                    );
+                    })
                 }
-                if g.exim.tags.iter().any(|t| t == prog) {
-                    return self.exim_event(line, m, &p, ctx, rel, problems);
-                }
-                self.keyvalue_event(line, ctx, rel, problems, &p).flatten()
-            }
+                Program::PostfixOther => None,
+                Program::Exim => self.exim_event(line, m, &p, ctx, rel, problems),
+                Program::Other => self.keyvalue_event(line, ctx, rel, problems, &p).flatten(),
+            },
             None if p.exim_stamp => self.exim_event(line, m, &p, ctx, rel, problems),
             None => match self.keyvalue_event(line, ctx, rel, problems, &p) {
                 Some(r) => r,
@@ -478,7 +645,7 @@ impl Engine {
         } else {
             None
         };
-        let mut memo = StampMemo::default();
+        let mut memo = LineMemo::default();
         let mut start = 0usize;
         let mut rel = 0u64;
         while start < chunk.len() {
