@@ -49,14 +49,39 @@ fn block_at(s: &[u8], at: usize) -> &[u8; 16] {
     }
 }
 
-/// The matches in `s` (shorter than 16 bytes), searched in a zero-padded copy whose padding
+/// `s` (shorter than 16 bytes; more are cut) in a zero-padded block, built from two loads
+/// that overlap (where they overlap they hold the same bytes): a copy of variable length
+/// would call `memcpy`.
+#[inline(always)]
+fn load_short(s: &[u8]) -> [u8; 16] {
+    let s = &s[..s.len().min(15)];
+    let n = s.len();
+    let v: u128 = if n >= 8 {
+        let lo = s.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
+        let hi = s.last_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
+        u128::from(lo) | (u128::from(hi) << (8 * (n - 8)))
+    } else if n >= 4 {
+        let lo = s.first_chunk::<4>().map_or(0, |w| u32::from_le_bytes(*w));
+        let hi = s.last_chunk::<4>().map_or(0, |w| u32::from_le_bytes(*w));
+        u128::from(lo) | (u128::from(hi) << (8 * (n - 4)))
+    } else {
+        // one to three bytes: the first, the middle and the last cover them
+        let at = |i: usize| s.get(i).map_or(0, |&b| u128::from(b) << (8 * i));
+        if n == 0 {
+            0
+        } else {
+            at(0) | at(n / 2) | at(n - 1)
+        }
+    };
+    v.to_le_bytes()
+}
+
+/// The matches in `s` (shorter than 16 bytes), searched in a zero-padded block whose padding
 /// is masked out.
 #[inline(always)]
 fn short_mask<const N: usize>(s: &[u8], set: [u8; N]) -> u32 {
-    let mut b = [0u8; 16];
-    let n = s.len().min(16);
-    b[..n].copy_from_slice(&s[..n]);
-    mask16(&b, set) & ((1u32 << n) - 1)
+    let n = s.len().min(15);
+    mask16(&load_short(s), set) & ((1u32 << n) - 1)
 }
 
 /// Position of the first byte of `s` that is one of `set`.
@@ -114,6 +139,57 @@ pub fn rfind_any<const N: usize>(s: &[u8], set: [u8; N]) -> Option<usize> {
     None
 }
 
+/// Position of the first `a` in `s` that `b` follows (`", "` after a value, `": "` after a
+/// queue id): the two bytes' masks of a block and of the block one byte on, ANDed. Most
+/// pairs looked for lie in the first block, which is searched inline.
+#[inline(always)]
+pub fn find_pair(s: &[u8], a: u8, b: u8) -> Option<usize> {
+    if let (Some(first), Some(next)) = (
+        s.first_chunk::<16>(),
+        s.get(1..).and_then(|r| r.first_chunk::<16>()),
+    ) {
+        let m = mask16(first, [a]) & mask16(next, [b]);
+        if m != 0 {
+            return Some(m.trailing_zeros() as usize);
+        }
+    }
+    find_pair_from(s, a, b)
+}
+
+/// [`find_pair`] from the start of `s`, out of line.
+#[inline(never)]
+fn find_pair_from(s: &[u8], a: u8, b: u8) -> Option<usize> {
+    let n = s.len();
+    if n < 17 {
+        // zero-padded blocks; a pair must lie wholly inside `s`
+        let first = match s.first_chunk::<16>() {
+            Some(b) => *b,
+            None => load_short(s),
+        };
+        let next = load_short(s.get(1..).unwrap_or_default());
+        let m = mask16(&first, [a]) & mask16(&next, [b]);
+        let m = m & ((1u32 << n.saturating_sub(1)) - 1);
+        return (m != 0).then(|| m.trailing_zeros() as usize);
+    }
+    let mut i = 0;
+    while i + 17 <= n {
+        let m = mask16(block_at(s, i), [a]) & mask16(block_at(s, i + 1), [b]);
+        if m != 0 {
+            return Some(i + m.trailing_zeros() as usize);
+        }
+        i += 16;
+    }
+    if i + 1 < n {
+        // the last pairs, overlapping what was searched: shift those out
+        let last = n - 17;
+        let m = (mask16(block_at(s, last), [a]) & mask16(block_at(s, last + 1), [b])) >> (i - last);
+        if m != 0 {
+            return Some(i + m.trailing_zeros() as usize);
+        }
+    }
+    None
+}
+
 /// Position of the first `b` in `s`.
 #[inline]
 pub fn find(s: &[u8], b: u8) -> Option<usize> {
@@ -157,6 +233,9 @@ mod tests {
             let set = [b'b', b'a'];
             prop_assert_eq!(find_any(&s, set), naive(&s, &set));
             prop_assert_eq!(rfind_any(&s, set), naive_rev(&s, &set));
+            for (a, b) in [(b'a', b'b'), (b'a', b'a'), (b' ', 0x80), (0, 0), (0xff, b'[')] {
+                prop_assert_eq!(find_pair(&s, a, b), s.windows(2).position(|w| w == [a, b]));
+            }
         }
     }
 
@@ -169,6 +248,11 @@ mod tests {
                 s[at] = b'x';
                 assert_eq!(find(&s, b'x'), Some(at), "n={n} at={at}");
                 assert_eq!(rfind(&s, b'x'), Some(at), "n={n} at={at}");
+                if at + 1 < n {
+                    let mut s = vec![b'x'; n];
+                    s[at + 1] = b'y';
+                    assert_eq!(find_pair(&s, b'x', b'y'), Some(at), "n={n} at={at}");
+                }
             }
             let s = vec![b'.'; n];
             assert_eq!(find(&s, b'x'), None);
