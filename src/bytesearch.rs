@@ -139,6 +139,14 @@ pub fn rfind_any<const N: usize>(s: &[u8], set: [u8; N]) -> Option<usize> {
     None
 }
 
+/// Position of the first `b` in the first 16 bytes of `s`, searched inline; `None` when `s` is
+/// shorter or holds none there (it may hold one further on).
+#[inline(always)]
+pub fn find_near(s: &[u8], b: u8) -> Option<usize> {
+    let m = mask16(s.first_chunk::<16>()?, [b]);
+    (m != 0).then(|| m.trailing_zeros() as usize)
+}
+
 /// Position of the first `a` in `s` that `b` follows (`", "` after a value, `": "` after a
 /// queue id): the two bytes' masks of a block and of the block one byte on, ANDed. Most
 /// pairs looked for lie in the first block, which is searched inline.
@@ -233,6 +241,10 @@ mod tests {
             let set = [b'b', b'a'];
             prop_assert_eq!(find_any(&s, set), naive(&s, &set));
             prop_assert_eq!(rfind_any(&s, set), naive_rev(&s, &set));
+            for b in [b'a', 0x80, 0] {
+                let near = s.get(..16).and_then(|h| naive(h, &[b])).filter(|_| s.len() >= 16);
+                prop_assert_eq!(find_near(&s, b), near);
+            }
             for (a, b) in [(b'a', b'b'), (b'a', b'a'), (b' ', 0x80), (0, 0), (0xff, b'[')] {
                 prop_assert_eq!(find_pair(&s, a, b), s.windows(2).position(|w| w == [a, b]));
             }

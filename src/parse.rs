@@ -20,6 +20,15 @@ pub fn find1(s: &str, b: u8) -> Option<usize> {
     bytesearch::find(s.as_bytes(), b)
 }
 
+/// [`find1`] with the first 16 bytes searched inline, for a byte that mostly lies there.
+#[inline(always)]
+fn find1_near(s: &str, b: u8) -> Option<usize> {
+    match bytesearch::find_near(s.as_bytes(), b) {
+        Some(i) => Some(i),
+        None => find1(s, b),
+    }
+}
+
 /// Last position of the ASCII byte `b` in `s`.
 #[inline]
 pub fn rfind1(s: &str, b: u8) -> Option<usize> {
@@ -75,9 +84,9 @@ fn find_with(f: &Finder<'_>, s: &str) -> Option<usize> {
 /// It mostly follows the first word ("Verified TLS connection", "TLSv1.3 with cipher"), so
 /// that place is tried first; no earlier occurrence can exist, as it would hold an earlier
 /// space. Elsewhere the finder searches the whole text.
-#[inline]
+#[inline(always)]
 fn find_after_first_word(s: &str, pat: &str, f: &Finder<'_>) -> Option<usize> {
-    match find1(s, b' ') {
+    match find1_near(s, b' ') {
         Some(i) if s.as_bytes()[i..].starts_with(pat.as_bytes()) => Some(i),
         _ => find_with(f, s),
     }
@@ -103,8 +112,13 @@ impl<'a> Target<'a> {
 }
 
 /// Parse `host[addr]:port`, `host[addr]` or `host`; returns the target and the rest of `s`.
-#[inline]
 pub fn parse_target(s: &str) -> Option<(Target<'_>, &str)> {
+    target_of(s)
+}
+
+/// [`parse_target`], inline: in the hot paths the target then stays in registers.
+#[inline(always)]
+fn target_of(s: &str) -> Option<(Target<'_>, &str)> {
     // a host name ends at a space, comma, colon or bracket
     let b = s.as_bytes();
     let end_host = bytesearch::find_any(b, [b' ', b',', b':', b'[']).unwrap_or(b.len());
@@ -115,7 +129,7 @@ pub fn parse_target(s: &str) -> Option<(Target<'_>, &str)> {
     if b.get(end_host) != Some(&b'[') {
         return Some((Target::host_only(host), &s[end_host..]));
     }
-    let close = end_host + find1(&s[end_host..], b']')?;
+    let close = end_host + find1_near(&s[end_host..], b']')?;
     let addr = &s[end_host + 1..close];
     let mut rest = &s[close + 1..];
     let mut port = None;
@@ -240,14 +254,47 @@ static QID_CLASS: [u8; 256] = {
 
 /// Postfix queue ids: short ones are upper-case hex; long ones (`enable_long_queue_ids`) are
 /// 12+ letters and digits without vowels.
+#[cfg(test)]
 fn is_qid(s: &str) -> bool {
     if !(5..=24).contains(&s.len()) {
         return false;
     }
     let class = s.bytes().fold(3u8, |acc, c| acc & QID_CLASS[c as usize]);
-    let short = s.len() <= 20 && class & 1 != 0;
-    let long = s.len() >= 12 && class & 2 != 0;
+    qid_by_class(s.len(), class)
+}
+
+/// Whether `n` characters whose classes AND to `class` make a queue id (`n` in 5..=24).
+#[inline(always)]
+fn qid_by_class(n: usize, class: u8) -> bool {
+    let short = n <= 20 && class & 1 != 0;
+    let long = n >= 12 && class & 2 != 0;
     short || long
+}
+
+/// The queue id that `m` starts with, and the text after its `": "`. The id's characters are
+/// classed while they are looked for: it ends at the first character that no id holds, which
+/// must be the `:` of `": "`. (So a queue-id line is what [`is_qid`] accepts before the first
+/// `": "`: any earlier `:` would end the scan, and ids are at most 24 characters.)
+#[inline(always)]
+fn qid_prefix(m: &str) -> Option<(&str, &str)> {
+    let b = m.as_bytes();
+    let mut class = 3u8;
+    let mut n = 0;
+    while n < 25 {
+        let c = match b.get(n) {
+            Some(&c) => QID_CLASS[c as usize],
+            None => 0,
+        };
+        if c == 0 {
+            break;
+        }
+        class &= c;
+        n += 1;
+    }
+    if n < 5 || n > 24 || b.get(n) != Some(&b':') || b.get(n + 1) != Some(&b' ') {
+        return None;
+    }
+    qid_by_class(n, class).then(|| (&m[..n], &m[n + 2..]))
 }
 
 /// The keys of a delivery line that [`parse_delivery`] reads.
@@ -343,18 +390,18 @@ fn delivery_fast<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
     if b.get(gt + 2) != Some(&b' ') {
         return None;
     }
-    let to = s.get(3..=gt)?;
+    let to = &s[3..=gt];
     let mut at = gt + 3;
     let field = |at: usize, key: &[u8]| b.get(at..).is_some_and(|r| r.starts_with(key));
     if !field(at, b"relay=") {
         return None;
     }
     let end = value_end(b, at + 6)?;
-    let relay_text = s.get(at + 6..end)?;
+    let relay_text = &s[at + 6..end];
     let relay = if relay_text == "none" {
         None
     } else {
-        parse_target(relay_text).map(|(t, _)| t)
+        target_of(relay_text).map(|(t, _)| t)
     };
     at = end + 2;
     if !field(at, b"delay=") {
@@ -368,19 +415,27 @@ fn delivery_fast<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
     let mut tls = None;
     if field(at, b"tls=") {
         let end = value_end(b, at + 4)?;
-        tls = Some(s.get(at + 4..end)?);
+        tls = Some(&s[at + 4..end]);
         at = end + 2;
     }
     if !field(at, b"dsn=") {
         return None;
     }
     let end = value_end(b, at + 4)?;
-    let dsn = Some(s.get(at + 4..end)?);
+    let dsn = Some(&s[at + 4..end]);
     at = end + 2;
     if !field(at, b"status=") {
         return None;
     }
-    let (status, text) = status_text(s.get(at + 7..)?);
+    let after = &s[at + 7..];
+    let a = after.as_bytes();
+    // mostly `word (text)`: then no white space to trim, and the text ends at the last byte
+    let (status, text) = match bytesearch::find_near(a, b' ') {
+        Some(i) if a.get(i + 1) == Some(&b'(') && a.last() == Some(&b')') && a.len() >= i + 3 => {
+            (&after[..i], &after[i + 2..a.len() - 1])
+        }
+        _ => status_text(after),
+    };
     if status.is_empty() {
         return None;
     }
@@ -466,20 +521,14 @@ fn parse_delivery<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
 /// Parse the message of a Postfix delivery agent. `None` means the line is malformed (it looks
 /// like a delivery line but its fields cannot be read).
 pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEvent<'a>> {
-    // queue-id lines first: they are the bulk of the traffic (an id has at most 24 characters,
-    // so its ": " lies within the first 26 bytes)
-    let head = m.get(..m.len().min(26)).unwrap_or(m);
-    if let Some(colon) = find2(head, b':', b' ') {
-        let qid = &m[..colon];
-        if is_qid(qid) {
-            let rest = &m[colon + 2..];
-            if rest.starts_with("to=") {
-                return delivery_fast(qid, rest)
-                    .or_else(|| parse_delivery(qid, rest))
-                    .map(PostfixEvent::Delivery);
-            }
-            return Some(PostfixEvent::QueueNote { qid, text: rest });
+    // queue-id lines first: they are the bulk of the traffic
+    if let Some((qid, rest)) = qid_prefix(m) {
+        if rest.starts_with("to=") {
+            return delivery_fast(qid, rest)
+                .or_else(|| parse_delivery(qid, rest))
+                .map(PostfixEvent::Delivery);
         }
+        return Some(PostfixEvent::QueueNote { qid, text: rest });
     }
     // "<Trust> TLS connection established to ..." and, for a resumed session, "... reused to"
     if let Some(i) = find_after_first_word(m, " TLS connection ", &TLS_CONNECTION) {
@@ -1299,9 +1348,14 @@ mod tests {
 #[cfg(test)]
 mod reference {
     use super::{
-        find_after_first_word, find_with, is_qid, same, strip_tlsa_owner, Delivery, PostfixEvent,
-        PostfixGrammar, Target, Trust, TLS_CONNECTION, VERIFY_FAILED, WITH_CIPHER,
+        find_with, is_qid, same, strip_tlsa_owner, Delivery, PostfixEvent, PostfixGrammar, Target,
+        Trust, TLS_CONNECTION, VERIFY_FAILED, WITH_CIPHER,
     };
+    use memchr::memmem::Finder;
+
+    fn find_after_first_word(s: &str, pat: &str, _: &Finder<'_>) -> Option<usize> {
+        s.find(pat)
+    }
 
     fn find1(s: &str, b: u8) -> Option<usize> {
         s.bytes().position(|c| c == b)
