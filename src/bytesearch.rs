@@ -152,16 +152,20 @@ pub fn find_near(s: &[u8], b: u8) -> Option<usize> {
 /// pairs looked for lie in the first block, which is searched inline.
 #[inline(always)]
 pub fn find_pair(s: &[u8], a: u8, b: u8) -> Option<usize> {
-    if let (Some(first), Some(next)) = (
-        s.first_chunk::<16>(),
-        s.get(1..).and_then(|r| r.first_chunk::<16>()),
-    ) {
-        let m = mask16(first, [a]) & mask16(next, [b]);
-        if m != 0 {
-            return Some(m.trailing_zeros() as usize);
-        }
+    match find_pair_near(s, a, b) {
+        Some(i) => Some(i),
+        None => find_pair_from(s, a, b),
     }
-    find_pair_from(s, a, b)
+}
+
+/// [`find_pair`] over the first 16 positions of `s` (which must hold 17 bytes), inline; `None`
+/// when there is no pair there (there may be one further on).
+#[inline(always)]
+pub fn find_pair_near(s: &[u8], a: u8, b: u8) -> Option<usize> {
+    let first = s.first_chunk::<16>()?;
+    let next = s.get(1..).and_then(|r| r.first_chunk::<16>())?;
+    let m = mask16(first, [a]) & mask16(next, [b]);
+    (m != 0).then(|| m.trailing_zeros() as usize)
 }
 
 /// [`find_pair`] from the start of `s`, out of line.
@@ -229,7 +233,7 @@ mod tests {
         /// mind).
         #[test]
         fn searches_agree_with_a_byte_loop(
-            s in proptest::collection::vec(proptest::sample::select(vec![0u8, b'a', b'b', b'[', b' ', 0x80, 0xff]), 0..70),
+            s in proptest::collection::vec(proptest::sample::select(vec![0u8, b'a', b'b', b'[', b' ', 0x80, 0xff]), 0..200),
         ) {
             for b in [0u8, b'a', b'[', 0x80, 0xff, b'z'] {
                 prop_assert_eq!(find(&s, b), naive(&s, &[b]));
@@ -246,7 +250,10 @@ mod tests {
                 prop_assert_eq!(find_near(&s, b), near);
             }
             for (a, b) in [(b'a', b'b'), (b'a', b'a'), (b' ', 0x80), (0, 0), (0xff, b'[')] {
-                prop_assert_eq!(find_pair(&s, a, b), s.windows(2).position(|w| w == [a, b]));
+                let pair = s.windows(2).position(|w| w == [a, b]);
+                prop_assert_eq!(find_pair(&s, a, b), pair);
+                let near = pair.filter(|&i| i < 16 && s.len() >= 17);
+                prop_assert_eq!(find_pair_near(&s, a, b), near);
             }
         }
     }

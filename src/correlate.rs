@@ -115,7 +115,7 @@ impl Buf {
 }
 
 /// Make `to` hold `v`, copying only when it holds something else.
-#[inline]
+#[inline(always)]
 fn copy_if_new(to: &mut String, v: &str) {
     if !same(to, v) {
         to.clear();
@@ -164,6 +164,7 @@ impl Conn {
         self.used = false;
     }
 
+    #[inline]
     fn same_target(&self, t: &Target<'_>) -> bool {
         // the same bytes, as written in both lines, is the common case and the cheaper test
         (same(&self.host, t.host) || self.host.eq_ignore_ascii_case(t.host))
@@ -844,7 +845,16 @@ impl PartitionState {
         prog: &str,
         pid: &str,
     ) -> &mut PostfixState {
-        let key = || Key::new(&format!("{host}\u{1f}{prog}\u{1f}{pid}"));
+        let key = || {
+            let mut k = String::with_capacity(host.len() + prog.len() + pid.len() + 2);
+            for (i, part) in [host, prog, pid].into_iter().enumerate() {
+                if i > 0 {
+                    k.push('\u{1f}');
+                }
+                k.push_str(part);
+            }
+            Key::new(&k)
+        };
         match self.postfix.entry(hash) {
             Entry::Occupied(o) if key_is(o.get().key.as_str(), host, prog, pid) => {
                 return o.into_mut()

@@ -20,6 +20,27 @@ pub fn find1(s: &str, b: u8) -> Option<usize> {
     bytesearch::find(s.as_bytes(), b)
 }
 
+/// `s[a..b]`, or `""` when `a..b` does not cut `s` at char boundaries. Inline, unlike `str`
+/// indexing (whose `get` the compiler keeps out of line): the hot paths cut lines at the
+/// positions of ASCII bytes many times per line.
+#[inline(always)]
+fn cut(s: &str, a: usize, b: usize) -> &str {
+    match s.as_bytes().get(a..b) {
+        Some(sub) if s.is_char_boundary(a) && s.is_char_boundary(b) => {
+            // SAFETY: `s` is valid UTF-8 and `a` and `b` are char boundaries of it (checked
+            // just above), so the bytes between them are valid UTF-8 too.
+            unsafe { std::str::from_utf8_unchecked(sub) }
+        }
+        _ => "",
+    }
+}
+
+/// `s[a..]`, as [`cut`] makes it.
+#[inline(always)]
+fn cut_from(s: &str, a: usize) -> &str {
+    cut(s, a, s.len())
+}
+
 /// [`find1`] with the first 16 bytes searched inline, for a byte that mostly lies there.
 #[inline(always)]
 fn find1_near(s: &str, b: u8) -> Option<usize> {
@@ -125,31 +146,32 @@ fn target_of(s: &str) -> Option<(Target<'_>, &str)> {
     if end_host == 0 {
         return None;
     }
-    let host = &s[..end_host];
+    // (every cut below is at an ASCII byte that a search or compare found, or at the end)
+    let host = cut(s, 0, end_host);
     if b.get(end_host) != Some(&b'[') {
-        return Some((Target::host_only(host), &s[end_host..]));
+        return Some((Target::host_only(host), cut_from(s, end_host)));
     }
-    let close = end_host + find1_near(&s[end_host..], b']')?;
-    let addr = &s[end_host + 1..close];
-    let mut rest = &s[close + 1..];
+    let close = end_host + find1_near(cut_from(s, end_host), b']')?;
+    let addr = cut(s, end_host + 1, close);
+    let mut end = close + 1;
     let mut port = None;
-    if rest.as_bytes().first() == Some(&b':') {
+    if b.get(end) == Some(&b':') {
         // digits as `u16::from_str` reads them: more than 65535 is no port
-        let r = rest.as_bytes();
-        let mut n = 1;
+        let mut n = end + 1;
         let mut v = 0u32;
-        while let Some(&c) = r.get(n) {
+        while let Some(&c) = b.get(n) {
             if !c.is_ascii_digit() {
                 break;
             }
             v = (v * 10 + u32::from(c - b'0')).min(1 << 16);
             n += 1;
         }
-        if n > 1 {
+        if n > end + 1 {
             port = u16::try_from(v).ok();
-            rest = &rest[n..];
+            end = n;
         }
     }
+    let rest = cut_from(s, end);
     Some((
         Target {
             host,
@@ -278,6 +300,16 @@ fn qid_by_class(n: usize, class: u8) -> bool {
 #[inline(always)]
 fn qid_prefix(m: &str) -> Option<(&str, &str)> {
     let b = m.as_bytes();
+    // mostly the id is shorter than 16 characters, and its ": " (the first) in the first block
+    if let Some(n) = bytesearch::find_pair_near(b, b':', b' ') {
+        if n < 5 {
+            return None;
+        }
+        let class = b[..n]
+            .iter()
+            .fold(3u8, |acc, &c| acc & QID_CLASS[c as usize]);
+        return qid_by_class(n, class).then(|| (cut(m, 0, n), cut_from(m, n + 2)));
+    }
     let mut class = 3u8;
     let mut n = 0;
     while n < 25 {
@@ -294,7 +326,7 @@ fn qid_prefix(m: &str) -> Option<(&str, &str)> {
     if n < 5 || n > 24 || b.get(n) != Some(&b':') || b.get(n + 1) != Some(&b' ') {
         return None;
     }
-    qid_by_class(n, class).then(|| (&m[..n], &m[n + 2..]))
+    qid_by_class(n, class).then(|| (cut(m, 0, n), cut_from(m, n + 2)))
 }
 
 /// The keys of a delivery line that [`parse_delivery`] reads.
@@ -390,14 +422,15 @@ fn delivery_fast<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
     if b.get(gt + 2) != Some(&b' ') {
         return None;
     }
-    let to = &s[3..=gt];
+    // (every cut below is at an ASCII byte that a search or compare found)
+    let to = cut(s, 3, gt + 1);
     let mut at = gt + 3;
     let field = |at: usize, key: &[u8]| b.get(at..).is_some_and(|r| r.starts_with(key));
     if !field(at, b"relay=") {
         return None;
     }
     let end = value_end(b, at + 6)?;
-    let relay_text = &s[at + 6..end];
+    let relay_text = cut(s, at + 6, end);
     let relay = if relay_text == "none" {
         None
     } else {
@@ -415,24 +448,24 @@ fn delivery_fast<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
     let mut tls = None;
     if field(at, b"tls=") {
         let end = value_end(b, at + 4)?;
-        tls = Some(&s[at + 4..end]);
+        tls = Some(cut(s, at + 4, end));
         at = end + 2;
     }
     if !field(at, b"dsn=") {
         return None;
     }
     let end = value_end(b, at + 4)?;
-    let dsn = Some(&s[at + 4..end]);
+    let dsn = Some(cut(s, at + 4, end));
     at = end + 2;
     if !field(at, b"status=") {
         return None;
     }
-    let after = &s[at + 7..];
+    let after = cut_from(s, at + 7);
     let a = after.as_bytes();
     // mostly `word (text)`: then no white space to trim, and the text ends at the last byte
     let (status, text) = match bytesearch::find_near(a, b' ') {
         Some(i) if a.get(i + 1) == Some(&b'(') && a.last() == Some(&b')') && a.len() >= i + 3 => {
-            (&after[..i], &after[i + 2..a.len() - 1])
+            (cut(after, 0, i), cut(after, i + 2, a.len() - 1))
         }
         _ => status_text(after),
     };
@@ -532,8 +565,9 @@ pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEven
     }
     // "<Trust> TLS connection established to ..." and, for a resumed session, "... reused to"
     if let Some(i) = find_after_first_word(m, " TLS connection ", &TLS_CONNECTION) {
-        let word = &m[..i];
-        let rest = &m[i + " TLS connection ".len()..];
+        // (cuts at the space the search found and after the ASCII text that follows it)
+        let word = cut(m, 0, i);
+        let rest = cut_from(m, i + " TLS connection ".len());
         // anything else ("established from": inbound; "setting up TLS connection to") falls through
         if let Some(rest) = rest
             .strip_prefix("established to ")
@@ -567,13 +601,15 @@ fn summary_line<'a>(g: &PostfixGrammar, word: &str, rest: &'a str) -> Option<Pos
     } else {
         Trust::Unstated
     };
-    let (target, tail) = parse_target(rest)?;
+    let (target, tail) = target_of(rest)?;
     let tail = tail.strip_prefix(": ").unwrap_or(tail);
     let (proto, cipher) = match find_after_first_word(tail, " with cipher ", &WITH_CIPHER) {
         Some(w) => {
-            let c = &tail[w + " with cipher ".len()..];
-            let c = Some(&c[..find1(c, b' ').unwrap_or(c.len())]).filter(|c| !c.is_empty());
-            (Some(&tail[..w]).filter(|p| !p.is_empty()), c)
+            // (cuts at the space found, after the ASCII pattern, and at the cipher's end)
+            let c = cut_from(tail, w + " with cipher ".len());
+            let c =
+                Some(cut(c, 0, find1_near(c, b' ').unwrap_or(c.len()))).filter(|c| !c.is_empty());
+            (Some(cut(tail, 0, w)).filter(|p| !p.is_empty()), c)
         }
         None => (None, None),
     };
