@@ -219,7 +219,7 @@ impl PostfixState {
         let reuse = self
             .conn
             .as_ref()
-            .is_some_and(|c| c.same_target(t) && ok(c));
+            .is_some_and(|c| ok(c) && c.same_target(t));
         if !reuse {
             self.set_conn(t);
         }
