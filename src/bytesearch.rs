@@ -49,14 +49,39 @@ fn block_at(s: &[u8], at: usize) -> &[u8; 16] {
     }
 }
 
-/// The matches in `s` (shorter than 16 bytes), searched in a zero-padded copy whose padding
+/// `s` (shorter than 16 bytes; more are cut) in a zero-padded block, built from two loads
+/// that overlap (where they overlap they hold the same bytes): a copy of variable length
+/// would call `memcpy`.
+#[inline(always)]
+fn load_short(s: &[u8]) -> [u8; 16] {
+    let s = &s[..s.len().min(15)];
+    let n = s.len();
+    let v: u128 = if n >= 8 {
+        let lo = s.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
+        let hi = s.last_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
+        u128::from(lo) | (u128::from(hi) << (8 * (n - 8)))
+    } else if n >= 4 {
+        let lo = s.first_chunk::<4>().map_or(0, |w| u32::from_le_bytes(*w));
+        let hi = s.last_chunk::<4>().map_or(0, |w| u32::from_le_bytes(*w));
+        u128::from(lo) | (u128::from(hi) << (8 * (n - 4)))
+    } else {
+        // one to three bytes: the first, the middle and the last cover them
+        let at = |i: usize| s.get(i).map_or(0, |&b| u128::from(b) << (8 * i));
+        if n == 0 {
+            0
+        } else {
+            at(0) | at(n / 2) | at(n - 1)
+        }
+    };
+    v.to_le_bytes()
+}
+
+/// The matches in `s` (shorter than 16 bytes), searched in a zero-padded block whose padding
 /// is masked out.
 #[inline(always)]
 fn short_mask<const N: usize>(s: &[u8], set: [u8; N]) -> u32 {
-    let mut b = [0u8; 16];
-    let n = s.len().min(16);
-    b[..n].copy_from_slice(&s[..n]);
-    mask16(&b, set) & ((1u32 << n) - 1)
+    let n = s.len().min(15);
+    mask16(&load_short(s), set) & ((1u32 << n) - 1)
 }
 
 /// Position of the first byte of `s` that is one of `set`.
@@ -114,6 +139,69 @@ pub fn rfind_any<const N: usize>(s: &[u8], set: [u8; N]) -> Option<usize> {
     None
 }
 
+/// Position of the first `b` in the first 16 bytes of `s`, searched inline; `None` when `s` is
+/// shorter or holds none there (it may hold one further on).
+#[inline(always)]
+pub fn find_near(s: &[u8], b: u8) -> Option<usize> {
+    let m = mask16(s.first_chunk::<16>()?, [b]);
+    (m != 0).then(|| m.trailing_zeros() as usize)
+}
+
+/// Position of the first `a` in `s` that `b` follows (`", "` after a value, `": "` after a
+/// queue id): the two bytes' masks of a block and of the block one byte on, ANDed. Most
+/// pairs looked for lie in the first block, which is searched inline.
+#[inline(always)]
+pub fn find_pair(s: &[u8], a: u8, b: u8) -> Option<usize> {
+    match find_pair_near(s, a, b) {
+        Some(i) => Some(i),
+        None => find_pair_from(s, a, b),
+    }
+}
+
+/// [`find_pair`] over the first 16 positions of `s` (which must hold 17 bytes), inline; `None`
+/// when there is no pair there (there may be one further on).
+#[inline(always)]
+pub fn find_pair_near(s: &[u8], a: u8, b: u8) -> Option<usize> {
+    let first = s.first_chunk::<16>()?;
+    let next = s.get(1..).and_then(|r| r.first_chunk::<16>())?;
+    let m = mask16(first, [a]) & mask16(next, [b]);
+    (m != 0).then(|| m.trailing_zeros() as usize)
+}
+
+/// [`find_pair`] from the start of `s`, out of line.
+#[inline(never)]
+fn find_pair_from(s: &[u8], a: u8, b: u8) -> Option<usize> {
+    let n = s.len();
+    if n < 17 {
+        // zero-padded blocks; a pair must lie wholly inside `s`
+        let first = match s.first_chunk::<16>() {
+            Some(b) => *b,
+            None => load_short(s),
+        };
+        let next = load_short(s.get(1..).unwrap_or_default());
+        let m = mask16(&first, [a]) & mask16(&next, [b]);
+        let m = m & ((1u32 << n.saturating_sub(1)) - 1);
+        return (m != 0).then(|| m.trailing_zeros() as usize);
+    }
+    let mut i = 0;
+    while i + 17 <= n {
+        let m = mask16(block_at(s, i), [a]) & mask16(block_at(s, i + 1), [b]);
+        if m != 0 {
+            return Some(i + m.trailing_zeros() as usize);
+        }
+        i += 16;
+    }
+    if i + 1 < n {
+        // the last pairs, overlapping what was searched: shift those out
+        let last = n - 17;
+        let m = (mask16(block_at(s, last), [a]) & mask16(block_at(s, last + 1), [b])) >> (i - last);
+        if m != 0 {
+            return Some(i + m.trailing_zeros() as usize);
+        }
+    }
+    None
+}
+
 /// Position of the first `b` in `s`.
 #[inline]
 pub fn find(s: &[u8], b: u8) -> Option<usize> {
@@ -145,7 +233,7 @@ mod tests {
         /// mind).
         #[test]
         fn searches_agree_with_a_byte_loop(
-            s in proptest::collection::vec(proptest::sample::select(vec![0u8, b'a', b'b', b'[', b' ', 0x80, 0xff]), 0..70),
+            s in proptest::collection::vec(proptest::sample::select(vec![0u8, b'a', b'b', b'[', b' ', 0x80, 0xff]), 0..200),
         ) {
             for b in [0u8, b'a', b'[', 0x80, 0xff, b'z'] {
                 prop_assert_eq!(find(&s, b), naive(&s, &[b]));
@@ -157,6 +245,16 @@ mod tests {
             let set = [b'b', b'a'];
             prop_assert_eq!(find_any(&s, set), naive(&s, &set));
             prop_assert_eq!(rfind_any(&s, set), naive_rev(&s, &set));
+            for b in [b'a', 0x80, 0] {
+                let near = s.get(..16).and_then(|h| naive(h, &[b])).filter(|_| s.len() >= 16);
+                prop_assert_eq!(find_near(&s, b), near);
+            }
+            for (a, b) in [(b'a', b'b'), (b'a', b'a'), (b' ', 0x80), (0, 0), (0xff, b'[')] {
+                let pair = s.windows(2).position(|w| w == [a, b]);
+                prop_assert_eq!(find_pair(&s, a, b), pair);
+                let near = pair.filter(|&i| i < 16 && s.len() >= 17);
+                prop_assert_eq!(find_pair_near(&s, a, b), near);
+            }
         }
     }
 
@@ -169,6 +267,11 @@ mod tests {
                 s[at] = b'x';
                 assert_eq!(find(&s, b'x'), Some(at), "n={n} at={at}");
                 assert_eq!(rfind(&s, b'x'), Some(at), "n={n} at={at}");
+                if at + 1 < n {
+                    let mut s = vec![b'x'; n];
+                    s[at + 1] = b'y';
+                    assert_eq!(find_pair(&s, b'x', b'y'), Some(at), "n={n} at={at}");
+                }
             }
             let s = vec![b'.'; n];
             assert_eq!(find(&s, b'x'), None);

@@ -11,8 +11,8 @@ use crate::classify::{apply_rule, TlsField, TlsLevel};
 use crate::grammar::{Grammars, VerbMeaning};
 use crate::model::{DaneMode, DaneOutcome, FailureClass, Mta};
 use crate::parse::{
-    same, same_bytes, tlsrpt_type_key, Delivery, EximEvent, EximFlag, KeyValueLine, PostfixEvent,
-    Target, Trust,
+    rfind1, same, same_bytes, tlsrpt_type_key, Delivery, EximEvent, EximFlag, KeyValueLine,
+    PostfixEvent, Target, Trust,
 };
 use std::collections::hash_map::Entry;
 
@@ -65,7 +65,27 @@ fn mode_of(o: DaneOutcome) -> DaneMode {
 }
 
 fn recipient_domain(addr: &str) -> &str {
+    // `<local@domain>` as Postfix writes it: nothing to trim at either end
+    let b = addr.as_bytes();
+    if b.len() >= 2 && b.first() == Some(&b'<') && b.last() == Some(&b'>') {
+        let inner = &addr[1..addr.len() - 1];
+        return match rfind1(inner, b'@') {
+            Some(at) => &inner[at + 1..],
+            None => "",
+        };
+    }
     crate::domain::domain_of_address(addr).unwrap_or("")
+}
+
+/// `s` without the `<`s before and the `>`s after it, as `trim_start_matches('<')` and
+/// `trim_end_matches('>')` leave it; a single pair is taken off without a loop.
+fn strip_angles(s: &str) -> &str {
+    let b = s.as_bytes();
+    let n = b.len();
+    if n >= 3 && b[0] == b'<' && b[1] != b'<' && b[n - 1] == b'>' && b[n - 2] != b'>' {
+        return &s[1..n - 1];
+    }
+    s.trim_start_matches('<').trim_end_matches('>')
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -81,15 +101,25 @@ struct Buf {
 
 impl Buf {
     fn set(&mut self, v: Option<&str>) {
-        self.text.clear();
         self.set = v.is_some();
         if let Some(v) = v {
-            self.text.push_str(v);
+            // a process meets the same protocols, ciphers and addresses again and again: a
+            // compare is cheaper than a copy
+            copy_if_new(&mut self.text, v);
         }
     }
 
     fn get(&self) -> Option<&str> {
         self.set.then_some(self.text.as_str())
+    }
+}
+
+/// Make `to` hold `v`, copying only when it holds something else.
+#[inline(always)]
+fn copy_if_new(to: &mut String, v: &str) {
+    if !same(to, v) {
+        to.clear();
+        to.push_str(v);
     }
 }
 
@@ -121,8 +151,7 @@ impl Conn {
 
     /// Start over for a new connection to `t`, keeping the string buffers.
     fn reset(&mut self, t: &Target<'_>) {
-        self.host.clear();
-        self.host.push_str(t.host);
+        copy_if_new(&mut self.host, t.host);
         self.addr.set(t.addr);
         self.port = t.port;
         self.trust = None;
@@ -135,6 +164,7 @@ impl Conn {
         self.used = false;
     }
 
+    #[inline]
     fn same_target(&self, t: &Target<'_>) -> bool {
         // the same bytes, as written in both lines, is the common case and the cheaper test
         (same(&self.host, t.host) || self.host.eq_ignore_ascii_case(t.host))
@@ -189,7 +219,7 @@ impl PostfixState {
         let reuse = self
             .conn
             .as_ref()
-            .is_some_and(|c| c.same_target(t) && ok(c));
+            .is_some_and(|c| ok(c) && c.same_target(t));
         if !reuse {
             self.set_conn(t);
         }
@@ -367,7 +397,7 @@ impl PostfixState {
             return;
         }
         let domain = recipient_domain(d.to);
-        let recipient = d.to.trim_start_matches('<').trim_end_matches('>');
+        let recipient = strip_angles(d.to);
         // Non-final-MX attempts of this message: now we know the recipient domain.
         if !self.pending.is_empty() {
             let mut i = 0;
@@ -758,11 +788,37 @@ pub fn keyvalue_attempt(
     });
 }
 
+/// The hasher of a map keyed by a process key's hash (from phase A, already well mixed): the
+/// hash turned by half a word, since its low bits pick the partition and so are alike within
+/// one, and a map's bucket is picked by the low bits.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyHashHasher(u64);
+
+impl std::hash::Hasher for KeyHashHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // not used by `u64` keys; any mixing will do
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v.rotate_left(32);
+    }
+}
+
+type ProcessMap =
+    std::collections::HashMap<u64, PostfixState, std::hash::BuildHasherDefault<KeyHashHasher>>;
+
 /// Correlation state for one partition of keys, kept across batches of a scan.
 #[derive(Debug, Default)]
 pub struct PartitionState {
     /// Postfix processes by the hash of their key (each state holds its whole key).
-    postfix: HashMap<u64, PostfixState>,
+    postfix: ProcessMap,
     /// Processes whose key hash is taken by another process (a 64-bit collision).
     postfix_collided: HashMap<Key, PostfixState>,
     pub exim: HashMap<String, EximState>,
@@ -789,7 +845,16 @@ impl PartitionState {
         prog: &str,
         pid: &str,
     ) -> &mut PostfixState {
-        let key = || Key::new(&format!("{host}\u{1f}{prog}\u{1f}{pid}"));
+        let key = || {
+            let mut k = String::with_capacity(host.len() + prog.len() + pid.len() + 2);
+            for (i, part) in [host, prog, pid].into_iter().enumerate() {
+                if i > 0 {
+                    k.push('\u{1f}');
+                }
+                k.push_str(part);
+            }
+            Key::new(&k)
+        };
         match self.postfix.entry(hash) {
             Entry::Occupied(o) if key_is(o.get().key.as_str(), host, prog, pid) => {
                 return o.into_mut()

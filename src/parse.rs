@@ -10,16 +10,7 @@ use std::sync::LazyLock;
 /// Position of the two-byte pattern `ab` in `s`.
 #[inline]
 pub fn find2(s: &str, a: u8, b: u8) -> Option<usize> {
-    let bytes = s.as_bytes();
-    let mut from = 0;
-    while let Some(i) = bytesearch::find(&bytes[from..], a) {
-        let p = from + i;
-        if bytes.get(p + 1) == Some(&b) {
-            return Some(p);
-        }
-        from = p + 1;
-    }
-    None
+    bytesearch::find_pair(s.as_bytes(), a, b)
 }
 
 /// Position of the ASCII byte `b` in `s` (see [`bytesearch`]: cheaper than `str::find` with a
@@ -27,6 +18,36 @@ pub fn find2(s: &str, a: u8, b: u8) -> Option<usize> {
 #[inline]
 pub fn find1(s: &str, b: u8) -> Option<usize> {
     bytesearch::find(s.as_bytes(), b)
+}
+
+/// `s[a..b]`, or `""` when `a..b` does not cut `s` at char boundaries. Inline, unlike `str`
+/// indexing (whose `get` the compiler keeps out of line): the hot paths cut lines at the
+/// positions of ASCII bytes many times per line.
+#[inline(always)]
+fn cut(s: &str, a: usize, b: usize) -> &str {
+    match s.as_bytes().get(a..b) {
+        Some(sub) if s.is_char_boundary(a) && s.is_char_boundary(b) => {
+            // SAFETY: `s` is valid UTF-8 and `a` and `b` are char boundaries of it (checked
+            // just above), so the bytes between them are valid UTF-8 too.
+            unsafe { std::str::from_utf8_unchecked(sub) }
+        }
+        _ => "",
+    }
+}
+
+/// `s[a..]`, as [`cut`] makes it.
+#[inline(always)]
+fn cut_from(s: &str, a: usize) -> &str {
+    cut(s, a, s.len())
+}
+
+/// [`find1`] with the first 16 bytes searched inline, for a byte that mostly lies there.
+#[inline(always)]
+fn find1_near(s: &str, b: u8) -> Option<usize> {
+    match bytesearch::find_near(s.as_bytes(), b) {
+        Some(i) => Some(i),
+        None => find1(s, b),
+    }
 }
 
 /// Last position of the ASCII byte `b` in `s`.
@@ -84,9 +105,9 @@ fn find_with(f: &Finder<'_>, s: &str) -> Option<usize> {
 /// It mostly follows the first word ("Verified TLS connection", "TLSv1.3 with cipher"), so
 /// that place is tried first; no earlier occurrence can exist, as it would hold an earlier
 /// space. Elsewhere the finder searches the whole text.
-#[inline]
+#[inline(always)]
 fn find_after_first_word(s: &str, pat: &str, f: &Finder<'_>) -> Option<usize> {
-    match find1(s, b' ') {
+    match find1_near(s, b' ') {
         Some(i) if s.as_bytes()[i..].starts_with(pat.as_bytes()) => Some(i),
         _ => find_with(f, s),
     }
@@ -113,56 +134,52 @@ impl<'a> Target<'a> {
 
 /// Parse `host[addr]:port`, `host[addr]` or `host`; returns the target and the rest of `s`.
 pub fn parse_target(s: &str) -> Option<(Target<'_>, &str)> {
+    target_of(s)
+}
+
+/// [`parse_target`], inline: in the hot paths the target then stays in registers.
+#[inline(always)]
+fn target_of(s: &str) -> Option<(Target<'_>, &str)> {
     // a host name ends at a space, comma, colon or bracket
-    let end_host = bytesearch::find_any(s.as_bytes(), [b' ', b',', b':', b'[']).unwrap_or(s.len());
-    match s.as_bytes().get(end_host) {
-        Some(b'[') => {
-            let o = end_host;
-            let host = &s[..o];
-            let close = find1(&s[o..], b']')? + o;
-            let addr = &s[o + 1..close];
-            let mut rest = &s[close + 1..];
-            let mut port = None;
-            if let Some(r) = rest.strip_prefix(':') {
-                // digits as `u16::from_str` reads them: more than 65535 is no port
-                let mut n = 0;
-                let mut v = 0u32;
-                for c in r.bytes().take_while(u8::is_ascii_digit) {
-                    v = (v * 10 + u32::from(c - b'0')).min(1 << 16);
-                    n += 1;
-                }
-                if n > 0 {
-                    port = u16::try_from(v).ok();
-                    rest = &r[n..];
-                }
+    let b = s.as_bytes();
+    let end_host = bytesearch::find_any(b, [b' ', b',', b':', b'[']).unwrap_or(b.len());
+    if end_host == 0 {
+        return None;
+    }
+    // (every cut below is at an ASCII byte that a search or compare found, or at the end)
+    let host = cut(s, 0, end_host);
+    if b.get(end_host) != Some(&b'[') {
+        return Some((Target::host_only(host), cut_from(s, end_host)));
+    }
+    let close = end_host + find1_near(cut_from(s, end_host), b']')?;
+    let addr = cut(s, end_host + 1, close);
+    let mut end = close + 1;
+    let mut port = None;
+    if b.get(end) == Some(&b':') {
+        // digits as `u16::from_str` reads them: more than 65535 is no port
+        let mut n = end + 1;
+        let mut v = 0u32;
+        while let Some(&c) = b.get(n) {
+            if !c.is_ascii_digit() {
+                break;
             }
-            if host.is_empty() {
-                return None;
-            }
-            Some((
-                Target {
-                    host,
-                    addr: Some(addr),
-                    port,
-                },
-                rest,
-            ))
+            v = (v * 10 + u32::from(c - b'0')).min(1 << 16);
+            n += 1;
         }
-        _ => {
-            let host = &s[..end_host];
-            if host.is_empty() {
-                return None;
-            }
-            Some((
-                Target {
-                    host,
-                    addr: None,
-                    port: None,
-                },
-                &s[end_host..],
-            ))
+        if n > end + 1 {
+            port = u16::try_from(v).ok();
+            end = n;
         }
     }
+    let rest = cut_from(s, end);
+    Some((
+        Target {
+            host,
+            addr: Some(addr),
+            port,
+        },
+        rest,
+    ))
 }
 
 /// Trust level of a Postfix TLS summary line.
@@ -259,14 +276,226 @@ static QID_CLASS: [u8; 256] = {
 
 /// Postfix queue ids: short ones are upper-case hex; long ones (`enable_long_queue_ids`) are
 /// 12+ letters and digits without vowels.
+#[cfg(test)]
 fn is_qid(s: &str) -> bool {
     if !(5..=24).contains(&s.len()) {
         return false;
     }
     let class = s.bytes().fold(3u8, |acc, c| acc & QID_CLASS[c as usize]);
-    let short = s.len() <= 20 && class & 1 != 0;
-    let long = s.len() >= 12 && class & 2 != 0;
+    qid_by_class(s.len(), class)
+}
+
+/// Whether `n` characters whose classes AND to `class` make a queue id (`n` in 5..=24).
+#[inline(always)]
+fn qid_by_class(n: usize, class: u8) -> bool {
+    let short = n <= 20 && class & 1 != 0;
+    let long = n >= 12 && class & 2 != 0;
     short || long
+}
+
+/// The queue id that `m` starts with, and the text after its `": "`. The id's characters are
+/// classed while they are looked for: it ends at the first character that no id holds, which
+/// must be the `:` of `": "`. (So a queue-id line is what [`is_qid`] accepts before the first
+/// `": "`: any earlier `:` would end the scan, and ids are at most 24 characters.)
+#[inline(always)]
+fn qid_prefix(m: &str) -> Option<(&str, &str)> {
+    let b = m.as_bytes();
+    // mostly the id is shorter than 16 characters, and its ": " (the first) in the first block
+    if let Some(n) = bytesearch::find_pair_near(b, b':', b' ') {
+        if n < 5 {
+            return None;
+        }
+        let class = b[..n]
+            .iter()
+            .fold(3u8, |acc, &c| acc & QID_CLASS[c as usize]);
+        return qid_by_class(n, class).then(|| (cut(m, 0, n), cut_from(m, n + 2)));
+    }
+    let mut class = 3u8;
+    let mut n = 0;
+    while n < 25 {
+        let c = match b.get(n) {
+            Some(&c) => QID_CLASS[c as usize],
+            None => 0,
+        };
+        if c == 0 {
+            break;
+        }
+        class &= c;
+        n += 1;
+    }
+    if n < 5 || n > 24 || b.get(n) != Some(&b':') || b.get(n + 1) != Some(&b' ') {
+        return None;
+    }
+    qid_by_class(n, class).then(|| (cut(m, 0, n), cut_from(m, n + 2)))
+}
+
+/// The keys of a delivery line that [`parse_delivery`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeliveryKey {
+    To,
+    Relay,
+    ConnUse,
+    Tls,
+    Dsn,
+    Status,
+    Other,
+}
+
+/// The first bytes of `p` (at most 8) as a little-endian word, and the mask of those bytes.
+const fn prefix_word(p: &[u8]) -> (u64, u64) {
+    let mut v = 0u64;
+    let mut i = 0;
+    while i < p.len() && i < 8 {
+        v |= (p[i] as u64) << (8 * i);
+        i += 1;
+    }
+    let mask = if i == 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * i)) - 1
+    };
+    (v, mask)
+}
+
+/// The key at the start of `s` and the position of its `=`. The keys that Postfix writes are
+/// told by `s`'s first 8 bytes, compared as one word with each key and its `=` (no key holds a
+/// `=`, so that `=` is the first); other keys, and lines shorter than 8 bytes, through a
+/// search for the `=`.
+#[inline(always)]
+fn delivery_key(s: &str) -> Option<(DeliveryKey, usize)> {
+    use DeliveryKey::*;
+    if let Some(w) = s.as_bytes().first_chunk::<8>() {
+        let w = u64::from_le_bytes(*w);
+        macro_rules! known {
+            ($($text:literal => $key:expr),* $(,)?) => {
+                $(
+                    const { assert!($text.len() <= 8) };
+                    let (v, m) = const { prefix_word($text) };
+                    if w & m == v {
+                        return Some(($key, $text.len() - 1));
+                    }
+                )*
+            };
+        }
+        // in the order Postfix writes them; "delay=" is no prefix of "delays="
+        known!(b"to=" => To, b"relay=" => Relay, b"delay=" => Other, b"delays=" => Other,
+            b"tls=" => Tls, b"dsn=" => Dsn, b"status=" => Status, b"orig_to=" => Other);
+    }
+    let eq = find1(s, b'=')?;
+    let key = match &s[..eq] {
+        "to" => To,
+        "relay" => Relay,
+        "conn_use" => ConnUse,
+        "tls" => Tls,
+        "dsn" => Dsn,
+        "status" => Status,
+        _ => Other,
+    };
+    Some((key, eq))
+}
+
+/// The end of the value at `s[from..]`: the position of the first `", "`, as
+/// [`parse_delivery`] finds it. `None` also for a value that starts with `<`, which that
+/// parser ends otherwise.
+#[inline(always)]
+fn value_end(s: &[u8], from: usize) -> Option<usize> {
+    let v = s.get(from..)?;
+    if v.first() == Some(&b'<') {
+        return None;
+    }
+    Some(from + bytesearch::find_pair(v, b',', b' ')?)
+}
+
+/// A delivery line in the order Postfix writes its fields,
+/// `to=<..>, relay=.., delay=.., delays=.., [tls=.., ]dsn=.., status=word (text)`, read in one
+/// forward pass. `None` when the line deviates from that shape (`orig_to=`, `conn_use=`, a
+/// value without `<`, a missing field...): the general [`parse_delivery`] then decides. Where
+/// it gives `Some`, it is what [`parse_delivery`] gives (the proptests hold it to that).
+#[inline]
+fn delivery_fast<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
+    let b = s.as_bytes();
+    // `to=<`: the value ends at the first ">," (which must be followed by a space)
+    if !b.starts_with(b"to=<") {
+        return None;
+    }
+    let gt = 3 + bytesearch::find_pair(b.get(3..)?, b'>', b',')?;
+    if b.get(gt + 2) != Some(&b' ') {
+        return None;
+    }
+    // (every cut below is at an ASCII byte that a search or compare found)
+    let to = cut(s, 3, gt + 1);
+    let mut at = gt + 3;
+    let field = |at: usize, key: &[u8]| b.get(at..).is_some_and(|r| r.starts_with(key));
+    if !field(at, b"relay=") {
+        return None;
+    }
+    let end = value_end(b, at + 6)?;
+    let relay_text = cut(s, at + 6, end);
+    let relay = if relay_text == "none" {
+        None
+    } else {
+        target_of(relay_text).map(|(t, _)| t)
+    };
+    at = end + 2;
+    if !field(at, b"delay=") {
+        return None;
+    }
+    at = value_end(b, at + 6)? + 2;
+    if !field(at, b"delays=") {
+        return None;
+    }
+    at = value_end(b, at + 7)? + 2;
+    let mut tls = None;
+    if field(at, b"tls=") {
+        let end = value_end(b, at + 4)?;
+        tls = Some(cut(s, at + 4, end));
+        at = end + 2;
+    }
+    if !field(at, b"dsn=") {
+        return None;
+    }
+    let end = value_end(b, at + 4)?;
+    let dsn = Some(cut(s, at + 4, end));
+    at = end + 2;
+    if !field(at, b"status=") {
+        return None;
+    }
+    let after = cut_from(s, at + 7);
+    let a = after.as_bytes();
+    // mostly `word (text)`: then no white space to trim, and the text ends at the last byte
+    let (status, text) = match bytesearch::find_near(a, b' ') {
+        Some(i) if a.get(i + 1) == Some(&b'(') && a.last() == Some(&b')') && a.len() >= i + 3 => {
+            (cut(after, 0, i), cut(after, i + 2, a.len() - 1))
+        }
+        _ => status_text(after),
+    };
+    if status.is_empty() {
+        return None;
+    }
+    Some(Delivery {
+        qid,
+        to,
+        relay,
+        conn_use: None,
+        tls,
+        dsn,
+        status,
+        text,
+    })
+}
+
+/// The status word and the text in its parentheses, from what follows `status=`.
+#[inline(always)]
+fn status_text(after: &str) -> (&str, &str) {
+    let (word, tail) = match find1(after, b' ') {
+        Some(i) => (&after[..i], after[i + 1..].trim_start()),
+        None => (after, ""),
+    };
+    let text = match (find1(tail, b'('), rfind1(tail, b')')) {
+        (Some(a), Some(b)) if b > a => &tail[a + 1..b],
+        _ => tail,
+    };
+    (word, text)
 }
 
 /// Split "key=value, key=value, ..., status=word (text)" into a delivery.
@@ -284,19 +513,10 @@ fn parse_delivery<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
     let mut rest = s;
     let mut seen_relay = false;
     loop {
-        let eq = find1(rest, b'=')?;
-        let key = &rest[..eq];
+        let (key, eq) = delivery_key(rest)?;
         let after = &rest[eq + 1..];
-        if key == "status" {
-            let (word, tail) = match find1(after, b' ') {
-                Some(i) => (&after[..i], after[i + 1..].trim_start()),
-                None => (after, ""),
-            };
-            d.status = word;
-            d.text = match (find1(tail, b'('), rfind1(tail, b')')) {
-                (Some(a), Some(b)) if b > a => &tail[a + 1..b],
-                _ => tail,
-            };
+        if key == DeliveryKey::Status {
+            (d.status, d.text) = status_text(after);
             break;
         }
         let (value, next) = if after.starts_with('<') {
@@ -311,17 +531,17 @@ fn parse_delivery<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
             }
         };
         match key {
-            "to" => d.to = value,
-            "relay" => {
+            DeliveryKey::To => d.to = value,
+            DeliveryKey::Relay => {
                 seen_relay = true;
                 if value != "none" {
                     d.relay = parse_target(value).map(|(t, _)| t);
                 }
             }
-            "conn_use" => d.conn_use = value.parse().ok(),
-            "tls" => d.tls = Some(value),
-            "dsn" => d.dsn = Some(value),
-            _ => {}
+            DeliveryKey::ConnUse => d.conn_use = value.parse().ok(),
+            DeliveryKey::Tls => d.tls = Some(value),
+            DeliveryKey::Dsn => d.dsn = Some(value),
+            DeliveryKey::Status | DeliveryKey::Other => {}
         }
         rest = next;
     }
@@ -334,23 +554,20 @@ fn parse_delivery<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
 /// Parse the message of a Postfix delivery agent. `None` means the line is malformed (it looks
 /// like a delivery line but its fields cannot be read).
 pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEvent<'a>> {
-    // queue-id lines first: they are the bulk of the traffic (an id has at most 24 characters,
-    // so its ": " lies within the first 26 bytes)
-    let head = m.get(..m.len().min(26)).unwrap_or(m);
-    if let Some(colon) = find2(head, b':', b' ') {
-        let qid = &m[..colon];
-        if is_qid(qid) {
-            let rest = &m[colon + 2..];
-            if rest.starts_with("to=") {
-                return parse_delivery(qid, rest).map(PostfixEvent::Delivery);
-            }
-            return Some(PostfixEvent::QueueNote { qid, text: rest });
+    // queue-id lines first: they are the bulk of the traffic
+    if let Some((qid, rest)) = qid_prefix(m) {
+        if rest.starts_with("to=") {
+            return delivery_fast(qid, rest)
+                .or_else(|| parse_delivery(qid, rest))
+                .map(PostfixEvent::Delivery);
         }
+        return Some(PostfixEvent::QueueNote { qid, text: rest });
     }
     // "<Trust> TLS connection established to ..." and, for a resumed session, "... reused to"
     if let Some(i) = find_after_first_word(m, " TLS connection ", &TLS_CONNECTION) {
-        let word = &m[..i];
-        let rest = &m[i + " TLS connection ".len()..];
+        // (cuts at the space the search found and after the ASCII text that follows it)
+        let word = cut(m, 0, i);
+        let rest = cut_from(m, i + " TLS connection ".len());
         // anything else ("established from": inbound; "setting up TLS connection to") falls through
         if let Some(rest) = rest
             .strip_prefix("established to ")
@@ -384,13 +601,15 @@ fn summary_line<'a>(g: &PostfixGrammar, word: &str, rest: &'a str) -> Option<Pos
     } else {
         Trust::Unstated
     };
-    let (target, tail) = parse_target(rest)?;
+    let (target, tail) = target_of(rest)?;
     let tail = tail.strip_prefix(": ").unwrap_or(tail);
     let (proto, cipher) = match find_after_first_word(tail, " with cipher ", &WITH_CIPHER) {
         Some(w) => {
-            let c = &tail[w + " with cipher ".len()..];
-            let c = Some(&c[..find1(c, b' ').unwrap_or(c.len())]).filter(|c| !c.is_empty());
-            (Some(&tail[..w]).filter(|p| !p.is_empty()), c)
+            // (cuts at the space found, after the ASCII pattern, and at the cipher's end)
+            let c = cut_from(tail, w + " with cipher ".len());
+            let c =
+                Some(cut(c, 0, find1_near(c, b' ').unwrap_or(c.len()))).filter(|c| !c.is_empty());
+            (Some(cut(tail, 0, w)).filter(|p| !p.is_empty()), c)
         }
         None => (None, None),
     };
@@ -723,6 +942,165 @@ mod tests {
         postfix_message(&g.postfix, m)
     }
 
+    /// Message shapes from the generator and the corpus, the starting points of the
+    /// fast-path proptests.
+    const SHAPES: &[&str] = &[
+        "6954A7365A: to=<u0@yahoo.com>, relay=mx1.yahoo.com[192.0.0.3]:25, delay=0.5, delays=0.1/0/0.2/0.2, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4XyZ)",
+        "nYjbF4NBK7R969q: to=<u0@gmail.com>, relay=mx1.gmx.de[2001:db8:3::25]:25, delay=0.5, delays=0.1/0/0.2/0.2, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4XyZ)",
+        "06C6477375: to=<u9@yahoo.com>, relay=none, delay=9, delays=9/0/0/0, dsn=4.4.1, status=deferred (delivery temporarily suspended: connect to mx1.yahoo.com[192.0.0.3]:25: Connection timed out)",
+        "0D9633D: to=<jos@example.com>, orig_to=<bestuur@example.com>, relay=mail1.example.net[10.74.103.11]:25, delay=11, delays=5.4/0.06/5.1/0.03, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as F12DF84004)",
+        "7EE668039: to=<user@example.com>, relay=mail.example.com[1.2.3.4]:25, delay=3.6, delays=0.08/0.02/0.85/0.14, tls=dane/!requiretls:nocertmatch, dsn=2.1.5, status=sent (250 2.0.0 Ok: queued as 153053D)",
+        "732BB407C3: to=<redacted@domain.com>, relay=mail.domain.com[1.1.1.1]:25, delay=6.2, delays=0.1/0/5.2/0.87, dsn=4.0.0, status=deferred (host mail.domain.com[1.1.1.1] said: 451 DT:SPM 163 (in reply to end of DATA command))",
+        "AD6E41CDC05C: to=<admin@example.com>, relay=sub1.example.com[private/dovecot-lmtp], delay=0.15, delays=0.04/0/0.02/0.08, dsn=2.0.0, status=sent (250 2.0.0 <admin@example.com> qYyyBMsl9FRuZQAAA15QOA Saved)",
+        "199041033BE: to=<me@domain.fr>, relay=virtual, conn_use=2, delay=0.08, delays=0.08/0/0/0, dsn=2.0.0, status=sent (delivered to maildir)",
+        "2298F5F619: to=<admin@corp.com>, relay=none, delay=89758, delays=89758/0.02/0/0, dsn=4.4.1, status=deferred (delivery temporarily suspended: connect to mail.corp.com[1.1.1.1]:25: Connection timed out) 215",
+        "30E4E7461347: Server certificate not verified",
+        "CAA64C5206: from=<s@sender.example>, size=3672, nrcpt=1 (queue active)",
+        "Verified TLS connection established to mx1.x.nl[2001:db8::25]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature ECDSA (P-256) server-digest SHA256",
+        "Untrusted TLS connection established to mx1.gmail.com[192.0.0.1]:25: TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits)",
+        "Anonymous TLS connection established to mx1.outlook.com[2001:db8:1::25]:25: TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits)",
+        "Trusted TLS connection reused to domain.tld[1.2.3.4]:25: TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits)",
+        "TLS connection established to domain.tld[1.2.3.4]:25: TLSv1 with cipher X (256/256 bits)",
+        "certificate verification failed for mx1.monbel257.cz[192.0.0.18]:25: num=65:no matching DANE TLSA records",
+        "SSL_connect error to smtp.gmail.com[142.250.110.108]:587: -1",
+        "setting up TLS connection to in1-smtp.messagingengine.com[66.111.4.74]:25",
+        "warning: TLS policy lookup for problemdomain.de/aspmx.l.google.com: non DNSSEC destination",
+        "TLSRPT: status=failure, domain=example.org, receiving_mx=mx.example.org[192.0.2.1], failure_type=TLSRPT_TLSA_INVALID",
+    ];
+
+    /// Characters that make or break a field: inserted, replaced, or cut at.
+    const EDIT_CHARS: &[char] = &[
+        ' ', ',', ':', '[', ']', '<', '>', '=', '(', ')', '@', '.', '/', '0', '9', 'A', 'F', 'a',
+        'z', 'é', '\t',
+    ];
+
+    /// `base` with `edits` applied, by character: (position, kind, character); kind 0
+    /// replaces, 1 inserts, 2 deletes, 3 cuts the text there.
+    fn mutate(base: &str, edits: &[(usize, u8, usize)]) -> String {
+        let mut c: Vec<char> = base.chars().collect();
+        for &(pos, kind, ch) in edits {
+            let pos = pos % (c.len() + 1);
+            let ch = EDIT_CHARS[ch % EDIT_CHARS.len()];
+            match kind % 4 {
+                0 if pos < c.len() => c[pos] = ch,
+                1 => c.insert(pos, ch),
+                2 if pos < c.len() => {
+                    c.remove(pos);
+                }
+                3 => c.truncate(pos),
+                _ => {}
+            }
+        }
+        c.into_iter().collect()
+    }
+
+    /// A delivery line of fields in any order and number, joined by good and bad separators.
+    fn fields_line(picks: &[(usize, usize)], status: usize) -> String {
+        const FIELDS: &[&str] = &[
+            "to=<u0@yahoo.com>",
+            "relay=mx1.yahoo.com[192.0.0.3]:25",
+            "delay=0.5",
+            "delays=0.1/0/0.2/0.2",
+            "dsn=2.0.0",
+            "tls=dane",
+            "relay=none",
+            "orig_to=<o@example.org>",
+            "conn_use=2",
+            "to=u0@yahoo.com",
+            "relay=<x>",
+            "delay=<1>, 2",
+            "x=y",
+            "to=<a>,b>",
+            "relay=h[a, b]:25",
+            "",
+        ];
+        const SEPS: &[&str] = &[", ", ", ", ", ", ",", " ", ", , "];
+        const STATUS: &[&str] = &[
+            "status=sent (250 2.0.0 Ok: queued as 4XyZ)",
+            "status=deferred (connect to h.example[1.2.3.4]:25: x)",
+            "status= (x)",
+            "status=sent",
+            "status=bounced x)",
+            "",
+        ];
+        let mut s = String::from("6954A7365A: ");
+        for &(f, sep) in picks {
+            s.push_str(FIELDS[f % FIELDS.len()]);
+            s.push_str(SEPS[sep % SEPS.len()]);
+        }
+        s.push_str(STATUS[status % STATUS.len()]);
+        s
+    }
+
+    fn same_as_reference(m: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        let g = Grammars::builtin();
+        proptest::prop_assert_eq!(
+            postfix_message(&g.postfix, m),
+            super::reference::postfix_message(&g.postfix, m),
+            "{:?}",
+            m
+        );
+        // the delivery fast path alone, on the text after a queue id
+        if let Some(rest) = m.split_once(": ").map(|(_, r)| r) {
+            if let Some(d) = delivery_fast("Q", rest) {
+                proptest::prop_assert_eq!(
+                    Some(d),
+                    super::reference::parse_delivery("Q", rest),
+                    "{:?}",
+                    rest
+                );
+            }
+            proptest::prop_assert_eq!(
+                parse_delivery("Q", rest),
+                super::reference::parse_delivery("Q", rest)
+            );
+        }
+        proptest::prop_assert_eq!(parse_target(m), super::reference::parse_target(m));
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        /// Real shapes with bytes replaced, inserted, deleted and the text cut: the fast paths
+        /// read them as the general path does.
+        #[test]
+        fn mutated_shapes_parse_as_the_general_path(
+            shape in 0..SHAPES.len(),
+            edits in proptest::collection::vec((0usize..400, 0u8..4, 0usize..64), 0..4),
+        ) {
+            same_as_reference(&mutate(SHAPES[shape], &edits))?;
+        }
+
+        /// Delivery lines of fields in any order, some missing, doubled or malformed.
+        #[test]
+        fn shuffled_fields_parse_as_the_general_path(
+            picks in proptest::collection::vec((0usize..64, 0usize..64), 0..9),
+            status in 0usize..64,
+            edits in proptest::collection::vec((0usize..200, 0u8..4, 0usize..64), 0..2),
+        ) {
+            same_as_reference(&mutate(&fields_line(&picks, status), &edits))?;
+        }
+
+        /// Any text at all.
+        #[test]
+        fn any_text_parses_as_the_general_path(m in "\\PC{0,80}") {
+            same_as_reference(&m)?;
+        }
+    }
+
+    #[test]
+    fn shapes_parse_as_the_general_path() {
+        for m in SHAPES {
+            same_as_reference(m).unwrap();
+        }
+        // the fast path reads the common shapes itself
+        for m in &SHAPES[..3] {
+            let (q, rest) = m.split_once(": ").unwrap();
+            assert!(delivery_fast(q, rest).is_some(), "{m}");
+        }
+    }
+
     /// The queue-id rule as written in words: short ids are 5–20 upper-case hex characters,
     /// long ones 12–24 letters and digits without vowels.
     fn is_qid_spec(s: &str) -> bool {
@@ -998,5 +1376,298 @@ mod tests {
         assert_eq!(l.relay, Some("mx1.xs4all.nl [194.109.24.132]"));
         assert_eq!(l.dsn, Some("250"));
         assert!(keyvalue_line(kv, "to=a@b.example, dane=\"Verify (unterminated").is_none());
+    }
+}
+
+/// The message parsers as they were before the fast paths (2026-11-29), with plain standard
+/// library searches: the general path that the fast ones are tested against.
+#[cfg(test)]
+mod reference {
+    use super::{
+        find_with, is_qid, same, strip_tlsa_owner, Delivery, PostfixEvent, PostfixGrammar, Target,
+        Trust, TLS_CONNECTION, VERIFY_FAILED, WITH_CIPHER,
+    };
+    use memchr::memmem::Finder;
+
+    fn find_after_first_word(s: &str, pat: &str, _: &Finder<'_>) -> Option<usize> {
+        s.find(pat)
+    }
+
+    fn find1(s: &str, b: u8) -> Option<usize> {
+        s.bytes().position(|c| c == b)
+    }
+
+    fn rfind1(s: &str, b: u8) -> Option<usize> {
+        s.bytes().rposition(|c| c == b)
+    }
+
+    fn find2(s: &str, a: u8, b: u8) -> Option<usize> {
+        s.as_bytes().windows(2).position(|w| w == [a, b])
+    }
+
+    /// Parse `host[addr]:port`, `host[addr]` or `host`; returns the target and the rest of `s`.
+    pub fn parse_target(s: &str) -> Option<(Target<'_>, &str)> {
+        // a host name ends at a space, comma, colon or bracket
+        let end_host = s.find([' ', ',', ':', '[']).unwrap_or(s.len());
+        match s.as_bytes().get(end_host) {
+            Some(b'[') => {
+                let o = end_host;
+                let host = &s[..o];
+                let close = find1(&s[o..], b']')? + o;
+                let addr = &s[o + 1..close];
+                let mut rest = &s[close + 1..];
+                let mut port = None;
+                if let Some(r) = rest.strip_prefix(':') {
+                    // digits as `u16::from_str` reads them: more than 65535 is no port
+                    let mut n = 0;
+                    let mut v = 0u32;
+                    for c in r.bytes().take_while(u8::is_ascii_digit) {
+                        v = (v * 10 + u32::from(c - b'0')).min(1 << 16);
+                        n += 1;
+                    }
+                    if n > 0 {
+                        port = u16::try_from(v).ok();
+                        rest = &r[n..];
+                    }
+                }
+                if host.is_empty() {
+                    return None;
+                }
+                Some((
+                    Target {
+                        host,
+                        addr: Some(addr),
+                        port,
+                    },
+                    rest,
+                ))
+            }
+            _ => {
+                let host = &s[..end_host];
+                if host.is_empty() {
+                    return None;
+                }
+                Some((
+                    Target {
+                        host,
+                        addr: None,
+                        port: None,
+                    },
+                    &s[end_host..],
+                ))
+            }
+        }
+    }
+
+    /// Split "key=value, key=value, ..., status=word (text)" into a delivery.
+    pub fn parse_delivery<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
+        let mut d = Delivery {
+            qid,
+            to: "",
+            relay: None,
+            conn_use: None,
+            tls: None,
+            dsn: None,
+            status: "",
+            text: "",
+        };
+        let mut rest = s;
+        let mut seen_relay = false;
+        loop {
+            let eq = find1(rest, b'=')?;
+            let key = &rest[..eq];
+            let after = &rest[eq + 1..];
+            if key == "status" {
+                let (word, tail) = match find1(after, b' ') {
+                    Some(i) => (&after[..i], after[i + 1..].trim_start()),
+                    None => (after, ""),
+                };
+                d.status = word;
+                d.text = match (find1(tail, b'('), rfind1(tail, b')')) {
+                    (Some(a), Some(b)) if b > a => &tail[a + 1..b],
+                    _ => tail,
+                };
+                break;
+            }
+            let (value, next) = if after.starts_with('<') {
+                match find2(after, b'>', b',')
+                    .filter(|&i| after.as_bytes().get(i + 2) == Some(&b' '))
+                {
+                    Some(i) => (&after[..=i], &after[i + 3..]),
+                    None => return None,
+                }
+            } else {
+                match find2(after, b',', b' ') {
+                    Some(i) => (&after[..i], &after[i + 2..]),
+                    None => return None,
+                }
+            };
+            match key {
+                "to" => d.to = value,
+                "relay" => {
+                    seen_relay = true;
+                    if value != "none" {
+                        d.relay = parse_target(value).map(|(t, _)| t);
+                    }
+                }
+                "conn_use" => d.conn_use = value.parse().ok(),
+                "tls" => d.tls = Some(value),
+                "dsn" => d.dsn = Some(value),
+                _ => {}
+            }
+            rest = next;
+        }
+        if d.to.is_empty() || !seen_relay || d.status.is_empty() {
+            return None;
+        }
+        Some(d)
+    }
+
+    /// Parse the message of a Postfix delivery agent. `None` means the line is malformed (it looks
+    /// like a delivery line but its fields cannot be read).
+    pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEvent<'a>> {
+        // queue-id lines first: they are the bulk of the traffic (an id has at most 24 characters,
+        // so its ": " lies within the first 26 bytes)
+        let head = m.get(..m.len().min(26)).unwrap_or(m);
+        if let Some(colon) = find2(head, b':', b' ') {
+            let qid = &m[..colon];
+            if is_qid(qid) {
+                let rest = &m[colon + 2..];
+                if rest.starts_with("to=") {
+                    return parse_delivery(qid, rest).map(PostfixEvent::Delivery);
+                }
+                return Some(PostfixEvent::QueueNote { qid, text: rest });
+            }
+        }
+        // "<Trust> TLS connection established to ..." and, for a resumed session, "... reused to"
+        if let Some(i) = find_after_first_word(m, " TLS connection ", &TLS_CONNECTION) {
+            let word = &m[..i];
+            let rest = &m[i + " TLS connection ".len()..];
+            // anything else ("established from": inbound; "setting up TLS connection to") falls through
+            if let Some(rest) = rest
+                .strip_prefix("established to ")
+                .or_else(|| rest.strip_prefix("reused to "))
+            {
+                return summary_line(g, word, rest);
+            }
+        }
+        if let Some(r) = m.strip_prefix("TLS connection established to ") {
+            let (target, _) = parse_target(r)?;
+            return Some(PostfixEvent::Summary {
+                trust: Trust::Unstated,
+                target,
+                proto: None,
+                cipher: None,
+            });
+        }
+        postfix_other_lines(g, m)
+    }
+
+    fn summary_line<'a>(g: &PostfixGrammar, word: &str, rest: &'a str) -> Option<PostfixEvent<'a>> {
+        let is = |words: &[String]| words.iter().any(|w| same(w, word));
+        let trust = if is(&g.summary_verified) {
+            Trust::Verified
+        } else if is(&g.summary_trusted) {
+            Trust::Trusted
+        } else if is(&g.summary_untrusted) {
+            Trust::Untrusted
+        } else if is(&g.summary_anonymous) {
+            Trust::Anonymous
+        } else {
+            Trust::Unstated
+        };
+        let (target, tail) = parse_target(rest)?;
+        let tail = tail.strip_prefix(": ").unwrap_or(tail);
+        let (proto, cipher) = match find_after_first_word(tail, " with cipher ", &WITH_CIPHER) {
+            Some(w) => {
+                let c = &tail[w + " with cipher ".len()..];
+                let c = Some(&c[..find1(c, b' ').unwrap_or(c.len())]).filter(|c| !c.is_empty());
+                (Some(&tail[..w]).filter(|p| !p.is_empty()), c)
+            }
+            None => (None, None),
+        };
+        Some(PostfixEvent::Summary {
+            trust,
+            target,
+            proto,
+            cipher,
+        })
+    }
+
+    fn postfix_other_lines<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEvent<'a>> {
+        if let Some(i) = find_with(&VERIFY_FAILED, m) {
+            let rest = &m[i + "certificate verification failed for ".len()..];
+            let (target, tail) = parse_target(rest)?;
+            let text = tail.strip_prefix(": ").unwrap_or(tail);
+            let dane = g.dane_evidence.iter().any(|e| text.contains(e.as_str()));
+            return Some(PostfixEvent::VerifyFailed { target, dane, text });
+        }
+        if let Some(rest) = m.strip_prefix("warning: ") {
+            if rest.starts_with("DANE TLSA lookup problem") {
+                let host = rest
+                    .find("name=_")
+                    .map(|i| &rest[i + 5..])
+                    .map(|n| n.split([' ', ',']).next().unwrap_or(""))
+                    .map(strip_tlsa_owner)
+                    .unwrap_or("");
+                return Some(PostfixEvent::TlsaProblem { host, text: rest });
+            }
+            if let Some(r) = rest.strip_prefix("TLS policy lookup for ") {
+                let colon = r.find(": ")?;
+                let dh = &r[..colon];
+                let (domain, host) = match find1(dh, b'/') {
+                    Some(s) => (&dh[..s], &dh[s + 1..]),
+                    None => (dh, ""),
+                };
+                return Some(PostfixEvent::PolicyProblem {
+                    domain,
+                    host,
+                    text: &r[colon + 2..],
+                });
+            }
+            if let Some(r) = rest.strip_prefix("TLS library problem: ") {
+                return Some(PostfixEvent::TlsLibrary { text: r });
+            }
+            return Some(PostfixEvent::Other);
+        }
+        if let Some(r) = m.strip_prefix("SSL_connect error to ") {
+            let (target, tail) = parse_target(r)?;
+            return Some(PostfixEvent::SslError {
+                target,
+                text: tail.strip_prefix(": ").unwrap_or(tail),
+            });
+        }
+        if let Some(r) = m.strip_prefix("setting up TLS connection to ") {
+            let (target, _) = parse_target(r)?;
+            return Some(PostfixEvent::SettingUp { target });
+        }
+        if let Some(r) = m.strip_prefix("TLSRPT: ") {
+            return parse_tlsrpt(r);
+        }
+        Some(PostfixEvent::Other)
+    }
+
+    fn parse_tlsrpt(r: &str) -> Option<PostfixEvent<'_>> {
+        let mut success = None;
+        let mut domain = "";
+        let mut mx = None;
+        let mut failure_type = None;
+        for part in r.split(", ") {
+            let (k, v) = part.split_once('=')?;
+            match k {
+                "status" => success = Some(v == "success"),
+                "domain" => domain = v,
+                "receiving_mx" => mx = parse_target(v).map(|(t, _)| t),
+                "failure_type" => failure_type = Some(v),
+                _ => {}
+            }
+        }
+        Some(PostfixEvent::Tlsrpt {
+            success: success?,
+            domain,
+            mx: mx?,
+            failure_type,
+            text: r,
+        })
     }
 }

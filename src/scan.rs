@@ -901,7 +901,9 @@ fn run_events(
                 pid,
                 msg,
             } => {
-                let ev = match parse::postfix_message(&g.postfix, from(msg)) {
+                // matched by reference: moving the event out would copy it
+                let parsed = parse::postfix_message(&g.postfix, from(msg));
+                let ev = match &parsed {
                     Some(PostfixEvent::Other) => continue,
                     Some(ev) => ev,
                     None => {
@@ -911,7 +913,7 @@ fn run_events(
                 };
                 state
                     .postfix_process(k.hash, host.get(text), prog.get(text), pid.get(text))
-                    .feed(g, level, &ev, at, sink);
+                    .feed(g, level, ev, at, sink);
             }
             Ev::Exim { msg } => {
                 let ev = parse::exim_message(from(msg));
