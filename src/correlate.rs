@@ -926,6 +926,36 @@ mod tests {
         fn problem(&mut self, _: u32, _: u64, _: &'static str, _: &str) {}
     }
 
+    proptest::proptest! {
+        /// The shortcuts for `<local@domain>` give what the general trims give.
+        #[test]
+        fn recipient_shortcuts_match_the_trims(s in "[<>@a-z. \t\u{a0}é]{0,12}") {
+            proptest::prop_assert_eq!(
+                recipient_domain(&s),
+                crate::domain::domain_of_address(&s).unwrap_or("")
+            );
+            proptest::prop_assert_eq!(
+                strip_angles(&s),
+                s.trim_start_matches('<').trim_end_matches('>')
+            );
+        }
+
+        /// A buffer that copies only changed text still reads back what was set last.
+        #[test]
+        fn buffers_read_back_what_was_set(
+            vals in proptest::collection::vec(proptest::option::of("[ab]{0,3}"), 0..8),
+        ) {
+            let mut b = Buf::default();
+            let mut host = String::new();
+            for v in &vals {
+                b.set(v.as_deref());
+                proptest::prop_assert_eq!(b.get(), v.as_deref());
+                copy_if_new(&mut host, v.as_deref().unwrap_or(""));
+                proptest::prop_assert_eq!(host.as_str(), v.as_deref().unwrap_or(""));
+            }
+        }
+    }
+
     /// Two processes whose keys share a hash keep separate states; the same process finds its
     /// own state again.
     #[test]
