@@ -319,8 +319,7 @@ fn bytes_hash(b: &[u8]) -> u64 {
 /// [`PartitionState::postfix_process`]). With host and pid, it is the hash of the bytes
 /// `host prog[pid`, which is how they stand in a line (one space after the host token, the
 /// tag's `[` before the pid): hashed where they stand, in one call. Each key has one form, so
-/// one hash, whichever line it comes from.
-/// `h`, `p` and `d` are the parts' spans in `line`.
+/// one hash, whichever line it comes from. `h`, `p` and `d` are the parts' spans in `line`.
 fn process_hash(line: &str, [host, prog, pid]: [&str; 3], [h, p, d]: [Span; 3]) -> u64 {
     if host.is_empty() || pid.is_empty() {
         return key_hash(&[host, prog, pid]);
@@ -479,7 +478,11 @@ impl Engine {
                 host: span(c.host),
                 prog: span(c.program),
                 pid: span(c.pid),
-                msg: span((c.message, line.len())).off,
+                // no message: as the general path, the empty text that is no part of the line
+                msg: match c.message {
+                    Some(m) => span((m, line.len())).off,
+                    None => Span::of(line, "").off,
+                },
             },
         })
     }
@@ -547,6 +550,20 @@ impl Engine {
             Some(p) => p,
             None => g.prefix.parse_memo(line, &mut memo.stamp),
         };
+        self.prefix_event(line, &p, ctx, rel, problems, memo)
+    }
+
+    /// The event of a line whose prefix is `p` (the general path of
+    /// [`line_event`](Self::line_event)).
+    fn prefix_event<'a>(
+        &self,
+        line: &'a str,
+        p: &Prefix<'a>,
+        ctx: &InputCtx,
+        rel: u64,
+        problems: &mut Problems,
+        memo: &mut LineMemo,
+    ) -> Option<Keyed<'a>> {
         let want = |m: Mta| self.opts.mta.is_none_or(|x| x == m);
         let m = p.message;
         match p.program {
@@ -579,11 +596,11 @@ impl Engine {
                     })
                 }
                 Program::PostfixOther => None,
-                Program::Exim => self.exim_event(line, m, &p, ctx, rel, problems),
-                Program::Other => self.keyvalue_event(line, ctx, rel, problems, &p).flatten(),
+                Program::Exim => self.exim_event(line, m, p, ctx, rel, problems),
+                Program::Other => self.keyvalue_event(line, ctx, rel, problems, p).flatten(),
             },
-            None if p.exim_stamp => self.exim_event(line, m, &p, ctx, rel, problems),
-            None => match self.keyvalue_event(line, ctx, rel, problems, &p) {
+            None if p.exim_stamp => self.exim_event(line, m, p, ctx, rel, problems),
+            None => match self.keyvalue_event(line, ctx, rel, problems, p) {
                 Some(r) => r,
                 None => {
                     problems.add(ctx.input, rel, "no-prefix", line);
@@ -1493,6 +1510,54 @@ mod tests {
             if parts == 2 {
                 // 483 events: the greedy split leaves the two partitions at most one group apart
                 assert!(total[0].abs_diff(total[1]) <= 3 * 3, "{total:?}");
+            }
+        }
+    }
+
+    /// Lines of real shapes (generator, corpus), to be mutated.
+    const LINES: [&str; 8] = [
+        "2026-11-01T00:00:00.082005+00:00 mail01 postfix/smtp[20637]: 06C6477375: to=<u9@yahoo.com>, relay=none",
+        "2026-11-01T00:00:00.031808+00:00 mail01 postfix-out/smtp[20728]: Trusted TLS connection",
+        "2026-11-01T00:00:59.5+01:00 mx postfix/lmtp[7]: 4XyZ: to=<a@b.c>, status=sent (250 ok)",
+        "Nov  1 00:00:00 mail01 postfix/smtp[20735]: sNTw2gyR4Gt2Ngj: to=<u0@yahoo.com>, relay=mx1",
+        "Dec 31 23:59:60 mail01 postfix/qmgr[1]: 4XyZ: removed",
+        "postfix         | 2021-01-24T14:43:35.880327+00:00 INFO    postfix/smtp[138]: Untrusted TLS",
+        "Aug 26 06:06:18 mail.mydomain.de mailu-smtp[840]: Aug 26 08:06:18 mail postfix/smtp[38144]: x",
+        "2019-02-28 13:51:09 10HmaX-000000005vi-0000 => t@mxdane512ee.test.ex R=client",
+    ];
+
+    proptest::proptest! {
+        /// A line's event is the one the general path makes of the line's prefix: the common
+        /// shape's shortcut (offsets, the hash of `host prog[pid` in place, the remembered
+        /// time and program) changes nothing, over mutated lines in sequences that share the
+        /// memo.
+        #[test]
+        fn line_events_are_the_general_path(
+            lines in proptest::collection::vec(
+                (0usize..8, proptest::collection::vec((0usize..120, 0u8..4, proptest::sample::select(b" |[]:0123456789-+.TZNovINFOpstfxlm/_".to_vec())), 0..3)),
+                1..16,
+            ),
+        ) {
+            let engine = Engine { grammars: Grammars::builtin(), opts: ScanOptions::default(), groups: 2 };
+            let ctx = InputCtx { input: 0, reference: (2026, 11), fallback_time: 7 };
+            let mut fast = LineMemo::default();
+            let mut problems = Problems::default();
+            for (rel, (shape, edits)) in lines.iter().enumerate() {
+                let mut b = LINES[*shape].as_bytes().to_vec();
+                for &(at, op, c) in edits {
+                    let at = at % (b.len() + 1);
+                    match op {
+                        0 | 1 => if let Some(x) = b.get_mut(at) { *x = c },
+                        2 => b.insert(at, c),
+                        _ => b.truncate(at),
+                    }
+                }
+                let line = String::from_utf8_lossy(&b).into_owned();
+                let rel = rel as u64;
+                let got = engine.line_event(&line, &ctx, rel, &mut problems, &mut fast);
+                let p = engine.grammars.prefix.parse(&line);
+                let want = engine.prefix_event(&line, &p, &ctx, rel, &mut problems, &mut LineMemo::default());
+                proptest::prop_assert_eq!(format!("{got:?}"), format!("{want:?}"), "{}", line);
             }
         }
     }
