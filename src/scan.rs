@@ -304,9 +304,6 @@ fn key_hash(parts: &[&str]) -> u64 {
     h.finish()
 }
 
-/// Correlation groups of a scan with more than one thread (see [`Engine::groups`]).
-const CORRELATION_GROUPS: usize = 64;
-
 /// Hash of bytes in one call.
 fn bytes_hash(b: &[u8]) -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -376,8 +373,10 @@ struct Engine {
     grammars: Grammars,
     opts: ScanOptions,
     /// Correlation groups: phase A sorts events into this many groups by key hash, and each
-    /// group keeps its own correlation state, so that phase B can hand whole groups to its
-    /// partitions (threads) in any mix.
+    /// group keeps its own correlation state. A scan has one group per partition (thread):
+    /// finer groups, spread over the partitions by their load in each batch, evened out the
+    /// partitions but made the run 15-20% slower (a partition no longer walks a chunk's lines
+    /// in order; see docs/scan-performance.md).
     groups: usize,
 }
 
@@ -1047,36 +1046,6 @@ fn phase_a<'d>(engine: &Engine, data: &'d [u8], ctx: &InputCtx) -> Vec<ChunkOut<
         .collect()
 }
 
-/// The partition of each correlation group for one batch: the groups with the most events
-/// first, each to the partition with the fewest events so far. A group may change partition
-/// between batches (its state goes with it); the events of a batch so spread evenly however
-/// the processes' traffic falls, and no partition waits long for the other at the batch's end.
-fn assign_groups(outs: &[ChunkOut<'_>], groups: usize, parts: usize) -> Vec<usize> {
-    let mut load: Vec<(usize, usize)> = (0..groups)
-        .map(|g| {
-            let n = outs
-                .iter()
-                .map(|o| o.buckets.get(g).map_or(0, Vec::len))
-                .sum();
-            (n, g)
-        })
-        .collect();
-    // most events first; equal loads in group order, so the assignment is deterministic
-    load.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut total = vec![0usize; parts.max(1)];
-    let mut assigned = vec![0usize; groups];
-    for (n, g) in load {
-        let (p, _) = total
-            .iter()
-            .enumerate()
-            .min_by_key(|&(i, t)| (*t, i))
-            .unwrap_or((0, &0));
-        total[p] += n;
-        assigned[g] = p;
-    }
-    assigned
-}
-
 /// Phase B of one batch: its partitions in parallel; then phase A's problems, rebased to
 /// file line numbers, and the batch's attempts in line order (empty unless collected).
 fn phase_b(
@@ -1095,12 +1064,11 @@ fn phase_b(
         b += o.lines;
     }
     *line_base = b;
-    let assigned = assign_groups(&outs, states.len(), sinks.len());
+    let parts = sinks.len().max(1);
     let mut per_part: Vec<Vec<(usize, &mut PartitionState)>> =
-        (0..sinks.len()).map(|_| Vec::new()).collect();
+        (0..parts).map(|_| Vec::new()).collect();
     for (group, state) in states.iter_mut().enumerate() {
-        let p = assigned.get(group).copied().unwrap_or(0);
-        if let Some(list) = per_part.get_mut(p) {
+        if let Some(list) = per_part.get_mut(group % parts) {
             list.push((group, state));
         }
     }
@@ -1138,9 +1106,9 @@ fn scan_inner(
     keep_heap_between_batches();
     let grammars = Grammars::load(&opts.grammar_files)?;
     // one partition per thread: every partition keeps its own domain table until the final
-    // merge; the correlation groups are spread over the partitions anew for each batch
+    // merge, and its own correlation group
     let parts = rayon::current_num_threads().clamp(1, 64);
-    let groups = if parts == 1 { 1 } else { CORRELATION_GROUPS };
+    let groups = parts;
     let engine = Engine {
         grammars,
         opts: opts.clone(),
@@ -1464,55 +1432,6 @@ pub fn trace(text: &str, opts: &ScanOptions) -> Result<(Vec<TraceAttempt>, Probl
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn event(hash: u64) -> Keyed<'static> {
-        Keyed {
-            time: 0,
-            text: "",
-            rel_line: 0,
-            hash,
-            ev: Ev::Exim { msg: 0 },
-        }
-    }
-
-    /// Groups go to partitions so that no partition has more events than the mean plus the
-    /// largest group, every group has exactly one partition, and the same loads give the same
-    /// assignment.
-    #[test]
-    fn groups_are_spread_evenly_and_deterministically() {
-        let loads = [40usize, 3, 17, 17, 0, 9, 25, 1, 1, 30, 12, 6];
-        let groups = loads.len();
-        let chunk = |scale: usize| ChunkOut {
-            lines: 0,
-            buckets: loads
-                .iter()
-                .enumerate()
-                .map(|(g, &n)| (0..n * scale).map(|_| event(g as u64)).collect())
-                .collect(),
-            problems: Problems::default(),
-        };
-        let outs = vec![chunk(1), chunk(2)];
-        for parts in 1..=4 {
-            let a = assign_groups(&outs, groups, parts);
-            assert_eq!(a, assign_groups(&outs, groups, parts));
-            assert_eq!(a.len(), groups);
-            let mut total = vec![0usize; parts];
-            for (g, &p) in a.iter().enumerate() {
-                assert!(p < parts);
-                total[p] += loads[g] * 3;
-            }
-            let sum: usize = total.iter().sum();
-            let largest = loads.iter().max().unwrap() * 3;
-            assert!(
-                total.iter().all(|&t| t <= sum / parts + largest),
-                "{total:?}"
-            );
-            if parts == 2 {
-                // 483 events: the greedy split leaves the two partitions at most one group apart
-                assert!(total[0].abs_diff(total[1]) <= 3 * 3, "{total:?}");
-            }
-        }
-    }
 
     /// Lines of real shapes (generator, corpus), to be mutated.
     const LINES: [&str; 8] = [
