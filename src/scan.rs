@@ -372,12 +372,12 @@ struct LineMemo {
 struct Engine {
     grammars: Grammars,
     opts: ScanOptions,
-    /// Correlation groups: phase A sorts events into this many groups by key hash, and each
-    /// group keeps its own correlation state. A scan has one group per partition (thread):
-    /// finer groups, spread over the partitions by their load in each batch, evened out the
-    /// partitions but made the run 15-20% slower (a partition no longer walks a chunk's lines
-    /// in order; see docs/scan-performance.md).
-    groups: usize,
+    /// Partitions: phase A sorts events into this many buckets by key hash, and phase B runs
+    /// each bucket with its own correlation state, one per thread. Finer partitions, spread
+    /// over the threads by their load in each batch, evened the threads out but made the run
+    /// 15-20% slower (a thread no longer walks a chunk's lines in order; see
+    /// docs/scan-performance.md).
+    parts: usize,
 }
 
 impl Engine {
@@ -644,12 +644,10 @@ impl Engine {
     }
 
     fn parse_chunk<'a>(&self, ctx: &InputCtx, chunk: &'a [u8]) -> ChunkOut<'a> {
-        let guess = chunk.len() / 160 / self.groups + 16;
+        let guess = chunk.len() / 160 / self.parts + 16;
         let mut out = ChunkOut {
             lines: 0,
-            buckets: (0..self.groups)
-                .map(|_| Vec::with_capacity(guess))
-                .collect(),
+            buckets: (0..self.parts).map(|_| Vec::with_capacity(guess)).collect(),
             problems: Problems::default(),
         };
         // line numbers inside the chunk are relative (1-based); phase B adds the chunk's base.
@@ -703,7 +701,7 @@ impl Engine {
                 }
             };
             if let Some(k) = self.line_event(line, ctx, rel, &mut out.problems, &mut memo) {
-                out.buckets[(k.hash % self.groups as u64) as usize].push(k);
+                out.buckets[(k.hash % self.parts as u64) as usize].push(k);
             }
         }
         out.lines = rel;
@@ -862,32 +860,28 @@ impl Emit for PartSink<'_> {
     }
 }
 
-/// Run the events of `groups` (each a correlation group's index and state) through
-/// correlation into `sink`. Chunk by chunk, so that a chunk's lines are read while they are
-/// still in cache; each group's events stay in log order.
+/// Run the events of partition `p`, in log order, through its correlation `state` into
+/// `sink`.
 fn run_partition(
     engine: &Engine,
-    groups: &mut [(usize, &mut PartitionState)],
+    state: &mut PartitionState,
     sink: &mut dyn Emit,
     chunks: &[ChunkOut<'_>],
     bases: &[u64],
+    p: usize,
     input: u32,
 ) {
-    let mut latest = vec![i64::MIN; groups.len()];
+    let mut latest = i64::MIN;
     for (c, base) in chunks.iter().zip(bases) {
-        for ((group, state), latest) in groups.iter_mut().zip(latest.iter_mut()) {
-            let events = c.buckets.get(*group).map_or(&[][..], Vec::as_slice);
-            run_events(engine, state, sink, events, *base, input, latest);
-        }
+        let events = c.buckets.get(p).map_or(&[][..], Vec::as_slice);
+        run_events(engine, state, sink, events, *base, input, &mut latest);
     }
-    for ((_, state), latest) in groups.iter_mut().zip(latest) {
-        if latest != i64::MIN {
-            state.expire(latest, sink);
-        }
+    if latest != i64::MIN {
+        state.expire(latest, sink);
     }
 }
 
-/// Correlate the `events` of one group in one chunk (line numbers relative to `base`), and
+/// Correlate the `events` of one partition in one chunk (line numbers relative to `base`), and
 /// raise `latest` to the latest log time among them.
 fn run_events(
     engine: &Engine,
@@ -1064,19 +1058,12 @@ fn phase_b(
         b += o.lines;
     }
     *line_base = b;
-    let parts = sinks.len().max(1);
-    let mut per_part: Vec<Vec<(usize, &mut PartitionState)>> =
-        (0..parts).map(|_| Vec::new()).collect();
-    for (group, state) in states.iter_mut().enumerate() {
-        if let Some(list) = per_part.get_mut(group % parts) {
-            list.push((group, state));
-        }
-    }
-    per_part
+    states
         .par_iter_mut()
         .zip(sinks.par_iter_mut())
-        .for_each(|(groups, sink)| {
-            run_partition(engine, groups, sink, &outs, &bases, input);
+        .enumerate()
+        .for_each(|(p, (st, sink))| {
+            run_partition(engine, st, sink, &outs, &bases, p, input);
         });
     for (o, base) in outs.into_iter().zip(&bases) {
         let mut pr = o.problems;
@@ -1105,17 +1092,15 @@ fn scan_inner(
 ) -> Result<Outcome, ScanError> {
     keep_heap_between_batches();
     let grammars = Grammars::load(&opts.grammar_files)?;
-    // one partition per thread: every partition keeps its own domain table until the final
-    // merge, and its own correlation group
+    // one partition per thread: every partition keeps its own domain table until the final merge
     let parts = rayon::current_num_threads().clamp(1, 64);
-    let groups = parts;
     let engine = Engine {
         grammars,
         opts: opts.clone(),
-        groups,
+        parts,
     };
     let names: Vec<String> = inputs.iter().map(|i| i.display.clone()).collect();
-    let mut states: Vec<PartitionState> = (0..groups).map(|_| PartitionState::default()).collect();
+    let mut states: Vec<PartitionState> = (0..parts).map(|_| PartitionState::default()).collect();
     let mut sinks: Vec<PartSink<'_>> = (0..parts)
         .map(|_| PartSink {
             names: &names,
@@ -1273,11 +1258,10 @@ fn scan_inner(
         // rotated files continue each other: keep it, and flush only at the very end.
     }
     // end of all input: pending non-final attempts without a recipient line
-    for (group, st) in states.iter_mut().enumerate() {
-        if let Some(sink) = sinks.get_mut(group % parts) {
-            st.finish(sink);
-        }
-    }
+    states
+        .iter_mut()
+        .zip(sinks.iter_mut())
+        .for_each(|(st, sink)| st.finish(sink));
     if collect.attempts {
         let mut batch: Vec<Attempt> = Vec::new();
         for s in sinks.iter_mut() {
@@ -1401,7 +1385,7 @@ pub fn trace(text: &str, opts: &ScanOptions) -> Result<(Vec<TraceAttempt>, Probl
     let engine = Engine {
         grammars: Grammars::load(&opts.grammar_files)?,
         opts: opts.clone(),
-        groups: 1,
+        parts: 1,
     };
     let ctx = InputCtx {
         input: 0,
@@ -1419,10 +1403,11 @@ pub fn trace(text: &str, opts: &ScanOptions) -> Result<(Vec<TraceAttempt>, Probl
     };
     run_partition(
         &engine,
-        &mut [(0, &mut state)],
+        &mut state,
         &mut sink,
         std::slice::from_ref(&out),
         &[0],
+        0,
         0,
     );
     state.finish(&mut sink);
@@ -1457,7 +1442,7 @@ mod tests {
                 1..16,
             ),
         ) {
-            let engine = Engine { grammars: Grammars::builtin(), opts: ScanOptions::default(), groups: 2 };
+            let engine = Engine { grammars: Grammars::builtin(), opts: ScanOptions::default(), parts: 2 };
             let ctx = InputCtx { input: 0, reference: (2026, 11), fallback_time: 7 };
             let mut fast = LineMemo::default();
             let mut problems = Problems::default();
