@@ -744,21 +744,27 @@ fn tag_classes16(block: &[u8; 16]) -> (u32, u32) {
     (tag, alnum)
 }
 
+/// The first 32 bytes of `s`; a shorter `s` is copied into `padded` (zeros after it).
+#[inline(always)]
+fn first_32<'a>(s: &'a [u8], padded: &'a mut [u8; 32]) -> &'a [u8; 32] {
+    match s.first_chunk::<32>() {
+        Some(w) => w,
+        None => {
+            let n = s.len().min(32);
+            padded[..n].copy_from_slice(&s[..n]);
+            padded
+        }
+    }
+}
+
 /// A syslog tag `program[pid]:` at the start of `s`, as (program length, pid length), when its
 /// `]:` ends within 32 bytes; `None` otherwise (also for the tags that [`parse_tag`] takes but
 /// this does not, so a caller falls back to it).
 #[inline(always)]
 fn tag_at_start(s: &[u8]) -> Option<(usize, usize)> {
+    // zero bytes are neither tag characters nor brackets: the tag ends in `s` or not at all
     let mut padded = [0u8; 32];
-    let w: &[u8; 32] = match s.first_chunk::<32>() {
-        Some(w) => w,
-        None => {
-            // zero bytes are neither tag characters nor brackets: the tag ends in `s` or not
-            // at all
-            padded[..s.len()].copy_from_slice(s);
-            &padded
-        }
-    };
+    let w = first_32(s, &mut padded);
     let (lo, hi) = halves(w);
     let ((t0, a0), (t1, a1)) = (tag_classes16(lo), tag_classes16(hi));
     let tag = u64::from(t0) | u64::from(t1) << 16;
@@ -880,15 +886,9 @@ impl StampMemo {
     #[inline(always)]
     fn get(&mut self, b: &[u8]) -> Option<(Stamp, usize, bool)> {
         let stamp = self.stamp?;
+        // a stamp's bytes are not zero: a shorter line fails the comparison
         let mut padded = [0u8; 32];
-        let w: &[u8; 32] = match b.first_chunk::<32>() {
-            Some(w) => w,
-            None => {
-                // a stamp's bytes are not zero: a shorter line fails the comparison
-                padded[..b.len()].copy_from_slice(b);
-                &padded
-            }
-        };
+        let w = first_32(b, &mut padded);
         let (same, digits) = same_and_digits(w, &self.text);
         if same & self.same == self.same && digits & self.digits == self.digits {
             return Some((stamp, self.len as usize, false));
