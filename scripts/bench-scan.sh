@@ -9,6 +9,9 @@ mkdir -p "$dir"
 command -v /usr/bin/time >/dev/null || { echo "needs GNU time: apt-get install time" >&2; exit 2; }
 cargo build --release --quiet
 bin=target/release/danemine
+# the floor of any design (scripts/floor/src/main.rs): a reference line, not a target
+cargo build --release --quiet --manifest-path scripts/floor/Cargo.toml
+floor=scripts/floor/target/release/floor
 domains=${DOMAINS:-20000}
 for size in 1G 4G; do
   f="$dir/postfix-$size.log"
@@ -19,16 +22,17 @@ bytes=$(stat -L -c %s "$f1"); lines=$(wc -l < "$f1")
 echo "file: $f1  $bytes bytes, $lines lines, $domains domains; $(nproc) cores"
 cat "$f1" > /dev/null; cat "$f1" > /dev/null   # warm page cache
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# The three commands run in rounds (domains, wc, grep; 7 rounds) rather than each 5 times in a
+# The four commands run in rounds (domains, wc, grep, floor; 7 rounds) rather than each 5 times in a
 # row: this VM's speed drifts over minutes, and alternating keeps the drift out of the ratio.
 # Each command's line shows its median wall time and the last run's peak RSS and CPU use; the
 # ratio line gives the ratio of the medians and the median of the per-round ratios.
-labels=("danemine domains --format csv" "wc -l" "grep -c status=")
+labels=("danemine domains --format csv" "wc -l" "grep -c status=" "floor (scripts/floor)")
 cmd0=("$bin" domains --format csv "$f1"); cmd1=(wc -l "$f1"); cmd2=(grep -c 'status=' "$f1")
+cmd3=("$floor" "$f1")
 declare -a walls rss cpu
 rounds=7
 for r in $(seq $rounds); do
-  for i in 0 1 2; do
+  for i in 0 1 2 3; do
     declare -n cmd="cmd$i"
     # output to a file, not /dev/null: GNU grep stops at the first match when writing to /dev/null
     /usr/bin/time -f '%e %M %P' -o "$dir/time.out" "${cmd[@]}" > "$dir/run.out"
@@ -38,7 +42,7 @@ for r in $(seq $rounds); do
   done
 done
 med=()
-for i in 0 1 2; do
+for i in 0 1 2 3; do
   med[$i]=$(printf '%s\n' "${walls[@]:$((i * rounds)):$rounds}" | median)
   awk -v l="${labels[$i]}" -v w="${med[$i]}" -v b="$bytes" -v n="$lines" -v r="${rss[$i]}" -v c="${cpu[$i]}" \
     'BEGIN { printf "%-34s %7.3f s  %6.2f GB/s  %11.0f lines/s  peak RSS %7.1f MB  CPU %s\n", l, w, b/w/1e9, n/w, r/1024, c }'
@@ -48,6 +52,8 @@ per_round=$(for r in $(seq 0 $((rounds - 1))); do
 done | median)
 awk -v d="${med[0]}" -v w="${med[1]}" -v p="$per_round" -v n="$rounds" \
   'BEGIN { printf "domains / wc -l: %.1fx (ratio of medians); %.1fx (median of %d per-round ratios)\n", d/w, p, n }'
+awk -v f="${med[3]}" -v w="${med[1]}" -v d="${med[0]}" \
+  'BEGIN { printf "floor / wc -l: %.1fx; domains / floor: %.1fx (ratios of medians)\n", f/w, d/f }'
 for f in "$f1" "$f4"; do
   cat "$f" > /dev/null
   /usr/bin/time -f '%e %M' -o "$dir/time.out" "$bin" domains --format csv "$f" > "$dir/out.csv"
