@@ -45,6 +45,11 @@ pub struct AttemptRef<'x> {
 pub trait Emit {
     fn attempt(&mut self, a: &AttemptRef<'_>);
     fn problem(&mut self, input: u32, line: u64, kind: &'static str, text: &str);
+    /// Whether attempts need their TLS protocol and cipher. Counting alone does not: then a
+    /// connection's summary line is not copied into the state.
+    fn wants_tls_details(&self) -> bool {
+        true
+    }
 }
 
 /// The position and time of an event.
@@ -266,8 +271,10 @@ impl PostfixState {
             } => {
                 let c = self.conn_for(&target, |c| c.trust.is_none() && !c.used);
                 c.trust = Some(trust);
-                c.proto.set(proto);
-                c.cipher.set(cipher);
+                if out.wants_tls_details() {
+                    c.proto.set(proto);
+                    c.cipher.set(cipher);
+                }
             }
             PostfixEvent::VerifyFailed { target, dane, .. } => {
                 let c = self.conn_for(&target, |c| c.trust.is_none() && !c.used);

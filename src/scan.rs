@@ -858,6 +858,10 @@ impl Emit for PartSink<'_> {
     fn problem(&mut self, input: u32, line: u64, kind: &'static str, text: &str) {
         self.problems.add(input, line, kind, text);
     }
+
+    fn wants_tls_details(&self) -> bool {
+        self.attempts.is_some()
+    }
 }
 
 /// Run the events of partition `p`, in log order, through its correlation `state` into
