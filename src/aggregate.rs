@@ -36,7 +36,7 @@ impl Example {
             line: a.line,
             file: a.file.to_string(),
             outcome: a.outcome.label(),
-            text: head(a.text, MAX_EXAMPLE_LEN).to_string(),
+            text: head(&a.text.text(), MAX_EXAMPLE_LEN).to_string(),
         }
     }
 }
@@ -259,9 +259,27 @@ pub struct AttemptFacts<'a> {
     pub input: u32,
     pub line: u64,
     pub file: &'a str,
-    pub text: &'a str,
+    pub text: LineText<'a>,
     /// Count the failure in [`Row::failure_days`].
     pub per_day: bool,
+}
+
+/// The log line of an attempt, as text or as the bytes of a text (turned into text again only
+/// when an example keeps it, which few attempts do).
+#[derive(Debug, Clone, Copy)]
+pub enum LineText<'a> {
+    Text(&'a str),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> LineText<'a> {
+    /// The text.
+    pub fn text(self) -> std::borrow::Cow<'a, str> {
+        match self {
+            LineText::Text(s) => std::borrow::Cow::Borrowed(s),
+            LineText::Bytes(b) => String::from_utf8_lossy(b),
+        }
+    }
 }
 
 /// An attempt as one row sees it.
@@ -301,7 +319,7 @@ impl Aggregate {
                 input,
                 line,
                 file,
-                text,
+                text: LineText::Text(text),
                 per_day,
             },
             other_name: mx_host,
@@ -773,6 +791,25 @@ impl Table {
     }
 }
 
+/// The hash of raw domain names that an [`Accumulator`]'s domain table uses (random per
+/// scan, the same for every accumulator made [`with`](Accumulator::with_hasher) it).
+#[derive(Clone, Default)]
+pub struct DomainHasher(foldhash::fast::RandomState);
+
+impl DomainHasher {
+    /// The hash of a domain as written in the log.
+    pub fn hash(&self, raw: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.0.hash_one(raw)
+    }
+
+    /// Which of `n` accumulators counts the domain of `hash` (from its tag bits: the index's
+    /// buckets are picked by the low bits, which stay spread in every accumulator).
+    pub fn owner(hash: u64, n: usize) -> usize {
+        ((hash >> 32) % n.max(1) as u64) as usize
+    }
+}
+
 /// The scan's hot-path aggregator: the same rows as [`Aggregate`], laid out for one table
 /// lookup and one cache line per attempt and table in the common case. Names from logs are
 /// looked up as they are first, and normalised only when they are not in the table yet (a
@@ -789,14 +826,28 @@ impl Accumulator {
     /// An empty accumulator; `mx_rows: false` leaves [`Aggregate::mx`] empty, which spares
     /// every attempt the work on its MX row.
     pub fn new(mx_rows: bool) -> Accumulator {
+        Accumulator::with_hasher(mx_rows, &DomainHasher::default())
+    }
+
+    /// An empty accumulator whose domain table hashes with `hasher`: attempts queued with
+    /// that hasher's hash ([`Queue::push`]) can be counted into it.
+    pub fn with_hasher(mx_rows: bool, hasher: &DomainHasher) -> Accumulator {
         Accumulator {
-            domains: Table::default(),
+            domains: Table {
+                hasher: hasher.0.clone(),
+                ..Table::default()
+            },
             mx: Table {
                 names_only: !mx_rows,
                 ..Table::default()
             },
             mx_rows,
         }
+    }
+
+    /// The hasher of the domain table.
+    pub fn domain_hasher(&self) -> DomainHasher {
+        DomainHasher(self.domains.hasher.clone())
     }
 
     /// Count one attempt to the raw `domain` (and raw `mx_host`) as written in the log.
@@ -867,25 +918,57 @@ impl Accumulator {
     }
 }
 
-/// Attempts waiting to be counted. A run of them is counted with each domain's index bucket and
-/// slot loaded into cache some attempts ahead, so the cache misses of several rows overlap
-/// instead of each stalling the parse between two lines. Names and line are copied: a queued
-/// attempt borrows nothing. The result is that of adding each attempt to the [`Accumulator`]
-/// at once, in the same order.
+/// Attempts waiting to be counted, with their domain's hash. They are counted with each
+/// domain's index bucket and slot loaded into cache some attempts ahead, so that the cache
+/// misses of several rows overlap. A queued attempt borrows nothing: its names and line are
+/// kept as places in the batch of log data being scanned ([`Batch`]), which must be the batch
+/// given to [`Queue::count`], or else copied. The result is that of adding each attempt to the
+/// [`Accumulator`] at once, in the same order.
 #[derive(Default)]
 pub struct Queue {
     items: Vec<Queued>,
     arena: String,
-    /// The domains' hashes, for looking ahead.
-    hashes: Vec<u64>,
 }
 
 const AHEAD: usize = 8;
 
-/// A byte range of [`Queue::arena`].
-type Piece = (u32, u32);
+/// Where a batch of log data lies in memory (no borrow: a queue outlives its batches).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Batch {
+    start: usize,
+    len: usize,
+}
+
+impl Batch {
+    /// The place of `data`.
+    pub fn of(data: &[u8]) -> Batch {
+        Batch {
+            start: data.as_ptr() as usize,
+            len: data.len(),
+        }
+    }
+
+    /// The offset and length of `s` in the batch, if it lies there.
+    fn place(&self, s: &str) -> Option<(u32, u32)> {
+        let off = (s.as_ptr() as usize).checked_sub(self.start)?;
+        let end = off.checked_add(s.len())?;
+        if end > self.len {
+            return None;
+        }
+        Some((u32::try_from(off).ok()?, u32::try_from(s.len()).ok()?))
+    }
+}
+
+/// Where a queued string is: a byte range of the batch, or of [`Queue::arena`].
+#[derive(Debug, Clone, Copy)]
+enum Piece {
+    Batch(u32, u32),
+    Arena(u32, u32),
+}
 
 struct Queued {
+    /// The domain's hash by the accumulator's [`DomainHasher`].
+    hash: u64,
     time: i64,
     line: u64,
     input: u32,
@@ -897,28 +980,60 @@ struct Queued {
 }
 
 impl Queue {
-    /// How many attempts a run counts at most.
-    pub const RUN: usize = 256;
-
-    fn put(&mut self, s: &str) -> Piece {
+    /// Keep `s`: its place when it lies in `batch`, else a copy.
+    fn put(&mut self, s: &str, batch: Batch) -> Piece {
+        if let Some((off, len)) = batch.place(s) {
+            return Piece::Batch(off, len);
+        }
         let start = self.arena.len();
         self.arena.push_str(s);
-        (start as u32, s.len() as u32)
+        Piece::Arena(start as u32, s.len() as u32)
     }
 
-    fn get(&self, (start, len): Piece) -> &str {
-        self.arena
-            .get(start as usize..start as usize + len as usize)
-            .unwrap_or("")
+    /// A kept line again, unchecked (see [`LineText`]); `batch` as for [`get`](Self::get).
+    fn get_line<'q>(&'q self, p: Piece, batch: &'q [u8]) -> LineText<'q> {
+        let span = |start: u32, len: u32| start as usize..start as usize + len as usize;
+        match p {
+            Piece::Arena(start, len) => {
+                LineText::Text(self.arena.get(span(start, len)).unwrap_or(""))
+            }
+            Piece::Batch(start, len) => LineText::Bytes(batch.get(span(start, len)).unwrap_or(b"")),
+        }
     }
 
-    /// Queue one attempt (see [`Accumulator::add`]); `facts.file` is taken again at the count.
-    pub fn push(&mut self, domain: &str, mx_host: Option<&str>, facts: &AttemptFacts<'_>) {
-        let domain = self.put(domain);
-        let mx = mx_host.map(|m| self.put(m));
+    /// A kept string again; `batch` is the data of the batch it was queued in.
+    fn get<'q>(&'q self, p: Piece, batch: &'q [u8]) -> &'q str {
+        let span = |start: u32, len: u32| start as usize..start as usize + len as usize;
+        match p {
+            Piece::Arena(start, len) => self.arena.get(span(start, len)).unwrap_or(""),
+            // the bytes of a `&str` that lay there: valid UTF-8, checked again all the same
+            Piece::Batch(start, len) => match batch.get(span(start, len)) {
+                // SAFETY: ASCII bytes (checked just before) are valid UTF-8.
+                Some(b) if b.is_ascii() => unsafe { std::str::from_utf8_unchecked(b) },
+                Some(b) => std::str::from_utf8(b).unwrap_or(""),
+                None => "",
+            },
+        }
+    }
+
+    /// Queue one attempt (see [`Accumulator::add`]) whose raw `domain` hashes to `hash` by the
+    /// [`DomainHasher`] of the accumulator it will be counted into; `facts.file` is taken
+    /// again at the count.
+    /// Strings that lie in `batch` are not copied.
+    pub fn push(
+        &mut self,
+        hash: u64,
+        domain: &str,
+        mx_host: Option<&str>,
+        facts: &AttemptFacts<'_>,
+        batch: Batch,
+    ) {
+        let domain = self.put(domain, batch);
+        let mx = mx_host.map(|m| self.put(m, batch));
         // no more of the line than an example keeps (a problem keeps less)
-        let text = self.put(head(facts.text, MAX_EXAMPLE_LEN));
+        let text = self.put(head(&facts.text.text(), MAX_EXAMPLE_LEN), batch);
         self.items.push(Queued {
+            hash,
             time: facts.time,
             line: facts.line,
             input: facts.input,
@@ -930,38 +1045,40 @@ impl Queue {
         });
     }
 
-    /// Whether a run is due.
-    pub fn full(&self) -> bool {
-        self.items.len() >= Self::RUN
+    /// How many attempts wait.
+    pub fn len(&self) -> usize {
+        self.items.len()
     }
 
-    /// Count every queued attempt into `acc`; `file` names an input; `bad` hears of each
-    /// attempt whose domain is not a host name (input, line, text).
+    /// Whether none waits.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Count every queued attempt into `acc`; `batch` is the data of the batch they were
+    /// queued in; `file` names an input; `bad` hears of each attempt whose domain is not a host
+    /// name (input, line, text).
     pub fn count(
         &mut self,
         acc: &mut Accumulator,
+        batch: &[u8],
         file: &dyn Fn(u32) -> String,
         bad: &mut dyn FnMut(u32, u64, &str),
     ) {
         let mut files: Option<(u32, String)> = None;
-        self.hashes.clear();
-        for q in &self.items {
-            self.hashes.push(acc.domains.hash(self.get(q.domain)));
-        }
         for (k, q) in self.items.iter().enumerate() {
             // two steps ahead: the index bucket, then (bucket in cache) the row's slot
-            if let Some(&h) = self.hashes.get(k + 2 * AHEAD) {
-                acc.domains.prefetch_bucket(h);
+            if let Some(a) = self.items.get(k + 2 * AHEAD) {
+                acc.domains.prefetch_bucket(a.hash);
             }
-            if let Some(&h) = self.hashes.get(k + AHEAD) {
-                acc.domains.prefetch_slot(h);
+            if let Some(a) = self.items.get(k + AHEAD) {
+                acc.domains.prefetch_slot(a.hash);
             }
-            let hash = self.hashes.get(k).copied().unwrap_or_default();
             if files.as_ref().is_none_or(|(i, _)| *i != q.input) {
                 files = Some((q.input, file(q.input)));
             }
             let f = files.as_ref().map_or("", |(_, f)| f.as_str());
-            let text = self.get(q.text);
+            let text = self.get_line(q.text, batch);
             let facts = AttemptFacts {
                 time: q.time,
                 outcome: q.outcome,
@@ -971,13 +1088,12 @@ impl Queue {
                 text,
                 per_day: q.per_day,
             };
-            let domain = self.get(q.domain);
-            // a hash from `hashes` is the domain's own: the lists are built side by side
+            let domain = self.get(q.domain, batch);
             if acc
-                .add_hashed(hash, domain, q.mx.map(|m| self.get(m)), &facts)
+                .add_hashed(q.hash, domain, q.mx.map(|m| self.get(m, batch)), &facts)
                 .is_err()
             {
-                bad(q.input, q.line, text);
+                bad(q.input, q.line, &text.text());
             }
         }
         self.items.clear();
@@ -988,6 +1104,45 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A string is placed in a batch only when it lies wholly inside it, and read back from
+    /// the same batch; anything else is copied.
+    #[test]
+    fn batch_places_only_what_lies_in_it() {
+        let data = "0123456789 to=<a@b.example> tail";
+        let batch = Batch::of(&data.as_bytes()[5..]);
+        assert_eq!(batch.place(&data[5..10]), Some((0, 5)));
+        assert_eq!(batch.place(&data[11..]), Some((6, 21)));
+        assert_eq!(batch.place(&data[4..8]), None);
+        assert_eq!(batch.place("elsewhere"), None);
+        assert_eq!(Batch::default().place(&data[5..10]), None);
+        let mut q = Queue::default();
+        let (inside, outside) = (q.put(&data[15..26], batch), q.put("mx.example", batch));
+        assert!(matches!(inside, Piece::Batch(10, 11)));
+        assert!(matches!(outside, Piece::Arena(0, 10)));
+        let bytes = &data.as_bytes()[5..];
+        assert_eq!(q.get(inside, bytes), "a@b.example");
+        assert_eq!(q.get(outside, bytes), "mx.example");
+        assert_eq!(q.get_line(inside, bytes).text(), "a@b.example");
+        // a place past the batch given back reads as nothing, never out of bounds
+        assert_eq!(q.get(inside, &bytes[..12]), "");
+        assert_eq!(q.get(Piece::Batch(1, 2), "\u{e9}!".as_bytes()), "");
+    }
+
+    /// The owner of a hash is always one of the `n` counters.
+    #[test]
+    fn owners_are_in_range() {
+        let h = DomainHasher::default();
+        for n in 1..5 {
+            let mut seen = vec![false; n];
+            for i in 0..200 {
+                let o = DomainHasher::owner(h.hash(&format!("d{i}.example")), n);
+                seen[o] = true;
+            }
+            assert!(seen.iter().all(|s| *s), "{n}");
+        }
+        assert_eq!(DomainHasher::owner(u64::MAX, 0), 0);
+    }
 
     fn add(a: &mut Aggregate, d: &str, mx: &str, t: i64, o: DaneOutcome, line: u64) {
         a.add(d, Some(mx), t, o, 0, line, "f", "text", true);
@@ -1144,8 +1299,11 @@ mod tests {
         let mut acc = Accumulator::new(mx_rows);
         let mut agg = Aggregate::default();
         // the same attempts again, through a queue counted in runs
-        let mut queued = Accumulator::new(mx_rows);
+        let hasher = DomainHasher::default();
+        let mut queued = Accumulator::with_hasher(mx_rows, &hasher);
         let mut queue = Queue::default();
+        // about half the queued attempts' strings lie in a batch, as a scan's lines do
+        let mut batch = String::new();
         let (mut bad_direct, mut bad_queued) = (Vec::new(), Vec::new());
         let mut last_mx: HashMap<String, Option<String>> = HashMap::default();
         let mut x: u64 = 12345;
@@ -1176,38 +1334,67 @@ mod tests {
             // mostly in order, sometimes an older line (a late non-final attempt)
             let line = if next(20) == 0 { next(i + 1) } else { i };
             let t = 1_000_000 + next(40 * 86_400) as i64;
+            let text = format!("line {i} to {d}");
             let f = AttemptFacts {
                 time: t,
                 outcome: o,
                 input: next(2) as u32,
                 line,
                 file: "f",
-                text: "text",
+                text: LineText::Text(&text),
                 per_day: true,
             };
             let r = acc.add(&d, mx.as_deref(), &f);
             if r.is_err() {
                 bad_direct.push((f.input, line));
             }
-            queue.push(&d, mx.as_deref(), &f);
-            if queue.full() {
-                queue.count(&mut queued, &|_| "f".to_string(), &mut |i, l, text| {
-                    assert_eq!(text, "text");
+            if next(2) == 0 {
+                let s0 = batch.len();
+                for part in [d.as_str(), text.as_str(), mx.as_deref().unwrap_or("")] {
+                    batch.push_str(part);
+                }
+                let (s1, s2) = (s0 + d.len(), s0 + d.len() + text.len());
+                let b = batch.as_str();
+                let facts = AttemptFacts {
+                    text: LineText::Text(&b[s1..s2]),
+                    ..f
+                };
+                let m = mx.as_ref().map(|_| &b[s2..]);
+                queue.push(
+                    hasher.hash(&d),
+                    &b[s0..s1],
+                    m,
+                    &facts,
+                    Batch::of(b.as_bytes()),
+                );
+            } else {
+                queue.push(hasher.hash(&d), &d, mx.as_deref(), &f, Batch::default());
+            }
+            if queue.len() >= 256 {
+                let file = |_| "f".to_string();
+                queue.count(&mut queued, batch.as_bytes(), &file, &mut |i, l, text| {
+                    assert!(text.starts_with("line "));
                     bad_queued.push((i, l));
                 });
+                batch.clear();
             }
             match crate::domain::normalize(&d) {
                 Ok(nd) => {
                     assert!(r.is_ok());
                     let nmx = mx.as_deref().and_then(|m| crate::domain::normalize(m).ok());
-                    agg.add(&nd, nmx.as_deref(), t, o, f.input, line, "f", "text", true);
+                    agg.add(&nd, nmx.as_deref(), t, o, f.input, line, "f", &text, true);
                 }
                 Err(_) => assert!(r.is_err()),
             }
         }
-        queue.count(&mut queued, &|_| "f".to_string(), &mut |i, l, _| {
-            bad_queued.push((i, l));
-        });
+        queue.count(
+            &mut queued,
+            batch.as_bytes(),
+            &|_| "f".to_string(),
+            &mut |i, l, _| {
+                bad_queued.push((i, l));
+            },
+        );
         assert!(!bad_direct.is_empty());
         assert_eq!(bad_queued, bad_direct);
         let got = acc.into_aggregate();

@@ -7,7 +7,9 @@
 //! in log order (phase B), also in parallel. Keys never cross partitions, so the result is the
 //! same for every chunk size, batch size and thread count — the property tests pin that.
 
-use crate::aggregate::{Accumulator, Aggregate, AttemptFacts, Queue};
+use crate::aggregate::{
+    Accumulator, Aggregate, AttemptFacts, Batch, DomainHasher, LineText, Queue,
+};
 use crate::bytesearch;
 use crate::classify::TlsLevel;
 use crate::correlate::{keyvalue_attempt, At, AttemptRef, Emit, PartitionState};
@@ -761,31 +763,86 @@ struct PartSink<'s> {
     since: Option<i64>,
     until: Option<i64>,
     per_day: bool,
-    aggregate: Option<Accumulator>,
-    /// Attempts on their way into `aggregate`.
-    queue: Queue,
+    /// The counters' domain hasher, when attempts are counted.
+    hasher: Option<DomainHasher>,
+    /// Attempts on their way to the counters: one queue per [`Counter`], which takes the
+    /// attempts whose domain it owns ([`DomainHasher::owner`]).
+    outbox: Vec<Queue>,
+    /// The batch being scanned (none between batches): queued strings that lie in it are not
+    /// copied, as the queues are counted before the batch is let go.
+    batch: Batch,
     attempts: Option<Vec<Attempt>>,
     problems: Problems,
     count: u64,
 }
 
-impl PartSink<'_> {
-    /// Count the queued attempts. One whose domain is not a host name is a problem, and no
-    /// attempt.
-    fn count_queued(&mut self) {
-        if let Some(acc) = self.aggregate.as_mut() {
-            let names = self.names;
-            let problems = &mut self.problems;
-            let mut bad = 0;
-            self.queue.count(
-                acc,
-                &|i| names.get(i as usize).cloned().unwrap_or_default(),
-                &mut |input, line, text| {
-                    problems.add(input, line, "bad-domain", text);
-                    bad += 1;
-                },
-            );
-            self.count = self.count.saturating_sub(bad);
+/// The counting of one thread: the attempts to the domains it owns, from every partition.
+/// Each thread so keeps a table of its share of the domains only, which stays in cache better
+/// than one of all domains per partition.
+struct Counter {
+    acc: Accumulator,
+    problems: Problems,
+    /// Queued attempts whose domain was not a host name (counted as attempts when queued).
+    bad: u64,
+}
+
+/// Run `work` on each of `items` (with its index), item `i` always on the pool's thread `i`
+/// (modulo the pool's size): a partition's tables then stay in the caches of one core from one
+/// batch to the next, where a work-stealing split would hand them to either.
+fn on_own_threads<T: Send>(items: Vec<T>, work: impl Fn(usize, &mut T) + Sync) {
+    let n = items.len();
+    let cells: Vec<std::sync::Mutex<T>> = items.into_iter().map(std::sync::Mutex::new).collect();
+    rayon::broadcast(|ctx| {
+        for i in (ctx.index()..n).step_by(ctx.num_threads().max(1)) {
+            if let Some(cell) = cells.get(i) {
+                // each cell is taken by one thread only: the lock is never contended
+                let mut item = cell.lock().unwrap_or_else(|e| e.into_inner());
+                work(i, &mut item);
+            }
+        }
+    });
+}
+
+/// Phase C of a batch: each counter takes its queue from every partition's outbox and counts
+/// it, in parallel. An attempt whose domain is not a host name is a problem, and no attempt.
+fn count_outboxes(
+    names: &[String],
+    batch: &[u8],
+    sinks: &mut [PartSink<'_>],
+    counters: &mut [Counter],
+) {
+    if counters.is_empty() {
+        return;
+    }
+    let mut columns: Vec<Vec<Queue>> = (0..counters.len()).map(|_| Vec::new()).collect();
+    for s in sinks.iter_mut() {
+        for (col, q) in columns.iter_mut().zip(s.outbox.iter_mut()) {
+            col.push(std::mem::take(q));
+        }
+    }
+    on_own_threads(
+        counters.iter_mut().zip(columns.iter_mut()).collect(),
+        |_, (c, queues)| {
+            let (acc, problems, bad) = (&mut c.acc, &mut c.problems, &mut c.bad);
+            for q in queues.iter_mut() {
+                q.count(
+                    acc,
+                    batch,
+                    &|i| names.get(i as usize).cloned().unwrap_or_default(),
+                    &mut |input, line, text| {
+                        problems.add(input, line, "bad-domain", text);
+                        *bad += 1;
+                    },
+                );
+            }
+        },
+    );
+    // the emptied queues go back, with their buffers
+    for (t, col) in columns.into_iter().enumerate() {
+        for (s, q) in sinks.iter_mut().zip(col) {
+            if let Some(slot) = s.outbox.get_mut(t) {
+                *slot = q;
+            }
         }
     }
 }
@@ -800,17 +857,21 @@ impl Emit for PartSink<'_> {
             .get(a.input as usize)
             .map(String::as_str)
             .unwrap_or("");
-        if self.aggregate.is_some() {
+        if let Some(hasher) = &self.hasher {
             let facts = AttemptFacts {
                 time: a.time,
                 outcome: a.outcome,
                 input: a.input,
                 line: a.line,
                 file,
-                text: a.text,
+                text: LineText::Text(a.text),
                 per_day: self.per_day,
             };
-            self.queue.push(a.domain, a.mx_host, &facts);
+            let hash = hasher.hash(a.domain);
+            let owner = DomainHasher::owner(hash, self.outbox.len());
+            if let Some(q) = self.outbox.get_mut(owner) {
+                q.push(hash, a.domain, a.mx_host, &facts, self.batch);
+            }
         }
         let counted = match self.attempts.as_mut() {
             Some(v) => match domain::normalize(a.domain) {
@@ -839,7 +900,7 @@ impl Emit for PartSink<'_> {
                 }
                 // a bad domain is a problem, not an attempt; a queued one is told (and taken
                 // off the count) when the queue is counted
-                Err(_) if self.aggregate.is_none() => {
+                Err(_) if self.hasher.is_none() => {
                     self.problems.add(a.input, a.line, "bad-domain", a.text);
                     false
                 }
@@ -849,9 +910,6 @@ impl Emit for PartSink<'_> {
         };
         if counted {
             self.count += 1;
-        }
-        if self.queue.full() {
-            self.count_queued();
         }
     }
 
@@ -1062,13 +1120,10 @@ fn phase_b(
         b += o.lines;
     }
     *line_base = b;
-    states
-        .par_iter_mut()
-        .zip(sinks.par_iter_mut())
-        .enumerate()
-        .for_each(|(p, (st, sink))| {
-            run_partition(engine, st, sink, &outs, &bases, p, input);
-        });
+    on_own_threads(
+        states.iter_mut().zip(sinks.iter_mut()).collect(),
+        |p, (st, sink)| run_partition(engine, st, *sink, &outs, &bases, p, input),
+    );
     for (o, base) in outs.into_iter().zip(&bases) {
         let mut pr = o.problems;
         for ip in pr.inputs.values_mut() {
@@ -1105,14 +1160,33 @@ fn scan_inner(
     };
     let names: Vec<String> = inputs.iter().map(|i| i.display.clone()).collect();
     let mut states: Vec<PartitionState> = (0..parts).map(|_| PartitionState::default()).collect();
+    // one counter per thread, all hashing domains alike, so that any partition's attempt
+    // finds the counter that owns its domain
+    let hasher = DomainHasher::default();
+    let mut counters: Vec<Counter> = if collect.aggregate {
+        (0..parts)
+            .map(|_| Counter {
+                acc: Accumulator::with_hasher(opts.mx_rows, &hasher),
+                problems: Problems::default(),
+                bad: 0,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut sinks: Vec<PartSink<'_>> = (0..parts)
         .map(|_| PartSink {
             names: &names,
             since: opts.since,
             until: opts.until,
             per_day: opts.per_day,
-            aggregate: collect.aggregate.then(|| Accumulator::new(opts.mx_rows)),
-            queue: Queue::default(),
+            hasher: collect.aggregate.then(|| hasher.clone()),
+            batch: Batch::default(),
+            outbox: if collect.aggregate {
+                (0..parts).map(|_| Queue::default()).collect()
+            } else {
+                Vec::new()
+            },
             attempts: collect.attempts.then(Vec::new),
             problems: Problems::default(),
             count: 0,
@@ -1142,9 +1216,17 @@ fn scan_inner(
                              line_base: &mut u64,
                              states: &mut [PartitionState],
                              sinks: &mut [PartSink<'_>],
+                             counters: &mut [Counter],
                              problems: &mut Problems| {
             let ((), outs) = rayon::join(beside, || phase_a(&engine, data, ctx));
+            for s in sinks.iter_mut() {
+                s.batch = Batch::of(data);
+            }
             let attempts = phase_b(&engine, input, outs, line_base, states, sinks, problems);
+            count_outboxes(&names, data, sinks, counters);
+            for s in sinks.iter_mut() {
+                s.batch = Batch::default();
+            }
             if collect.attempts {
                 on_batch(attempts);
             }
@@ -1193,6 +1275,7 @@ fn scan_inner(
                         &mut line_base,
                         &mut states,
                         &mut sinks,
+                        &mut counters,
                         &mut problems,
                     );
                     count_progress(opts, batch.len());
@@ -1236,6 +1319,7 @@ fn scan_inner(
                                 &mut line_base,
                                 &mut states,
                                 &mut sinks,
+                                &mut counters,
                                 &mut problems,
                             );
                             count_progress(opts, data.len());
@@ -1276,15 +1360,17 @@ fn scan_inner(
         batch.sort_by_key(|a| a.line);
         on_batch(batch);
     }
-    let mut attempts = 0;
-    let mut partials: Vec<Accumulator> = Vec::with_capacity(sinks.len());
-    for mut s in sinks {
-        s.count_queued();
-        if let Some(a) = s.aggregate {
-            partials.push(a);
-        }
+    count_outboxes(&names, &[], &mut sinks, &mut counters);
+    let mut attempts = 0u64;
+    for s in sinks {
         problems.merge(s.problems);
         attempts += s.count;
+    }
+    let mut partials: Vec<Accumulator> = Vec::with_capacity(counters.len());
+    for c in counters {
+        problems.merge(c.problems);
+        attempts = attempts.saturating_sub(c.bad);
+        partials.push(c.acc);
     }
     // merge the partitions' tables pairwise in parallel
     let aggregate = partials
@@ -1421,6 +1507,31 @@ pub fn trace(text: &str, opts: &ScanOptions) -> Result<(Vec<TraceAttempt>, Probl
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every item is worked on once, by the pool thread of its index modulo the pool's size,
+    /// whether the pool has fewer, as many or more threads than there are items.
+    #[test]
+    fn own_threads_take_every_item_once() {
+        for (threads, n) in [(1, 5), (2, 2), (3, 7), (4, 2)] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let items: Vec<(usize, Vec<usize>)> = (0..n).map(|i| (i, Vec::new())).collect();
+            let mut done: Vec<(usize, Vec<usize>)> = Vec::new();
+            pool.install(|| {
+                let mut items = items.clone();
+                on_own_threads(items.iter_mut().collect(), |i, (id, seen)| {
+                    assert_eq!(i, *id);
+                    seen.push(rayon::current_thread_index().unwrap());
+                });
+                done = items;
+            });
+            for (i, seen) in done {
+                assert_eq!(seen, vec![i % threads], "{threads} threads, item {i}");
+            }
+        }
+    }
 
     /// Lines of real shapes (generator, corpus), to be mutated.
     const LINES: [&str; 8] = [
