@@ -475,78 +475,118 @@ impl std::hash::Hash for Key {
     }
 }
 
-/// The part of a row that most attempts touch, small enough for one cache line: counters of
-/// attempts that are not DANE failures, the last name added to the row's name set, and where
-/// the row's verified example is. Everything else stays in the row itself ([`Row`]), which
-/// only failures, a change of name and a new verified example reach.
+/// The part of a row that most attempts touch, 64 bytes (a cache line's worth): counters of
+/// attempts by outcome, first and last time, the last names added to the row's name sets, and
+/// what decides whether the row's examples would take an attempt. Everything else stays in the
+/// row itself ([`Row`]), which only a change of name, a new example, a failure counted per day
+/// and a counter about to overflow reach.
 #[derive(Debug, Clone, Copy)]
 struct Hot {
+    /// Earliest and latest time of the attempts in `counts` (`i64::MAX`, `i64::MIN` when none).
     first: i64,
     last: i64,
-    verified_line: u64,
-    verified_input: u32,
-    has_verified: bool,
-    verified: u32,
-    not_dane: u32,
-    unknown: u32,
+    /// [`pos`] of the row's verified example; [`NO_POS`] when there is none or its position
+    /// does not pack (then the row decides).
+    verified_pos: u64,
+    /// [`pos`] of the last of the row's examples when they are full (an attempt at or after it
+    /// is not taken); [`NO_POS`] while they may take any failure, or when that position does
+    /// not pack (then the row decides).
+    examples_bound: u64,
     /// Index (in the other table) of the last name added to the row's name set.
     last_name: u32,
     /// Index of the last name added to the row's failing-name set.
     last_failing: u32,
+    /// For a domain: the index of the MX host of its last attempt (see [`Slot`]).
+    last_other: u32,
+    /// Attempts by [`outcome_index`] not yet moved into the row's counts.
+    counts: [u16; OUTCOMES],
 }
 
 const NO_NAME: u32 = u32::MAX;
 
+/// Verified, not DANE, unknown, then the failure classes in [`FailureClass::ALL`] order.
+const OUTCOMES: usize = 3 + FailureClass::ALL.len();
+
+/// Index of an outcome in [`Hot::counts`].
+#[inline]
+fn outcome_index(o: DaneOutcome) -> usize {
+    match o {
+        DaneOutcome::Verified => 0,
+        DaneOutcome::NotDane => 1,
+        DaneOutcome::Unknown => 2,
+        DaneOutcome::Failed(c) => 3 + c.index(),
+    }
+}
+
+/// No position: see [`Hot::verified_pos`] and [`Hot::examples_bound`].
+const NO_POS: u64 = u64::MAX;
+
+/// An attempt's `(input, line)` packed into a `u64` of the same order, when it fits: input
+/// below 2^24 - 1, line below 2^40 (so every packed position is below [`NO_POS`]).
+#[inline]
+fn pos(input: u32, line: u64) -> Option<u64> {
+    (input < (1 << 24) - 1 && line < 1 << 40).then_some((u64::from(input) << 40) | line)
+}
+
 impl Default for Hot {
     fn default() -> Hot {
         Hot {
-            first: 0,
-            last: 0,
-            verified_line: 0,
-            verified_input: 0,
-            has_verified: false,
-            verified: 0,
-            not_dane: 0,
-            unknown: 0,
+            first: i64::MAX,
+            last: i64::MIN,
+            verified_pos: NO_POS,
+            examples_bound: NO_POS,
             last_name: NO_NAME,
             last_failing: NO_NAME,
+            last_other: NO_NAME,
+            counts: [0; OUTCOMES],
         }
     }
 }
 
 impl Hot {
-    fn attempts(&self) -> u64 {
-        self.verified as u64 + self.not_dane as u64 + self.unknown as u64
-    }
-
     /// Move the counters into `counts` (keeping the name and example bookkeeping).
     fn spill(&mut self, counts: &mut Counts) {
+        let n = self.counts.map(u64::from);
+        let mut by_class = [0u64; 6];
+        for (b, f) in by_class.iter_mut().zip(n.iter().skip(3)) {
+            *b = *f;
+        }
         let c = Counts {
-            attempts: self.attempts(),
-            dane_verified: self.verified as u64,
-            not_dane: self.not_dane as u64,
-            unknown: self.unknown as u64,
+            attempts: n.iter().sum(),
+            dane_verified: n[0],
+            not_dane: n[1],
+            unknown: n[2],
+            dane_failed: by_class.iter().sum(),
+            by_class,
             first_seen: self.first,
             last_seen: self.last,
-            ..Counts::default()
         };
+        // (no attempts: `merge` leaves `counts` as it is)
         counts.merge(&c);
-        self.verified = 0;
-        self.not_dane = 0;
-        self.unknown = 0;
+        self.counts = [0; OUTCOMES];
+        self.first = i64::MAX;
+        self.last = i64::MIN;
+    }
+}
+
+/// The bound [`Hot::examples_bound`] for a row's examples.
+fn examples_bound(examples: &[Example]) -> u64 {
+    match examples.get(MAX_EXAMPLES - 1) {
+        Some(last) => pos(last.input, last.line).unwrap_or(NO_POS),
+        None => NO_POS,
     }
 }
 
 /// A row's name and hot part, side by side: a lookup compares the name and then counts in
 /// the same cache lines. A domain's slot also remembers the MX host name of its last attempt
-/// as written and that name's index, so that a domain's next attempt to the same MX needs no
-/// lookup of the MX name (most attempts go to the MX host of the one before).
+/// as written (and, in [`Hot::last_other`], that name's index), so that a domain's next
+/// attempt to the same MX needs no lookup of the MX name (most attempts go to the MX host of
+/// the one before).
 #[repr(C, align(64))]
 struct Slot {
     key: Key,
     hot: Hot,
     last_raw_other: Key,
-    last_other: u32,
 }
 
 // one aligned pair of cache lines, which the CPU fetches together
@@ -704,7 +744,6 @@ impl Table {
             hot: Hot::default(),
             key: Key::new(name),
             last_raw_other: Key::default(),
-            last_other: NO_NAME,
         });
         if !self.names_only {
             self.rows.push(Row::default());
@@ -733,36 +772,46 @@ impl Table {
         ) else {
             return;
         };
+        let k = outcome_index(a.outcome);
+        if h.counts.get(k).is_some_and(|&n| n == u16::MAX) {
+            h.spill(&mut row.counts);
+        }
+        if let Some(n) = h.counts.get_mut(k) {
+            *n += 1;
+        }
+        h.first = h.first.min(a.time);
+        h.last = h.last.max(a.time);
         let failed = matches!(a.outcome, DaneOutcome::Failed(_));
         if failed {
-            // the row counts failures (with days and examples); names as below
-            row.add(&AttemptView {
-                facts: *a,
-                other_name: None,
-            });
-        } else {
-            if h.verified == u32::MAX || h.not_dane == u32::MAX || h.unknown == u32::MAX {
-                h.spill(&mut row.counts);
+            if a.per_day {
+                let day = a.time.div_euclid(86_400) as i32;
+                *row.failure_days.entry(day).or_default() += 1;
             }
-            if h.attempts() == 0 {
-                h.first = a.time;
-                h.last = a.time;
-            } else {
-                h.first = h.first.min(a.time);
-                h.last = h.last.max(a.time);
+            // the row's examples may take the attempt only before the bound; there the rule
+            // of `Row::add` decides
+            if pos(a.input, a.line).is_none_or(|p| p < h.examples_bound) {
+                if row.examples.len() < MAX_EXAMPLES
+                    || row
+                        .examples
+                        .last()
+                        .is_some_and(|l| (a.input, a.line) < (l.input, l.line))
+                {
+                    row.push_example(Example::new(a));
+                }
+                h.examples_bound = examples_bound(&row.examples);
             }
-            match a.outcome {
-                DaneOutcome::Verified => h.verified += 1,
-                DaneOutcome::NotDane => h.not_dane += 1,
-                _ => h.unknown += 1,
-            }
-            if matches!(a.outcome, DaneOutcome::Verified)
-                && (!h.has_verified || (a.input, a.line) < (h.verified_input, h.verified_line))
-            {
+        } else if matches!(a.outcome, DaneOutcome::Verified) {
+            let at = pos(a.input, a.line);
+            let earlier = match at {
+                Some(p) if h.verified_pos != NO_POS => p < h.verified_pos,
+                _ => row
+                    .verified_example
+                    .as_ref()
+                    .is_none_or(|v| (a.input, a.line) < (v.input, v.line)),
+            };
+            if earlier {
                 row.verified_example = Some(Example::new(a));
-                h.has_verified = true;
-                h.verified_input = a.input;
-                h.verified_line = a.line;
+                h.verified_pos = at.unwrap_or(NO_POS);
             }
         }
         // adding the same name to a set twice in a row is a no-op: skip the set then
@@ -879,9 +928,9 @@ impl Accumulator {
         };
         let mi = match (mx_host, self.domains.slots.get_mut(di as usize)) {
             (Some(h), Some(slot)) => {
-                if slot.last_other != NO_NAME && crate::parse::same(slot.last_raw_other.as_str(), h)
-                {
-                    Some(slot.last_other)
+                let last = slot.hot.last_other;
+                if last != NO_NAME && crate::parse::same(slot.last_raw_other.as_str(), h) {
+                    Some(last)
                 } else {
                     let mi = match self.mx.find(h) {
                         Some(i) => Some(i),
@@ -891,7 +940,7 @@ impl Accumulator {
                     };
                     if let Some(i) = mi {
                         slot.last_raw_other = Key::new(h);
-                        slot.last_other = i;
+                        slot.hot.last_other = i;
                     }
                     mi
                 }
@@ -1278,24 +1327,37 @@ mod tests {
 
     /// The scan's accumulator gives exactly the rows of [`Aggregate::add`] on normalised names:
     /// many names per row (beyond [`MAX_NAMES`]), names written un-normalised, failures and
-    /// verified lines out of order, invalid domains and MX hosts.
+    /// verified lines out of order (also before a row's full examples), positions too large to
+    /// pack, invalid domains and MX hosts, with and without failures per day, and (`heavy`)
+    /// one domain with more attempts of every outcome than a slot's counter holds.
     #[test]
     fn accumulator_equals_aggregate() {
-        for (mx_rows, sticky) in [(true, false), (true, true), (false, false), (false, true)] {
-            accumulator_case(mx_rows, sticky);
+        for (mx_rows, sticky, per_day) in [
+            (true, false, true),
+            (true, true, true),
+            (false, false, true),
+            (false, true, true),
+            (true, true, false),
+            (false, true, false),
+        ] {
+            accumulator_case(mx_rows, sticky, per_day, false);
         }
+        accumulator_case(true, true, false, true);
+        accumulator_case(false, false, true, true);
     }
 
     /// `sticky`: a domain's attempts mostly go to the MX host of its previous attempt, written
     /// the same way (the case the per-domain MX cache serves), sometimes with other spelling.
-    fn accumulator_case(mx_rows: bool, sticky: bool) {
-        let outcomes = [
+    /// `per_day`: failures are counted per day. `heavy`: most attempts go to one domain, more
+    /// than `u16::MAX` of each outcome.
+    fn accumulator_case(mx_rows: bool, sticky: bool, per_day: bool, heavy: bool) {
+        let mut outcomes = vec![
             DaneOutcome::Verified,
             DaneOutcome::NotDane,
             DaneOutcome::Unknown,
-            DaneOutcome::Failed(FailureClass::CertMismatch),
-            DaneOutcome::Failed(FailureClass::Dnssec),
         ];
+        outcomes.extend(FailureClass::ALL.map(DaneOutcome::Failed));
+        let n = if heavy { 700_000 } else { 20_000u64 };
         let mut acc = Accumulator::new(mx_rows);
         let mut agg = Aggregate::default();
         // the same attempts again, through a queue counted in runs
@@ -1306,6 +1368,10 @@ mod tests {
         let mut batch = String::new();
         let (mut bad_direct, mut bad_queued) = (Vec::new(), Vec::new());
         let mut last_mx: HashMap<String, Option<String>> = HashMap::default();
+        // per normalised domain, the earliest failure positions so far (up to MAX_EXAMPLES)
+        let mut earliest: HashMap<String, Vec<(u32, u64)>> = HashMap::default();
+        // failures that came before the last of a domain's full examples
+        let mut late = 0;
         let mut x: u64 = 12345;
         let mut next = |m: u64| {
             x = x
@@ -1313,11 +1379,22 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (x >> 33) % m
         };
-        for i in 0..20_000u64 {
-            let d = match next(10) {
-                0 => format!("D{}.Example.", next(40)),
-                1 => "bad domain".to_string(),
-                _ => format!("d{}.example", next(40)),
+        for i in 0..n {
+            // a few domains whose positions mostly do not pack
+            let far = next(50) == 0;
+            let d = if far {
+                format!("far{}.example", next(3))
+            } else if heavy && next(16) != 0 {
+                match next(4) {
+                    0 => "HOT.Example.".to_string(),
+                    _ => "hot.example".to_string(),
+                }
+            } else {
+                match next(10) {
+                    0 => format!("D{}.Example.", next(40)),
+                    1 => "bad domain".to_string(),
+                    _ => format!("d{}.example", next(40)),
+                }
             };
             let fresh = match next(12) {
                 0 => None,
@@ -1326,23 +1403,42 @@ mod tests {
                 _ => Some(format!("mx{}.example", next(50))),
             };
             let mx = match last_mx.get(&d) {
-                Some(prev) if sticky && next(8) != 0 => prev.clone(),
+                Some(prev) if sticky && next(4) != 0 => prev.clone(),
                 _ => fresh,
             };
             last_mx.insert(d.clone(), mx.clone());
-            let o = outcomes[next(5) as usize];
-            // mostly in order, sometimes an older line (a late non-final attempt)
-            let line = if next(20) == 0 { next(i + 1) } else { i };
+            let o = outcomes[next(outcomes.len() as u64) as usize];
+            // mostly in order, sometimes an older line (a late non-final attempt): a little
+            // older, much older, or one of the first lines
+            let line = match next(40) {
+                0 => next(i + 1),
+                1 => i.saturating_sub(next(200)),
+                2 => next(500).min(i),
+                _ => i,
+            };
+            // inputs mostly in order (two halves), sometimes one before or after
+            let input = match next(20) {
+                0 => next(3) as u32,
+                _ => (i * 2 / n) as u32,
+            };
+            // a far domain's positions: after every other, before those that pack, or
+            // packing (in a later input)
+            let (input, line) = match (far, next(8)) {
+                (true, 0..3) => ((1 << 24) - 1 + next(3) as u32, line),
+                (true, 3..6) => (0, (1 << 40) + line),
+                (true, _) => (input.max(1), line),
+                _ => (input, line),
+            };
             let t = 1_000_000 + next(40 * 86_400) as i64;
             let text = format!("line {i} to {d}");
             let f = AttemptFacts {
                 time: t,
                 outcome: o,
-                input: next(2) as u32,
+                input,
                 line,
                 file: "f",
                 text: LineText::Text(&text),
-                per_day: true,
+                per_day,
             };
             let r = acc.add(&d, mx.as_deref(), &f);
             if r.is_err() {
@@ -1382,7 +1478,16 @@ mod tests {
                 Ok(nd) => {
                     assert!(r.is_ok());
                     let nmx = mx.as_deref().and_then(|m| crate::domain::normalize(m).ok());
-                    agg.add(&nd, nmx.as_deref(), t, o, f.input, line, "f", &text, true);
+                    agg.add(&nd, nmx.as_deref(), t, o, input, line, "f", &text, per_day);
+                    if matches!(o, DaneOutcome::Failed(_)) {
+                        let e = earliest.entry(nd.into_owned()).or_default();
+                        if e.len() == MAX_EXAMPLES && e.last().is_some_and(|l| (input, line) < *l) {
+                            late += 1;
+                        }
+                        e.push((input, line));
+                        e.sort_unstable();
+                        e.truncate(MAX_EXAMPLES);
+                    }
                 }
                 Err(_) => assert!(r.is_err()),
             }
@@ -1397,15 +1502,37 @@ mod tests {
         );
         assert!(!bad_direct.is_empty());
         assert_eq!(bad_queued, bad_direct);
+        assert!(late > 30, "only {late} failures before full examples' last");
         let got = acc.into_aggregate();
         assert_eq!(queued.into_aggregate(), got);
         if mx_rows {
-            assert!(got.mx.values().any(|r| r.names.len() == MAX_NAMES));
+            assert!(
+                got.mx.values().any(|r| r.names.len() == MAX_NAMES),
+                "{mx_rows} {sticky} {per_day} {heavy}"
+            );
         } else {
             assert!(got.mx.is_empty());
             agg.mx.clear();
         }
         assert!(got.domains.values().any(|r| r.failing_names.len() > 1));
+        assert_eq!(
+            got.domains.values().any(|r| !r.failure_days.is_empty()),
+            per_day
+        );
+        // examples and verified examples whose positions do not pack
+        assert!(got.domains.values().any(|r| r
+            .examples
+            .iter()
+            .chain(&r.verified_example)
+            .any(|e| pos(e.input, e.line).is_none())));
+        if heavy {
+            let c = &got.domains["hot.example"].counts;
+            let all = [c.dane_verified, c.not_dane, c.unknown];
+            assert!(all
+                .iter()
+                .chain(&c.by_class)
+                .all(|&k| k > u64::from(u16::MAX)));
+        }
         assert_eq!(got, agg);
     }
 }
