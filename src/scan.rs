@@ -4,8 +4,10 @@
 //! rayon parses in parallel (phase A: prefix, grammar, message → events, borrowing from the
 //! batch). The events are spread over partitions by their correlation key (Postfix
 //! host+program+pid, Exim message id); each partition then runs its correlators over its events
-//! in log order (phase B), also in parallel. Keys never cross partitions, so the result is the
-//! same for every chunk size, batch size and thread count — the property tests pin that.
+//! in log order (phase B), also in parallel, and queues each attempt for the counter that owns
+//! its domain. Each counter then counts its queues (phase C). Keys never cross partitions, and
+//! counting does not depend on the order of attempts, so the result is the same for every
+//! chunk size, batch size and thread count — the property tests pin that.
 
 use crate::aggregate::{
     Accumulator, Aggregate, AttemptFacts, Batch, DomainHasher, LineText, Queue,
@@ -1267,7 +1269,7 @@ fn scan_inner(
                 let mut released = 0usize;
                 let mut done: Option<(usize, usize)> = None;
                 // (Running phase A of the next batch beside phase B of this one was tried: it
-                // was 25% slower, as phase A's streaming reads evict phase B's domain tables.)
+                // was 25% slower, as phase A's streaming reads evict the domain tables.)
                 for batch in line_chunks(data, opts.batch_bytes) {
                     let range = done.take();
                     run_batch(
