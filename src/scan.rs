@@ -1624,4 +1624,80 @@ mod tests {
         assert_eq!(run(false, true), (1, 1, Some(1), 0));
         assert_eq!(run(true, true), (1, 1, Some(1), 1));
     }
+
+    /// Attempts counted by the counter that owns their domain, whatever partition correlated
+    /// them: the same rows, attempt count and bad-domain problems with any number of threads
+    /// and batches as small as a few lines (queues counted after every batch).
+    #[test]
+    fn counters_count_every_attempt_once() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("m.log");
+        let mut text = String::new();
+        let (mut good, mut bad) = (0u64, 0u64);
+        for i in 0..120u32 {
+            let to = if i % 7 == 3 {
+                bad += 1;
+                format!("u@bad_{i}.example")
+            } else {
+                good += 1;
+                format!("u{i}@d{}.Example", i % 11)
+            };
+            text.push_str(&format!(
+                "Nov  2 10:{:02}:{:02} mail postfix/smtp[{}]: ABCDE{i}: to=<{to}>, relay=mx{}.example[192.0.2.9]:25, delay=1, delays=1/0/0/0, dsn=2.0.0, status=sent (250 ok)\n",
+                i / 60,
+                i % 60,
+                100 + i % 5,
+                i % 3,
+            ));
+        }
+        std::fs::write(&p, text).unwrap();
+        let inputs = [InputSpec::file(&p)];
+        let mut seen = Vec::new();
+        for threads in [1, 2, 3] {
+            for batch_bytes in [150, 1000, 8 << 20] {
+                let opts = ScanOptions {
+                    year: Some(2026),
+                    batch_bytes,
+                    chunk_bytes: 100,
+                    ..ScanOptions::default()
+                };
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let o = pool
+                    .install(|| {
+                        scan_inner(
+                            &inputs,
+                            &opts,
+                            Collect {
+                                aggregate: true,
+                                attempts: false,
+                            },
+                            &mut |_| {},
+                        )
+                    })
+                    .unwrap();
+                let problems = o.problems.inputs.get(&0).map(|i| i.counts.clone());
+                let counted: u64 = o
+                    .aggregate
+                    .domains
+                    .values()
+                    .map(|r| r.counts.attempts)
+                    .sum();
+                assert_eq!(
+                    (o.attempts, counted),
+                    (good, good),
+                    "{threads} threads, batch {batch_bytes}"
+                );
+                assert_eq!(o.aggregate.domains.len(), 11);
+                assert_eq!(
+                    problems.and_then(|c| c.get("bad-domain").copied()),
+                    Some(bad)
+                );
+                seen.push(o.aggregate);
+            }
+        }
+        assert!(seen.windows(2).all(|w| w[0] == w[1]));
+    }
 }
