@@ -305,6 +305,13 @@ fn qid_prefix(m: &str) -> Option<(&str, &str)> {
         if n < 5 {
             return None;
         }
+        // mostly a short id, all upper-case hex: then it is one (n < 16 <= 20)
+        let all = (1u32 << n) - 1;
+        if let Some(block) = b.first_chunk::<16>() {
+            if bytesearch::ranges_mask16(block, [(b'0', b'9'), (b'A', b'F')]) & all == all {
+                return Some((cut(m, 0, n), cut_from(m, n + 2)));
+            }
+        }
         let class = b[..n]
             .iter()
             .fold(3u8, |acc, &c| acc & QID_CLASS[c as usize]);
