@@ -632,6 +632,17 @@ fn parse_delivery<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
 /// Parse the message of a Postfix delivery agent. `None` means the line is malformed (it looks
 /// like a delivery line but its fields cannot be read).
 pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEvent<'a>> {
+    postfix_message_for(g, m, true)
+}
+
+/// [`postfix_message`], reading a TLS summary's protocol and cipher only when `tls_details`
+/// holds (without, they are `None`; everything else is the same). Counting does not use them
+/// (see `Emit::wants_tls_details`).
+pub fn postfix_message_for<'a>(
+    g: &PostfixGrammar,
+    m: &'a str,
+    tls_details: bool,
+) -> Option<PostfixEvent<'a>> {
     // queue-id lines first: they are the bulk of the traffic
     if let Some((qid, rest)) = qid_prefix(m) {
         if rest.starts_with("to=") {
@@ -651,7 +662,7 @@ pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEven
             .strip_prefix("established to ")
             .or_else(|| rest.strip_prefix("reused to "))
         {
-            return summary_line(g, word, rest);
+            return summary_line(g, word, rest, tls_details);
         }
     }
     if let Some(r) = m.strip_prefix("TLS connection established to ") {
@@ -666,7 +677,12 @@ pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEven
     postfix_other_lines(g, m)
 }
 
-fn summary_line<'a>(g: &PostfixGrammar, word: &str, rest: &'a str) -> Option<PostfixEvent<'a>> {
+fn summary_line<'a>(
+    g: &PostfixGrammar,
+    word: &str,
+    rest: &'a str,
+    tls_details: bool,
+) -> Option<PostfixEvent<'a>> {
     let is = |words: &[String]| words.iter().any(|w| same(w, word));
     let trust = if is(&g.summary_verified) {
         Trust::Verified
@@ -680,6 +696,14 @@ fn summary_line<'a>(g: &PostfixGrammar, word: &str, rest: &'a str) -> Option<Pos
         Trust::Unstated
     };
     let (target, tail) = target_of(rest)?;
+    if !tls_details {
+        return Some(PostfixEvent::Summary {
+            trust,
+            target,
+            proto: None,
+            cipher: None,
+        });
+    }
     let tail = tail.strip_prefix(": ").unwrap_or(tail);
     let (proto, cipher) = match find_after_first_word(tail, " with cipher ", &WITH_CIPHER) {
         Some(w) => {
@@ -1165,6 +1189,24 @@ mod tests {
             );
         }
         proptest::prop_assert_eq!(parse_target(m), super::reference::parse_target(m));
+        // without TLS details: the same event, without a summary's protocol and cipher
+        fn lean(e: PostfixEvent<'_>) -> PostfixEvent<'_> {
+            match e {
+                PostfixEvent::Summary { trust, target, .. } => PostfixEvent::Summary {
+                    trust,
+                    target,
+                    proto: None,
+                    cipher: None,
+                },
+                e => e,
+            }
+        }
+        proptest::prop_assert_eq!(
+            postfix_message_for(&g.postfix, m, false),
+            super::reference::postfix_message(&g.postfix, m).map(lean),
+            "{:?}",
+            m
+        );
         Ok(())
     }
 
