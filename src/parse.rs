@@ -527,7 +527,7 @@ fn relay_in_place(s: &str, v: usize) -> Option<(Option<Target<'_>>, usize)> {
     let a = r.get(end_host + 1..)?;
     let close = match bytesearch::find_near(a, b']') {
         // the first `]`, with no `,` before it
-        Some(i) if bytesearch::find_near(a, b',').map_or(true, |c| c > i) => end_host + 1 + i,
+        Some(i) if bytesearch::find_near(a, b',').is_none_or(|c| c > i) => end_host + 1 + i,
         _ => end_host + 1 + bytesearch::find_any(a, [b']', b','])?,
     };
     if r.get(close) != Some(&b']') {
