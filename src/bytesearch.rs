@@ -202,6 +202,53 @@ fn find_pair_from(s: &[u8], a: u8, b: u8) -> Option<usize> {
     None
 }
 
+/// Bit `i` of the result is set when `block[i]` lies in one of the inclusive byte ranges
+/// `ranges` (each `(lo, hi)` with `lo <= hi <= 0x7f`: ASCII ranges, as the signed compares
+/// below need; bytes above 0x7f are in none).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub fn ranges_mask16<const N: usize>(block: &[u8; 16], ranges: [(u8, u8); N]) -> u32 {
+    use std::arch::x86_64::{
+        __m128i, _mm_and_si128, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
+        _mm_or_si128, _mm_set1_epi8, _mm_setzero_si128,
+    };
+    debug_assert!(ranges.iter().all(|&(lo, hi)| lo <= hi && hi <= 0x7f));
+    // SAFETY: SSE2 is in the x86_64 baseline, so these intrinsics are always available; the
+    // unaligned load reads exactly the 16 bytes that `block` borrows.
+    unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+        let mut hits = _mm_setzero_si128();
+        for (lo, hi) in ranges {
+            // signed: bytes above 0x7f are negative, so below `lo` (and not above `lo - 1`,
+            // which is -1 at the least); `hi` 0x7f bounds nothing else
+            let above = _mm_cmpgt_epi8(v, _mm_set1_epi8((lo as i8).wrapping_sub(1)));
+            let inside = if hi == 0x7f {
+                above
+            } else {
+                _mm_and_si128(
+                    above,
+                    _mm_cmplt_epi8(v, _mm_set1_epi8((hi as i8).wrapping_add(1))),
+                )
+            };
+            hits = _mm_or_si128(hits, inside);
+        }
+        _mm_movemask_epi8(hits) as u32
+    }
+}
+
+/// [`ranges_mask16`] byte by byte.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+pub fn ranges_mask16<const N: usize>(block: &[u8; 16], ranges: [(u8, u8); N]) -> u32 {
+    let mut m = 0u32;
+    for (i, c) in block.iter().enumerate() {
+        if ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(c)) {
+            m |= 1 << i;
+        }
+    }
+    m
+}
+
 /// Position of the first `b` in `s`.
 #[inline]
 pub fn find(s: &[u8], b: u8) -> Option<usize> {
@@ -255,6 +302,21 @@ mod tests {
                 let near = pair.filter(|&i| i < 16 && s.len() >= 17);
                 prop_assert_eq!(find_pair_near(&s, a, b), near);
             }
+        }
+    }
+
+    proptest! {
+        /// The range mask is the ranges' membership, byte by byte (bytes above 0x7f too).
+        #[test]
+        fn range_masks_agree_with_a_byte_loop(b in proptest::array::uniform16(any::<u8>())) {
+            let ranges = [(b'0', b'9'), (b'A', b'F'), (0, 3), (0x7f, 0x7f)];
+            let mut want = 0u32;
+            for (i, c) in b.iter().enumerate() {
+                if ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(c)) {
+                    want |= 1 << i;
+                }
+            }
+            prop_assert_eq!(ranges_mask16(&b, ranges), want);
         }
     }
 

@@ -960,6 +960,8 @@ fn run_events(
 ) {
     let g = &engine.grammars;
     let level = engine.opts.tls_level;
+    // a summary's protocol and cipher are parsed only for a sink that keeps them
+    let tls_details = sink.wants_tls_details();
     for k in events {
         let at = At {
             input,
@@ -978,7 +980,7 @@ fn run_events(
                 msg,
             } => {
                 // matched by reference: moving the event out would copy it
-                let parsed = parse::postfix_message(&g.postfix, from(msg));
+                let parsed = parse::postfix_message_for(&g.postfix, from(msg), tls_details);
                 let ev = match &parsed {
                     Some(PostfixEvent::Other) => continue,
                     Some(ev) => ev,
