@@ -137,6 +137,30 @@ pub fn parse_target(s: &str) -> Option<(Target<'_>, &str)> {
     target_of(s)
 }
 
+/// The port of `:digits` at `at` in `b` and where it ends; no port (and `at`) when none
+/// stands there. Digits are read as `u16::from_str` reads them: more than 65535 is no port,
+/// though its digits are passed all the same.
+#[inline(always)]
+fn port_after(b: &[u8], at: usize) -> (Option<u16>, usize) {
+    if b.get(at) != Some(&b':') {
+        return (None, at);
+    }
+    let mut n = at + 1;
+    let mut v = 0u32;
+    while let Some(&c) = b.get(n) {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        v = (v * 10 + u32::from(c - b'0')).min(1 << 16);
+        n += 1;
+    }
+    if n > at + 1 {
+        (u16::try_from(v).ok(), n)
+    } else {
+        (None, at)
+    }
+}
+
 /// [`parse_target`], inline: in the hot paths the target then stays in registers.
 #[inline(always)]
 fn target_of(s: &str) -> Option<(Target<'_>, &str)> {
@@ -153,24 +177,7 @@ fn target_of(s: &str) -> Option<(Target<'_>, &str)> {
     }
     let close = end_host + find1_near(cut_from(s, end_host), b']')?;
     let addr = cut(s, end_host + 1, close);
-    let mut end = close + 1;
-    let mut port = None;
-    if b.get(end) == Some(&b':') {
-        // digits as `u16::from_str` reads them: more than 65535 is no port
-        let mut n = end + 1;
-        let mut v = 0u32;
-        while let Some(&c) = b.get(n) {
-            if !c.is_ascii_digit() {
-                break;
-            }
-            v = (v * 10 + u32::from(c - b'0')).min(1 << 16);
-            n += 1;
-        }
-        if n > end + 1 {
-            port = u16::try_from(v).ok();
-            end = n;
-        }
-    }
+    let (port, end) = port_after(b, close + 1);
     let rest = cut_from(s, end);
     Some((
         Target {
@@ -533,24 +540,8 @@ fn relay_in_place(s: &str, v: usize) -> Option<(Option<Target<'_>>, usize)> {
     if r.get(close) != Some(&b']') {
         return None;
     }
-    let mut end = close + 1;
-    let mut port = None;
-    if r.get(end) == Some(&b':') {
-        // digits as `target_of` reads them
-        let mut n = end + 1;
-        let mut val = 0u32;
-        while let Some(&c) = r.get(n) {
-            if !c.is_ascii_digit() {
-                break;
-            }
-            val = (val * 10 + u32::from(c - b'0')).min(1 << 16);
-            n += 1;
-        }
-        if n > end + 1 {
-            port = u16::try_from(val).ok();
-            end = n;
-        }
-    }
+    // the port as `target_of` reads it
+    let (port, end) = port_after(r, close + 1);
     if r.get(end..end + 2) != Some(b", ") {
         return None;
     }
