@@ -894,11 +894,6 @@ impl Accumulator {
         }
     }
 
-    /// The hasher of the domain table.
-    pub fn domain_hasher(&self) -> DomainHasher {
-        DomainHasher(self.domains.hasher.clone())
-    }
-
     /// Count one attempt to the raw `domain` (and raw `mx_host`) as written in the log.
     /// Returns the domain's validation error when it is not a host name (nothing is counted);
     /// an invalid MX host name is left out.
@@ -1095,13 +1090,9 @@ impl Queue {
     }
 
     /// How many attempts wait.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.items.len()
-    }
-
-    /// Whether none waits.
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
     }
 
     /// Count every queued attempt into `acc`; `batch` is the data of the batch they were
