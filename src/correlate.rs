@@ -46,7 +46,7 @@ pub trait Emit {
     fn attempt(&mut self, a: &AttemptRef<'_>);
     fn problem(&mut self, input: u32, line: u64, kind: &'static str, text: &str);
     /// Whether attempts need their TLS protocol and cipher. Counting alone does not: then a
-    /// connection's summary line is not copied into the state.
+    /// summary line's protocol and cipher are not parsed (`parse::postfix_message_for`).
     fn wants_tls_details(&self) -> bool {
         true
     }
@@ -271,10 +271,8 @@ impl PostfixState {
             } => {
                 let c = self.conn_for(&target, |c| c.trust.is_none() && !c.used);
                 c.trust = Some(trust);
-                if out.wants_tls_details() {
-                    c.proto.set(proto);
-                    c.cipher.set(cipher);
-                }
+                c.proto.set(proto);
+                c.cipher.set(cipher);
             }
             PostfixEvent::VerifyFailed { target, dane, .. } => {
                 let c = self.conn_for(&target, |c| c.trust.is_none() && !c.used);
