@@ -1,7 +1,9 @@
 //! Ingest: which files to read, in which order, and how their bytes arrive.
 //!
-//! Plain files are memory-mapped; gzip and zstd (detected by magic bytes, never by name) and
-//! standard input are streamed. Either way the scanner receives batches of whole lines.
+//! Plain files are read in place by the scanner's workers (`pread`, each its own piece of a
+//! batch) or, on request, memory-mapped; gzip and zstd (detected by magic bytes, never by
+//! name) and standard input are streamed. Either way the scanner receives batches of whole
+//! lines.
 
 use memmap2::Mmap;
 use std::fs::File;
@@ -198,8 +200,28 @@ pub fn plain_size(spec: &InputSpec) -> Option<u64> {
     (detect(&head[..n]) == Compression::None).then(|| len.saturating_sub(spec.start_offset))
 }
 
-/// An opened input: a mapping of a plain file, or a stream of decompressed bytes.
+/// How plain files are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FileAccess {
+    /// Workers read their pieces of each batch with `pread` into one reused buffer, and parse
+    /// each piece while it is still in their core's cache. No page of the file is mapped.
+    #[default]
+    Read,
+    /// The file is memory-mapped and parsed in place; the pages of processed batches are
+    /// dropped. Each first touch of a page is a page fault, which costs more than the copy
+    /// `pread` makes (docs/scan-performance.md has the figures).
+    Map,
+}
+
+/// An opened input: a plain file, a mapping of one, or a stream of decompressed bytes.
 pub enum Opened {
+    /// A plain file read with `pread` from `start` to `end` (its length when opened).
+    File {
+        file: File,
+        start: u64,
+        end: u64,
+        mtime: Option<i64>,
+    },
     Mapped {
         map: Option<Mmap>,
         start: usize,
@@ -233,8 +255,8 @@ fn decoder(
     })
 }
 
-/// Open an input.
-pub fn open(spec: &InputSpec) -> Result<Opened, IngestError> {
+/// Open an input; plain files as `access` says.
+pub fn open(spec: &InputSpec, access: FileAccess) -> Result<Opened, IngestError> {
     let err = |source| IngestError::Open {
         path: spec.display.clone(),
         source,
@@ -267,6 +289,14 @@ pub fn open(spec: &InputSpec) -> Result<Opened, IngestError> {
             let mtime = mtime_of(&f);
             if c == Compression::None && f.metadata().map(|m| m.is_file()).unwrap_or(false) {
                 let len = f.metadata().map_err(err)?.len();
+                if access == FileAccess::Read {
+                    return Ok(Opened::File {
+                        file: f,
+                        start: spec.start_offset.min(len),
+                        end: len,
+                        mtime,
+                    });
+                }
                 if len == 0 {
                     return Ok(Opened::Mapped {
                         map: None,

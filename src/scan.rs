@@ -1,13 +1,14 @@
 //! The scan stage wired end to end: ingest → parse → correlate → classify → aggregate.
 //!
-//! Each input is read in batches of whole lines. A batch is cut into line-aligned chunks that
-//! rayon parses in parallel (phase A: prefix, grammar, message → events, borrowing from the
-//! batch). The events are spread over partitions by their correlation key (Postfix
-//! host+program+pid, Exim message id); each partition then runs its correlators over its events
-//! in log order (phase B), also in parallel, and queues each attempt for the counter that owns
-//! its domain. Each counter then counts its queues (phase C). Keys never cross partitions, and
-//! counting does not depend on the order of attempts, so the result is the same for every
-//! chunk size, batch size and thread count — the property tests pin that.
+//! Each input is read in batches of whole lines. A batch is cut into chunks that rayon parses
+//! in parallel (phase A: prefix, grammar, message → events, borrowing from the batch); a plain
+//! file's chunks are read by the tasks that parse them (`ReadPiece`). The events are spread
+//! over partitions by their correlation key (Postfix host+program+pid, Exim message id); each
+//! partition then runs its correlators over its events in log order (phase B), also in
+//! parallel, and queues each attempt for the counter that owns its domain. Each counter then
+//! counts its queues (phase C). Keys never cross partitions, and counting does not depend on
+//! the order of attempts, so the result is the same for every chunk size, batch size and
+//! thread count — the property tests pin that.
 
 use crate::aggregate::{
     Accumulator, Aggregate, AttemptFacts, Batch, DomainHasher, LineText, Queue,
@@ -17,7 +18,7 @@ use crate::classify::TlsLevel;
 use crate::correlate::{keyvalue_attempt, At, AttemptRef, Emit, PartitionState};
 use crate::domain;
 use crate::grammar::{CommonShape, GrammarError, Grammars, Prefix, StampMemo};
-use crate::ingest::{self, IngestError, InputSpec, Opened};
+use crate::ingest::{self, FileAccess, IngestError, InputSpec, Opened};
 use crate::model::{Attempt, Mta};
 use crate::parse::{self, EximEvent, PostfixEvent};
 use crate::timefmt::{self, infer_year, year_month_of, Stamp};
@@ -63,6 +64,8 @@ pub struct ScanOptions {
     pub chunk_bytes: usize,
     /// Leave a final line without newline unread (for incremental reading of growing files).
     pub complete_lines_only: bool,
+    /// How plain files are read.
+    pub file_access: FileAccess,
     /// Keep failures per UTC day in each row ([`Row::failure_days`]). Reports and the nightly
     /// job need them; `domains` does not, and without them memory does not grow with the
     /// number of days a log covers.
@@ -90,6 +93,7 @@ impl Default for ScanOptions {
             batch_bytes: 8 << 20,
             chunk_bytes: 1 << 20,
             complete_lines_only: false,
+            file_access: FileAccess::Read,
             per_day: true,
             mx_rows: true,
             progress: None,
@@ -713,6 +717,42 @@ impl Engine {
         out.lines = rel;
         out
     }
+
+    /// Read `region` from `file` at `at` and parse its whole lines (see [`ReadPiece`]).
+    fn read_piece<'d>(
+        &self,
+        ctx: &InputCtx,
+        file: &std::fs::File,
+        at: u64,
+        region: &'d mut [u8],
+    ) -> ReadPiece<'d> {
+        let (read, error) = read_at_most(file, at, region);
+        let asked = region.len();
+        let region: &'d [u8] = region;
+        let data = &region[..read];
+        let (Some(first), Some(last)) = (memchr::memchr(b'\n', data), memchr::memrchr(b'\n', data))
+        else {
+            return ReadPiece {
+                head: data,
+                closed: false,
+                body: None,
+                tail: &[],
+                read,
+                asked,
+                error,
+            };
+        };
+        let body = &data[first + 1..last + 1];
+        ReadPiece {
+            head: &data[..first + 1],
+            closed: true,
+            body: (!body.is_empty()).then(|| self.parse_chunk(ctx, body)),
+            tail: &data[last + 1..],
+            read,
+            asked,
+            error,
+        }
+    }
 }
 
 /// Line-aligned pieces of about `size` bytes of `data`, found as they are taken: a boundary
@@ -1100,6 +1140,125 @@ fn keep_heap_between_batches() {
     }
 }
 
+/// A line cut at the edge of a piece or a batch, joined again. At most `MAX_LINE + 2` bytes
+/// are kept: after a trailing `\r` is dropped that is still too long, so an over-long line
+/// is reported as if it had been read whole.
+#[derive(Default)]
+struct Pending {
+    kept: Vec<u8>,
+    /// The line's real length so far.
+    len: u64,
+}
+
+impl Pending {
+    fn push(&mut self, bytes: &[u8]) {
+        let room = (MAX_LINE + 2).saturating_sub(self.kept.len());
+        self.kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        self.len += bytes.len() as u64;
+    }
+
+    fn take(&mut self) -> Vec<u8> {
+        self.len = 0;
+        std::mem::take(&mut self.kept)
+    }
+}
+
+/// One piece of a batch of a plain file, read and parsed by one phase-A task while it is in
+/// the task's cache. Its bytes up to and including the first newline (`head`) end a line
+/// that began before the piece, and those after the last newline (`tail`) begin a line that
+/// ends after it; the whole lines between them are parsed (`body`). A piece without a
+/// newline is all head.
+struct ReadPiece<'d> {
+    head: &'d [u8],
+    /// `head` ends with a newline.
+    closed: bool,
+    body: Option<ChunkOut<'d>>,
+    tail: &'d [u8],
+    /// Bytes read, and how many were asked for.
+    read: usize,
+    asked: usize,
+    error: Option<std::io::Error>,
+}
+
+impl ReadPiece<'_> {
+    /// Why the piece came short of what was asked, if it did.
+    fn short(&self) -> Option<String> {
+        match &self.error {
+            Some(e) => Some(format!("read error ({e})")),
+            None if self.read < self.asked => Some("the file shrank while it was read".into()),
+            None => None,
+        }
+    }
+}
+
+/// The lines cut at the edges of a batch's pieces, joined.
+struct Joined {
+    /// `gaps[i]`, when there is one, is the line that ends in piece `i`'s head; it comes
+    /// before the piece's body. Pieces after a short one have no entry and are not used.
+    gaps: Vec<Option<Vec<u8>>>,
+    /// Bytes read by the pieces used.
+    read: u64,
+    /// Why the pieces stopped short of the batch's end, if they did.
+    stop: Option<String>,
+}
+
+/// Join the lines cut at the edges of `pieces`: `pending` comes in as the unfinished line
+/// before them and leaves as the one after them.
+fn join_pieces(pieces: &[ReadPiece<'_>], pending: &mut Pending) -> Joined {
+    let mut j = Joined {
+        gaps: Vec::with_capacity(pieces.len()),
+        read: 0,
+        stop: None,
+    };
+    for p in pieces {
+        pending.push(p.head);
+        if p.closed {
+            j.gaps.push(Some(pending.take()));
+            pending.push(p.tail);
+        } else {
+            j.gaps.push(None);
+        }
+        j.read += p.read as u64;
+        j.stop = p.short();
+        if j.stop.is_some() {
+            break;
+        }
+    }
+    j
+}
+
+/// Read into `buf` from `at` until it is full, the file ends, or a read fails.
+fn read_at_most(file: &std::fs::File, at: u64, buf: &mut [u8]) -> (usize, Option<std::io::Error>) {
+    #[cfg(unix)]
+    use std::os::unix::fs::FileExt as _;
+    let mut got = 0;
+    while got < buf.len() {
+        #[cfg(unix)]
+        let r = file.read_at(&mut buf[got..], at + got as u64);
+        #[cfg(windows)]
+        let r = std::os::windows::fs::FileExt::seek_read(file, &mut buf[got..], at + got as u64);
+        match r {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (got, Some(e)),
+        }
+    }
+    (got, None)
+}
+
+/// The last 256 KiB of a plain file's range, for the month of its newest BSD-syslog line.
+fn file_tail(file: &std::fs::File, start: u64, end: u64, complete_only: bool) -> Option<Vec<u8>> {
+    let from = end.saturating_sub(256 * 1024).max(start);
+    let mut t = vec![0u8; usize::try_from(end - from).ok()?];
+    let (n, _) = read_at_most(file, from, &mut t);
+    t.truncate(n);
+    if complete_only {
+        t.truncate(memchr::memrchr(b'\n', &t).map_or(0, |i| i + 1));
+    }
+    Some(t)
+}
+
 /// Phase A of one batch: its chunks in parallel.
 fn phase_a<'d>(engine: &Engine, data: &'d [u8], ctx: &InputCtx) -> Vec<ChunkOut<'d>> {
     split_chunks(data, engine.opts.chunk_bytes)
@@ -1202,11 +1361,13 @@ fn scan_inner(
     let mut lines = 0u64;
     let mut bytes = 0u64;
     let mut end_offsets = Vec::with_capacity(inputs.len());
+    // the batch buffer of plain files, reused from batch to batch and file to file
+    let mut buf: Vec<u8> = Vec::new();
 
     for (idx, spec) in inputs.iter().enumerate() {
         let input = idx as u32;
         problems.inputs.entry(input).or_default().file = spec.display.clone();
-        let opened = match ingest::open(spec) {
+        let opened = match ingest::open(spec, opts.file_access) {
             Ok(o) => o,
             Err(e) => {
                 problems.error(input, e.to_string());
@@ -1215,7 +1376,33 @@ fn scan_inner(
             }
         };
         let mut line_base = 0u64;
-        // `beside` runs in parallel with phase A (the release of the previous batch's pages)
+        // phase B of a batch, whose phase A gave `outs`; `place` is where the batch lies
+        let run_b = |outs: Vec<ChunkOut<'_>>,
+                     place: Batch,
+                     line_base: &mut u64,
+                     states: &mut [PartitionState],
+                     sinks: &mut [PartSink<'_>],
+                     problems: &mut Problems| {
+            for s in sinks.iter_mut() {
+                s.batch = place;
+            }
+            phase_b(&engine, input, outs, line_base, states, sinks, problems)
+        };
+        // phase C of the batch `data` (no event borrows from it any more), and its attempts
+        let mut run_c = |data: &[u8],
+                         attempts: Vec<Attempt>,
+                         sinks: &mut [PartSink<'_>],
+                         counters: &mut [Counter]| {
+            count_outboxes(&names, data, sinks, counters);
+            for s in sinks.iter_mut() {
+                s.batch = Batch::default();
+            }
+            if collect.attempts {
+                on_batch(attempts);
+            }
+        };
+        // all three phases of a batch in memory; `beside` runs in parallel with phase A (the
+        // release of the previous batch's pages)
         let mut run_batch = |data: &[u8],
                              ctx: &InputCtx,
                              beside: &(dyn Fn() + Sync),
@@ -1225,19 +1412,90 @@ fn scan_inner(
                              counters: &mut [Counter],
                              problems: &mut Problems| {
             let ((), outs) = rayon::join(beside, || phase_a(&engine, data, ctx));
-            for s in sinks.iter_mut() {
-                s.batch = Batch::of(data);
-            }
-            let attempts = phase_b(&engine, input, outs, line_base, states, sinks, problems);
-            count_outboxes(&names, data, sinks, counters);
-            for s in sinks.iter_mut() {
-                s.batch = Batch::default();
-            }
-            if collect.attempts {
-                on_batch(attempts);
-            }
+            let attempts = run_b(outs, Batch::of(data), line_base, states, sinks, problems);
+            run_c(data, attempts, sinks, counters);
         };
         match opened {
+            Opened::File {
+                file,
+                start,
+                end,
+                mtime,
+            } => {
+                let ctx = InputCtx {
+                    input,
+                    reference: match opts.year {
+                        Some(y) => (
+                            y,
+                            file_tail(&file, start, end, opts.complete_lines_only)
+                                .and_then(|t| last_bsd_month(&t))
+                                .unwrap_or(12),
+                        ),
+                        None => year_month_of(mtime.unwrap_or_else(now_unix)),
+                    },
+                    fallback_time: mtime.unwrap_or_else(now_unix),
+                };
+                let chunk = opts.chunk_bytes.max(1);
+                let size = opts.batch_bytes.max(chunk);
+                let mut pending = Pending::default();
+                let mut pos = start;
+                let mut ended = false;
+                while pos < end && !ended {
+                    let want = usize::try_from(end - pos).map_or(size, |left| left.min(size));
+                    if buf.len() < want {
+                        buf.resize(want, 0);
+                    }
+                    let place = Batch::of(&buf[..want]);
+                    let pieces: Vec<ReadPiece<'_>> = buf[..want]
+                        .par_chunks_mut(chunk)
+                        .enumerate()
+                        .map(|(i, region)| {
+                            engine.read_piece(&ctx, &file, pos + (i * chunk) as u64, region)
+                        })
+                        .collect();
+                    let joined = join_pieces(&pieces, &mut pending);
+                    let read = joined.read;
+                    pos += read;
+                    if let Some(why) = joined.stop {
+                        problems.error(
+                            input,
+                            format!(
+                                "{why} after {} bytes of data; the lines before it were used",
+                                pos - start
+                            ),
+                        );
+                        ended = true;
+                    }
+                    let gaps = joined.gaps;
+                    let last = ended || pos >= end;
+                    let tail_line = (last && pending.len > 0 && !opts.complete_lines_only)
+                        .then(|| pending.take());
+                    let mut outs = Vec::with_capacity(2 * gaps.len() + 1);
+                    for (p, gap) in pieces.into_iter().zip(&gaps) {
+                        if let Some(g) = gap {
+                            outs.push(engine.parse_chunk(&ctx, g));
+                        }
+                        outs.extend(p.body);
+                    }
+                    if let Some(t) = &tail_line {
+                        outs.push(engine.parse_chunk(&ctx, t));
+                    }
+                    let attempts = run_b(
+                        outs,
+                        place,
+                        &mut line_base,
+                        &mut states,
+                        &mut sinks,
+                        &mut problems,
+                    );
+                    run_c(&buf[..want], attempts, &mut sinks, &mut counters);
+                    count_progress(opts, read as usize);
+                }
+                // a final line without newline is left for the next run when asked to
+                let done = pos - pending.len;
+                bytes += done - start;
+                end_offsets.push(done);
+            }
             Opened::Mapped { map, start, mtime } => {
                 let data: &[u8] = match &map {
                     Some(m) => &m[start..],
@@ -1513,6 +1771,69 @@ pub fn trace(text: &str, opts: &ScanOptions) -> Result<(Vec<TraceAttempt>, Probl
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads stop at the end of a file instead of failing; a piece that met it early (the
+    /// file shrank after it was opened) or met a read error ends the batch, and the pieces
+    /// before it are used.
+    #[test]
+    fn short_pieces_end_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, [b'a'; 100]).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let mut buf = [0u8; 80];
+        assert!(matches!(read_at_most(&file, 10, &mut buf), (80, None)));
+        assert!(matches!(read_at_most(&file, 60, &mut buf), (40, None)));
+        assert!(matches!(read_at_most(&file, 100, &mut buf), (0, None)));
+        // pieces of 4 bytes: "ab\nc" "d\nef" "gh" (2 of 4: short) "ij\nk"
+        let piece = |head: &'static [u8], tail: &'static [u8], read| ReadPiece {
+            head,
+            closed: head.ends_with(b"\n"),
+            body: None,
+            tail,
+            read,
+            asked: 4,
+            error: None,
+        };
+        let pieces = [
+            piece(b"ab\n", b"c", 4),
+            piece(b"d\n", b"ef", 4),
+            piece(b"gh", b"", 2),
+            piece(b"ij\n", b"k", 4),
+        ];
+        let mut pending = Pending::default();
+        pending.push(b"z");
+        let j = join_pieces(&pieces, &mut pending);
+        assert_eq!(
+            j.gaps,
+            [Some(b"zab\n".to_vec()), Some(b"cd\n".to_vec()), None]
+        );
+        assert_eq!(j.read, 10);
+        assert_eq!(j.stop.as_deref(), Some("the file shrank while it was read"));
+        assert_eq!((pending.kept.as_slice(), pending.len), (&b"efgh"[..], 4));
+        let failed = [ReadPiece {
+            error: Some(std::io::Error::other("EIO")),
+            ..piece(b"ab\n", b"c", 4)
+        }];
+        let j = join_pieces(&failed, &mut Pending::default());
+        assert_eq!(j.stop.as_deref(), Some("read error (EIO)"));
+        assert_eq!(j.gaps.len(), 1);
+        // whole pieces: nothing stops
+        let j = join_pieces(&pieces[..2], &mut Pending::default());
+        assert_eq!((j.read, j.stop), (8, None));
+    }
+
+    /// A line longer than a line may be keeps enough bytes to be reported as too long.
+    #[test]
+    fn pending_keeps_a_bounded_prefix() {
+        let mut p = Pending::default();
+        for _ in 0..5 {
+            p.push(&[b'x'; MAX_LINE]);
+        }
+        assert_eq!((p.kept.len(), p.len), (MAX_LINE + 2, 5 * MAX_LINE as u64));
+        assert_eq!(p.take().len(), MAX_LINE + 2);
+        assert_eq!((p.kept.len(), p.len), (0, 0));
+    }
 
     /// Every item is worked on once, by the pool thread of its index modulo the pool's size,
     /// whether the pool has fewer, as many or more threads than there are items.

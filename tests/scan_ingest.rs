@@ -1,9 +1,9 @@
 //! Ingest and parallelism: compressed inputs, rotated sets, stdin, bad input, and the property
 //! that every chunking and thread count gives the single-threaded result.
 
-use danemine::ingest::{expand, InputSpec};
+use danemine::ingest::{expand, FileAccess, InputSpec};
 use danemine::model::DaneOutcome;
-use danemine::scan::{scan_aggregate, ScanOptions, ScanResult};
+use danemine::scan::{scan_aggregate, ScanOptions, ScanResult, MAX_LINE};
 use proptest::prelude::*;
 use std::io::Write;
 use std::path::Path;
@@ -164,10 +164,83 @@ proptest! {
         let got = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| scan(&[InputSpec::file(&p)], &o));
         prop_assert!(got.aggregate == reference.aggregate, "aggregates differ (chunk {}, batch {}, threads {})", chunk, batch, threads);
         prop_assert_eq!(got.lines, reference.lines);
+        // the file memory-mapped instead of read: the same again
+        let mapped = ScanOptions { file_access: FileAccess::Map, ..o.clone() };
+        let got = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| scan(&[InputSpec::file(&p)], &mapped));
+        prop_assert!(got.aggregate == reference.aggregate, "mapped: aggregates differ (chunk {}, batch {}, threads {})", chunk, batch, threads);
+        prop_assert_eq!(got.lines, reference.lines);
         // streamed (gzip) with the same small batches: the same result again
         let gz = write(d.path(), "maillog.gz", &gzip(log.as_bytes()));
         let got = scan(&[InputSpec::file(&gz)], &o);
         prop_assert!(same_but_file_names(&got.aggregate, &reference.aggregate));
+    }
+}
+
+/// Lines that cross pieces and batches of a read file in awkward ways: longer than a line
+/// may be (and longer than a batch), CRLF, empty, invalid UTF-8, NUL bytes, no final newline.
+fn awkward_log() -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(interleaved_log(5, 30).as_bytes());
+    b.extend_from_slice(b"Nov  2 10:00:00 mail postfix/smtp[7]: ABCDE1: to=<a@crlf.example>, relay=mx.crlf.example[192.0.2.7]:25, delay=1, delays=1/0/0/0, dsn=2.0.0, status=sent (ok)\r\n\n\n");
+    b.extend_from_slice(&[b'y'; MAX_LINE + 1]);
+    b.extend_from_slice(b"\r\n");
+    b.extend_from_slice(&[b'z'; 3 * MAX_LINE]);
+    b.push(b'\n');
+    b.extend_from_slice(&[b'w'; MAX_LINE]);
+    b.extend_from_slice(b"\r\n");
+    b.extend_from_slice(b"Nov  2 10:00:00 mail postfix/smtp[7]: \xff\xfe\n\0\0\n");
+    b.extend_from_slice(interleaved_log(6, 30).as_bytes());
+    b.extend_from_slice(b"Nov  2 10:00:02 mail postfix/smtp[2]: ABCDE5: to=<ok@e.example>, relay=mx.e.example[192.0.2.9]:25, delay=1, delays=1/0/0/0, dsn=2.0.0, status=sent (250 ok)");
+    b
+}
+
+#[test]
+fn read_and_mapped_files_agree_on_awkward_lines() {
+    let d = tempfile::tempdir().unwrap();
+    let bytes = awkward_log();
+    let p = write(d.path(), "awkward.log", &bytes);
+    for complete_lines_only in [false, true] {
+        let base = ScanOptions {
+            complete_lines_only,
+            ..opts()
+        };
+        let mapped = ScanOptions {
+            file_access: FileAccess::Map,
+            ..base.clone()
+        };
+        let reference = scan(&[InputSpec::file(&p)], &mapped);
+        assert!(reference.problems.inputs[&0].counts["too-long"] >= 2);
+        let last_line = bytes.len() - memchr::memrchr(b'\n', &bytes).unwrap() - 1;
+        let expected_end = bytes.len() - if complete_lines_only { last_line } else { 0 };
+        assert_eq!(reference.end_offsets, [expected_end as u64]);
+        for (chunk, batch) in [
+            (1, 64),
+            (7, 100),
+            (100, 150),
+            (4096, 70_000),
+            (1 << 20, 8 << 20),
+        ] {
+            let o = ScanOptions {
+                chunk_bytes: chunk,
+                batch_bytes: batch,
+                ..base.clone()
+            };
+            let got = scan(&[InputSpec::file(&p)], &o);
+            let what =
+                format!("chunk {chunk}, batch {batch}, complete lines only {complete_lines_only}");
+            assert_eq!(got.aggregate, reference.aggregate, "{what}");
+            assert_eq!(got.problems, reference.problems, "{what}");
+            assert_eq!(
+                (got.lines, got.bytes, got.attempts, &got.end_offsets),
+                (
+                    reference.lines,
+                    reference.bytes,
+                    reference.attempts,
+                    &reference.end_offsets
+                ),
+                "{what}"
+            );
+        }
     }
 }
 
