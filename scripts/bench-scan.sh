@@ -22,17 +22,18 @@ bytes=$(stat -L -c %s "$f1"); lines=$(wc -l < "$f1")
 echo "file: $f1  $bytes bytes, $lines lines, $domains domains; $(nproc) cores"
 cat "$f1" > /dev/null; cat "$f1" > /dev/null   # warm page cache
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# The four commands run in rounds (domains, wc, grep, floor; 7 rounds) rather than each 5 times in a
+# The five commands run in rounds (domains, wc, grep, floor, domains --mmap; 7 rounds) rather than each 5 times in a
 # row: this VM's speed drifts over minutes, and alternating keeps the drift out of the ratio.
 # Each command's line shows its median wall time and the last run's peak RSS and CPU use; the
 # ratio line gives the ratio of the medians and the median of the per-round ratios.
-labels=("danemine domains --format csv" "wc -l" "grep -c status=" "floor (scripts/floor)")
+labels=("danemine domains --format csv" "wc -l" "grep -c status=" "floor (scripts/floor)"
+  "danemine domains --mmap")
 cmd0=("$bin" domains --format csv "$f1"); cmd1=(wc -l "$f1"); cmd2=(grep -c 'status=' "$f1")
-cmd3=("$floor" "$f1")
+cmd3=("$floor" "$f1"); cmd4=("$bin" domains --format csv --mmap "$f1")
 declare -a walls rss cpu
 rounds=7
 for r in $(seq $rounds); do
-  for i in 0 1 2 3; do
+  for i in 0 1 2 3 4; do
     declare -n cmd="cmd$i"
     # output to a file, not /dev/null: GNU grep stops at the first match when writing to /dev/null
     /usr/bin/time -f '%e %M %P' -o "$dir/time.out" "${cmd[@]}" > "$dir/run.out"
@@ -42,7 +43,7 @@ for r in $(seq $rounds); do
   done
 done
 med=()
-for i in 0 1 2 3; do
+for i in 0 1 2 3 4; do
   med[$i]=$(printf '%s\n' "${walls[@]:$((i * rounds)):$rounds}" | median)
   awk -v l="${labels[$i]}" -v w="${med[$i]}" -v b="$bytes" -v n="$lines" -v r="${rss[$i]}" -v c="${cpu[$i]}" \
     'BEGIN { printf "%-34s %7.3f s  %6.2f GB/s  %11.0f lines/s  peak RSS %7.1f MB  CPU %s\n", l, w, b/w/1e9, n/w, r/1024, c }'
