@@ -222,11 +222,13 @@ pub enum Opened {
         end: u64,
         mtime: Option<i64>,
     },
+    /// A plain file memory-mapped from `start` (`FileAccess::Map`; no map when it is empty).
     Mapped {
         map: Option<Mmap>,
         start: usize,
         mtime: Option<i64>,
     },
+    /// Standard input, a pipe or a compressed file, decompressed as it is read.
     Stream {
         reader: Box<dyn Read + Send>,
         compression: Compression,
