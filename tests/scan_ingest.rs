@@ -245,6 +245,39 @@ fn read_and_mapped_files_agree_on_awkward_lines() {
 }
 
 #[test]
+fn a_start_offset_skips_what_was_read_before_either_way() {
+    let d = tempfile::tempdir().unwrap();
+    let log = interleaved_log(8, 100);
+    let p = write(d.path(), "maillog", log.as_bytes());
+    let offset = log.match_indices('\n').nth(99).map(|(i, _)| i + 1).unwrap();
+    let spec = InputSpec {
+        start_offset: offset as u64,
+        ..InputSpec::file(&p)
+    };
+    let small = ScanOptions {
+        chunk_bytes: 300,
+        batch_bytes: 1000,
+        ..opts()
+    };
+    let read = scan(&[spec.clone()], &small);
+    let mapped = scan(
+        &[spec],
+        &ScanOptions {
+            file_access: FileAccess::Map,
+            ..small
+        },
+    );
+    assert_eq!(read.lines, log.lines().count() as u64 - 100);
+    assert_eq!(read.end_offsets, [log.len() as u64]);
+    assert_eq!(read.bytes, (log.len() - offset) as u64);
+    assert_eq!(read.aggregate, mapped.aggregate);
+    assert_eq!(
+        (read.lines, read.bytes, &read.end_offsets),
+        (mapped.lines, mapped.bytes, &mapped.end_offsets)
+    );
+}
+
+#[test]
 fn split_between_tls_line_and_delivery_line() {
     // chunk boundaries right after every TLS line
     let log = interleaved_log(3, 60);
