@@ -259,7 +259,7 @@ fn a_start_offset_skips_what_was_read_before_either_way() {
         batch_bytes: 1000,
         ..opts()
     };
-    let read = scan(&[spec.clone()], &small);
+    let read = scan(std::slice::from_ref(&spec), &small);
     let mapped = scan(
         &[spec],
         &ScanOptions {
