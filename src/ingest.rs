@@ -2,8 +2,8 @@
 //!
 //! Plain files are read in place by the scanner's workers (`pread`, each its own piece of a
 //! batch) or, on request, memory-mapped; gzip and zstd (detected by magic bytes, never by
-//! name) and standard input are streamed. Either way the scanner receives batches of whole
-//! lines.
+//! name) and standard input are streamed. Either way the scanner parses whole lines: a line
+//! cut at the end of a batch is finished in the next.
 
 use memmap2::Mmap;
 use std::fs::File;

@@ -1,6 +1,7 @@
 //! The scan stage wired end to end: ingest → parse → correlate → classify → aggregate.
 //!
-//! Each input is read in batches of whole lines. A batch is cut into chunks that rayon parses
+//! Each input is read in batches of lines (a line cut at a batch's end is finished in the
+//! next). A batch is cut into chunks that rayon parses
 //! in parallel (phase A: prefix, grammar, message → events, borrowing from the batch); a plain
 //! file's chunks are read by the tasks that parse them (`ReadPiece`). The events are spread
 //! over partitions by their correlation key (Postfix host+program+pid, Exim message id); each
@@ -1237,6 +1238,14 @@ fn read_at_most(file: &std::fs::File, at: u64, buf: &mut [u8]) -> (usize, Option
         let r = file.read_at(&mut buf[got..], at + got as u64);
         #[cfg(windows)]
         let r = std::os::windows::fs::FileExt::seek_read(file, &mut buf[got..], at + got as u64);
+        #[cfg(not(any(unix, windows)))]
+        let r: std::io::Result<usize> = {
+            let _ = (file, at);
+            Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "positional reads are not available here: use --mmap",
+            ))
+        };
         match r {
             Ok(0) => break,
             Ok(n) => got += n,
@@ -1247,15 +1256,32 @@ fn read_at_most(file: &std::fs::File, at: u64, buf: &mut [u8]) -> (usize, Option
     (got, None)
 }
 
-/// The last 256 KiB of a plain file's range, for the month of its newest BSD-syslog line.
+/// The last 256 KiB of a plain file's range `[start, end)` (of its whole lines when
+/// `complete_only`), for the month of its newest BSD-syslog line; the same bytes the mapped
+/// path looks at.
 fn file_tail(file: &std::fs::File, start: u64, end: u64, complete_only: bool) -> Option<Vec<u8>> {
-    let from = end.saturating_sub(256 * 1024).max(start);
+    const TAIL: u64 = 256 * 1024;
+    let mut end = end;
+    if complete_only {
+        // back to the last newline, a block at a time
+        let mut block = vec![0u8; 64 * 1024];
+        let mut to = end;
+        end = start;
+        while to > start {
+            let from = to.saturating_sub(block.len() as u64).max(start);
+            let want = usize::try_from(to - from).ok()?;
+            let (n, _) = read_at_most(file, from, &mut block[..want]);
+            if let Some(i) = memchr::memrchr(b'\n', &block[..n]) {
+                end = from + i as u64 + 1;
+                break;
+            }
+            to = from;
+        }
+    }
+    let from = end.saturating_sub(TAIL).max(start);
     let mut t = vec![0u8; usize::try_from(end - from).ok()?];
     let (n, _) = read_at_most(file, from, &mut t);
     t.truncate(n);
-    if complete_only {
-        t.truncate(memchr::memrchr(b'\n', &t).map_or(0, |i| i + 1));
-    }
     Some(t)
 }
 
@@ -1460,8 +1486,7 @@ fn scan_inner(
                         problems.error(
                             input,
                             format!(
-                                "{why} after {} bytes of data; the lines before it were used",
-                                pos - start
+                                "{why}: reading stopped at byte {pos} of {end}; the lines before it were used"
                             ),
                         );
                         ended = true;
@@ -1555,7 +1580,7 @@ fn scan_inner(
                 }
                 drop_pages(done);
                 bytes += data.len() as u64;
-                end_offsets.push(spec.start_offset + usable as u64);
+                end_offsets.push(start as u64 + usable as u64);
             }
             Opened::Stream {
                 reader,
@@ -1605,7 +1630,7 @@ fn scan_inner(
                 // decoding: there the handover cost 10% more CPU time for no less wall time.
                 let ahead = compression == ingest::Compression::Gzip
                     && std::thread::scope(|s| {
-                        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                        let (tx, rx) = std::sync::mpsc::sync_channel(0);
                         let batches = &mut batches;
                         let reading = std::thread::Builder::new()
                             .name("danemine-read".into())

@@ -277,6 +277,66 @@ fn a_start_offset_skips_what_was_read_before_either_way() {
     );
 }
 
+/// With `complete_lines_only`, the month of the newest whole BSD line sets the year, however
+/// long an unfinished last line is; read or mapped alike. And a start past the end (a file
+/// cut since the last run) ends at the end.
+#[test]
+fn the_newest_whole_line_sets_the_year_and_a_late_start_ends_at_the_end() {
+    let d = tempfile::tempdir().unwrap();
+    let mut text = b"Dec 31 23:59:59 m postfix/smtp[1]: ABCDE1: to=<a@x.example>, relay=mx.x.example[192.0.2.1]:25, delay=1, delays=1/0/0/0, dsn=2.0.0, status=sent (ok)\n\
+Jan  1 00:00:01 m postfix/smtp[1]: ABCDE2: to=<b@x.example>, relay=mx.x.example[192.0.2.1]:25, delay=1, delays=1/0/0/0, dsn=2.0.0, status=sent (ok)\n".to_vec();
+    let whole = text.len() as u64;
+    text.extend_from_slice(&[b'x'; 300 * 1024]);
+    let p = write(d.path(), "m", &text);
+    for file_access in [FileAccess::Read, FileAccess::Map] {
+        let o = ScanOptions {
+            year: Some(2027),
+            complete_lines_only: true,
+            file_access,
+            ..opts()
+        };
+        let r = scan(&[InputSpec::file(&p)], &o);
+        let c = &r.aggregate.domains["x.example"].counts;
+        assert_eq!(
+            danemine::timefmt::rfc3339(c.first_seen),
+            "2026-12-31T23:59:59Z",
+            "{file_access:?}"
+        );
+        assert_eq!(r.end_offsets, [whole], "{file_access:?}");
+        let late = InputSpec {
+            start_offset: text.len() as u64 + 100,
+            ..InputSpec::file(&p)
+        };
+        let r = scan(&[late], &o);
+        assert_eq!((r.lines, &r.end_offsets), (0, &vec![text.len() as u64]));
+    }
+}
+
+/// A file that gives fewer bytes than its length said (it shrank while it was read): an error
+/// naming the file and where reading stopped, after the lines read. A sysfs file stands in
+/// for it: it claims 4096 bytes and holds a few.
+#[test]
+fn a_file_that_ends_early_is_an_error_after_its_lines() {
+    let p = Path::new("/sys/devices/system/cpu/online");
+    let len = std::fs::metadata(p).expect("sysfs is mounted").len();
+    let content = std::fs::read(p).unwrap();
+    assert!(content.len() < len as usize, "{len} {}", content.len());
+    let r = scan(&[InputSpec::file(p)], &opts());
+    let errors = &r.problems.inputs[&0].errors;
+    let want = format!(
+        "the file shrank while it was read: reading stopped at byte {} of {len}",
+        content.len()
+    );
+    assert!(errors.iter().any(|e| e.starts_with(&want)), "{errors:?}");
+    assert!(r
+        .problems
+        .summary()
+        .contains("/sys/devices/system/cpu/online"));
+    assert!(r.problems.has_errors());
+    assert_eq!(r.lines, 1);
+    assert_eq!(r.end_offsets, [content.len() as u64]);
+}
+
 #[test]
 fn split_between_tls_line_and_delivery_line() {
     // chunk boundaries right after every TLS line
