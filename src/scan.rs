@@ -1624,8 +1624,8 @@ fn scan_inner(
                         );
                     }
                 };
-                // gzip is decompressed on a thread of its own, a batch ahead of the workers:
-                // its decoding takes about as long as the scan, and overlapping them saves a quarter
+                // gzip is decompressed on a thread of its own, a batch ahead of the workers: its
+                // decoding takes about as long as the scan, and overlapping them saves a quarter
                 // of the time. zstd decodes in a third of that, and plain streams need no
                 // decoding: there the handover cost 10% more CPU time for no less wall time.
                 let ahead = compression == ingest::Compression::Gzip
