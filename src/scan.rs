@@ -1117,8 +1117,8 @@ fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
-fn count_progress(opts: &ScanOptions, bytes: usize) {
-    if let Some(p) = &opts.progress {
+fn count_progress(progress: Option<&std::sync::Arc<std::sync::atomic::AtomicU64>>, bytes: usize) {
+    if let Some(p) = progress {
         p.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
     }
 }
@@ -1334,6 +1334,335 @@ fn phase_b(
     batch
 }
 
+/// The scan's state from batch to batch: the partitions' correlators and sinks, the counters
+/// and the problems found so far.
+struct Scanner<'s> {
+    engine: Engine,
+    names: &'s [String],
+    collect: Collect,
+    states: Vec<PartitionState>,
+    sinks: Vec<PartSink<'s>>,
+    counters: Vec<Counter>,
+    problems: Problems,
+    /// Lines of the current input before the batch in work.
+    line_base: u64,
+}
+
+impl<'s> Scanner<'s> {
+    fn new(grammars: Grammars, opts: &ScanOptions, collect: Collect, names: &'s [String]) -> Self {
+        // one partition per thread: every partition keeps its own correlation state
+        let parts = rayon::current_num_threads().clamp(1, 64);
+        // one counter per thread, all hashing domains alike, so that any partition's attempt
+        // finds the counter that owns its domain
+        let hasher = DomainHasher::default();
+        let counters: Vec<Counter> = if collect.aggregate {
+            (0..parts)
+                .map(|_| Counter {
+                    acc: Accumulator::with_hasher(opts.mx_rows, &hasher),
+                    problems: Problems::default(),
+                    bad: 0,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let sinks = (0..parts)
+            .map(|_| PartSink {
+                names,
+                since: opts.since,
+                until: opts.until,
+                per_day: opts.per_day,
+                hasher: collect.aggregate.then(|| hasher.clone()),
+                batch: Batch::default(),
+                outbox: if collect.aggregate {
+                    (0..parts).map(|_| Queue::default()).collect()
+                } else {
+                    Vec::new()
+                },
+                attempts: collect.attempts.then(Vec::new),
+                problems: Problems::default(),
+                count: 0,
+            })
+            .collect();
+        Scanner {
+            engine: Engine {
+                grammars,
+                opts: opts.clone(),
+                parts,
+            },
+            names,
+            collect,
+            states: (0..parts).map(|_| PartitionState::default()).collect(),
+            sinks,
+            counters,
+            problems: Problems::default(),
+            line_base: 0,
+        }
+    }
+
+    /// Phase B of a batch of `input`, whose phase A gave `outs`; `place` is where the batch
+    /// lies.
+    fn run_b(&mut self, input: u32, outs: Vec<ChunkOut<'_>>, place: Batch) -> Vec<Attempt> {
+        for s in self.sinks.iter_mut() {
+            s.batch = place;
+        }
+        phase_b(
+            &self.engine,
+            input,
+            outs,
+            &mut self.line_base,
+            &mut self.states,
+            &mut self.sinks,
+            &mut self.problems,
+        )
+    }
+
+    /// Phase C of the batch `data` (no event borrows from it any more), and its attempts.
+    fn run_c(
+        &mut self,
+        data: &[u8],
+        attempts: Vec<Attempt>,
+        on_batch: &mut dyn FnMut(Vec<Attempt>),
+    ) {
+        count_outboxes(self.names, data, &mut self.sinks, &mut self.counters);
+        for s in self.sinks.iter_mut() {
+            s.batch = Batch::default();
+        }
+        if self.collect.attempts {
+            on_batch(attempts);
+        }
+    }
+
+    /// All three phases of a batch in memory; `beside` runs in parallel with phase A (the
+    /// release of the previous batch's pages).
+    fn run_batch(
+        &mut self,
+        data: &[u8],
+        ctx: &InputCtx,
+        beside: &(dyn Fn() + Sync),
+        on_batch: &mut dyn FnMut(Vec<Attempt>),
+    ) {
+        let ((), outs) = rayon::join(beside, || phase_a(&self.engine, data, ctx));
+        let attempts = self.run_b(ctx.input, outs, Batch::of(data));
+        self.run_c(data, attempts, on_batch);
+    }
+
+    /// Scan `[start, end)` of a plain file with `pread`, each batch in `buf`; returns the
+    /// offset where the next run would go on.
+    fn read_file(
+        &mut self,
+        ctx: &InputCtx,
+        file: &std::fs::File,
+        (start, end): (u64, u64),
+        buf: &mut Vec<u8>,
+        on_batch: &mut dyn FnMut(Vec<Attempt>),
+    ) -> u64 {
+        let opts = &self.engine.opts;
+        let complete_only = opts.complete_lines_only;
+        let chunk = opts.chunk_bytes.max(1);
+        let size = opts.batch_bytes.max(chunk);
+        let progress = opts.progress.clone();
+        let mut pending = Pending::default();
+        let mut pos = start;
+        let mut ended = false;
+        while pos < end && !ended {
+            let want = usize::try_from(end - pos).map_or(size, |left| left.min(size));
+            if buf.len() < want {
+                buf.resize(want, 0);
+            }
+            let place = Batch::of(&buf[..want]);
+            let pieces: Vec<ReadPiece<'_>> = buf[..want]
+                .par_chunks_mut(chunk)
+                .enumerate()
+                .map(|(i, region)| {
+                    self.engine
+                        .read_piece(ctx, file, pos + (i * chunk) as u64, region)
+                })
+                .collect();
+            let joined = join_pieces(&pieces, &mut pending);
+            let read = joined.read;
+            pos += read;
+            if let Some(why) = joined.stop {
+                self.problems.error(
+                    ctx.input,
+                    format!(
+                        "{why}: reading stopped at byte {pos} of {end}; the lines before it were used"
+                    ),
+                );
+                ended = true;
+            }
+            let gaps = joined.gaps;
+            let last = ended || pos >= end;
+            let tail_line = (last && pending.len > 0 && !complete_only).then(|| pending.take());
+            let mut outs = Vec::with_capacity(2 * gaps.len() + 1);
+            for (p, gap) in pieces.into_iter().zip(&gaps) {
+                if let Some(g) = gap {
+                    outs.push(self.engine.parse_chunk(ctx, g));
+                }
+                outs.extend(p.body);
+            }
+            if let Some(t) = &tail_line {
+                outs.push(self.engine.parse_chunk(ctx, t));
+            }
+            let attempts = self.run_b(ctx.input, outs, place);
+            self.run_c(&buf[..want], attempts, on_batch);
+            count_progress(progress.as_ref(), read as usize);
+        }
+        // a final line without newline is left for the next run when asked to
+        pos - pending.len
+    }
+
+    /// Scan a mapped plain file, `data` being its part from where reading starts.
+    fn read_mapped(
+        &mut self,
+        ctx: &InputCtx,
+        map: Option<&memmap2::Mmap>,
+        data: &[u8],
+        on_batch: &mut dyn FnMut(Vec<Attempt>),
+    ) {
+        // Give the pages of processed batches back, so that resident memory stays flat
+        // however large the file is. A batch's pages are dropped while the next batch is
+        // parsed: the workers need not wait for the kernel.
+        let drop_pages = |range: Option<(usize, usize)>| {
+            if let (Some(m), Some((off, len))) = (map, range) {
+                // SAFETY: a read-only mapping of a file: dropped pages are read again from the
+                // file if touched; no batch still in work lies in them.
+                let _ = unsafe {
+                    m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, off, len)
+                };
+            }
+        };
+        let mut released = 0usize;
+        let mut done: Option<(usize, usize)> = None;
+        let progress = self.engine.opts.progress.clone();
+        // (Running phase A of the next batch beside phase B of this one was tried: it was 25%
+        // slower, as phase A's streaming reads evict the domain tables.)
+        for batch in line_chunks(data, self.engine.opts.batch_bytes) {
+            let range = done.take();
+            self.run_batch(batch, ctx, &|| drop_pages(range), on_batch);
+            count_progress(progress.as_ref(), batch.len());
+            if let Some(m) = map {
+                // whole pages up to the end of this batch
+                let end = batch.as_ptr() as usize + batch.len() - m.as_ptr() as usize;
+                let end = end & !0xfff;
+                if end > released {
+                    done = Some((released, end - released));
+                    released = end;
+                }
+            }
+        }
+        drop_pages(done);
+    }
+
+    /// Scan a stream (standard input, a pipe, a compressed file); returns the bytes it gave.
+    fn read_stream(
+        &mut self,
+        ctx: &InputCtx,
+        reader: Box<dyn std::io::Read + Send>,
+        compression: ingest::Compression,
+        on_batch: &mut dyn FnMut(Vec<Attempt>),
+    ) -> u64 {
+        let mut batches = ingest::Batches::new(reader, self.engine.opts.batch_bytes);
+        let progress = self.engine.opts.progress.clone();
+        let mut consumed = 0u64;
+        let mut take = |b: std::io::Result<Vec<u8>>| match b {
+            Ok(data) => {
+                consumed += data.len() as u64;
+                self.run_batch(&data, ctx, &|| {}, on_batch);
+                count_progress(progress.as_ref(), data.len());
+            }
+            Err(e) => {
+                let what = match compression {
+                    ingest::Compression::Gzip => "truncated or corrupt gzip",
+                    ingest::Compression::Zstd => "truncated or corrupt zstd",
+                    ingest::Compression::None => "read error",
+                };
+                self.problems.error(
+                    ctx.input,
+                    format!("{what} after {consumed} bytes of data ({e}); the lines before it were used"),
+                );
+            }
+        };
+        // gzip is decompressed on a thread of its own, a batch ahead of the workers: its
+        // decoding takes about as long as the scan, and overlapping them saves a quarter of
+        // the time. zstd decodes in a third of that, and plain streams need no decoding: there
+        // the handover cost 10% more CPU time for no less wall time.
+        let ahead = compression == ingest::Compression::Gzip
+            && std::thread::scope(|s| {
+                let (tx, rx) = std::sync::mpsc::sync_channel(0);
+                let batches = &mut batches;
+                let reading = std::thread::Builder::new()
+                    .name("danemine-read".into())
+                    .spawn_scoped(s, move || {
+                        while let Some(b) = batches.next_batch() {
+                            if tx.send(b).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                if reading.is_err() {
+                    return false;
+                }
+                rx.into_iter().for_each(&mut take);
+                true
+            });
+        if !ahead {
+            while let Some(b) = batches.next_batch() {
+                take(b);
+            }
+        }
+        consumed
+    }
+
+    /// The end of all input: pending non-final attempts without a recipient line are
+    /// emitted, the last queues counted and the counters' tables merged.
+    fn finish(mut self, on_batch: &mut dyn FnMut(Vec<Attempt>)) -> (Aggregate, Problems, u64) {
+        for (st, sink) in self.states.iter_mut().zip(self.sinks.iter_mut()) {
+            st.finish(sink);
+        }
+        if self.collect.attempts {
+            let mut batch: Vec<Attempt> = Vec::new();
+            for s in self.sinks.iter_mut() {
+                if let Some(v) = s.attempts.as_mut() {
+                    batch.append(v);
+                }
+            }
+            batch.sort_by_key(|a| a.line);
+            on_batch(batch);
+        }
+        count_outboxes(self.names, &[], &mut self.sinks, &mut self.counters);
+        let mut problems = self.problems;
+        let mut attempts = 0u64;
+        for s in self.sinks {
+            problems.merge(s.problems);
+            attempts += s.count;
+        }
+        let mut partials: Vec<Accumulator> = Vec::with_capacity(self.counters.len());
+        for c in self.counters {
+            problems.merge(c.problems);
+            attempts = attempts.saturating_sub(c.bad);
+            partials.push(c.acc);
+        }
+        // merge the counters' tables pairwise in parallel
+        let aggregate = partials
+            .into_par_iter()
+            .map(Accumulator::into_aggregate)
+            .reduce(Aggregate::default, |mut a, b| {
+                a.merge(b);
+                a
+            });
+        for (i, p) in problems.inputs.iter_mut() {
+            if p.file.is_empty() {
+                p.file = self.names.get(*i as usize).cloned().unwrap_or_default();
+            }
+        }
+        problems
+            .inputs
+            .retain(|_, p| !p.counts.is_empty() || !p.errors.is_empty());
+        (aggregate, problems, attempts)
+    }
+}
+
 fn scan_inner(
     inputs: &[InputSpec],
     opts: &ScanOptions,
@@ -1342,48 +1671,8 @@ fn scan_inner(
 ) -> Result<Outcome, ScanError> {
     keep_heap_between_batches();
     let grammars = Grammars::load(&opts.grammar_files)?;
-    // one partition per thread: every partition keeps its own domain table until the final merge
-    let parts = rayon::current_num_threads().clamp(1, 64);
-    let engine = Engine {
-        grammars,
-        opts: opts.clone(),
-        parts,
-    };
     let names: Vec<String> = inputs.iter().map(|i| i.display.clone()).collect();
-    let mut states: Vec<PartitionState> = (0..parts).map(|_| PartitionState::default()).collect();
-    // one counter per thread, all hashing domains alike, so that any partition's attempt
-    // finds the counter that owns its domain
-    let hasher = DomainHasher::default();
-    let mut counters: Vec<Counter> = if collect.aggregate {
-        (0..parts)
-            .map(|_| Counter {
-                acc: Accumulator::with_hasher(opts.mx_rows, &hasher),
-                problems: Problems::default(),
-                bad: 0,
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let mut sinks: Vec<PartSink<'_>> = (0..parts)
-        .map(|_| PartSink {
-            names: &names,
-            since: opts.since,
-            until: opts.until,
-            per_day: opts.per_day,
-            hasher: collect.aggregate.then(|| hasher.clone()),
-            batch: Batch::default(),
-            outbox: if collect.aggregate {
-                (0..parts).map(|_| Queue::default()).collect()
-            } else {
-                Vec::new()
-            },
-            attempts: collect.attempts.then(Vec::new),
-            problems: Problems::default(),
-            count: 0,
-        })
-        .collect();
-    let mut problems = Problems::default();
+    let mut scanner = Scanner::new(grammars, opts, collect, &names);
     let mut lines = 0u64;
     let mut bytes = 0u64;
     let mut end_offsets = Vec::with_capacity(inputs.len());
@@ -1392,6 +1681,7 @@ fn scan_inner(
 
     for (idx, spec) in inputs.iter().enumerate() {
         let input = idx as u32;
+        let problems = &mut scanner.problems;
         problems.inputs.entry(input).or_default().file = spec.display.clone();
         let opened = match ingest::open(spec, opts.file_access) {
             Ok(o) => o,
@@ -1401,45 +1691,14 @@ fn scan_inner(
                 continue;
             }
         };
-        let mut line_base = 0u64;
-        // phase B of a batch, whose phase A gave `outs`; `place` is where the batch lies
-        let run_b = |outs: Vec<ChunkOut<'_>>,
-                     place: Batch,
-                     line_base: &mut u64,
-                     states: &mut [PartitionState],
-                     sinks: &mut [PartSink<'_>],
-                     problems: &mut Problems| {
-            for s in sinks.iter_mut() {
-                s.batch = place;
-            }
-            phase_b(&engine, input, outs, line_base, states, sinks, problems)
-        };
-        // phase C of the batch `data` (no event borrows from it any more), and its attempts
-        let mut run_c = |data: &[u8],
-                         attempts: Vec<Attempt>,
-                         sinks: &mut [PartSink<'_>],
-                         counters: &mut [Counter]| {
-            count_outboxes(&names, data, sinks, counters);
-            for s in sinks.iter_mut() {
-                s.batch = Batch::default();
-            }
-            if collect.attempts {
-                on_batch(attempts);
-            }
-        };
-        // all three phases of a batch in memory; `beside` runs in parallel with phase A (the
-        // release of the previous batch's pages)
-        let mut run_batch = |data: &[u8],
-                             ctx: &InputCtx,
-                             beside: &(dyn Fn() + Sync),
-                             line_base: &mut u64,
-                             states: &mut [PartitionState],
-                             sinks: &mut [PartSink<'_>],
-                             counters: &mut [Counter],
-                             problems: &mut Problems| {
-            let ((), outs) = rayon::join(beside, || phase_a(&engine, data, ctx));
-            let attempts = run_b(outs, Batch::of(data), line_base, states, sinks, problems);
-            run_c(data, attempts, sinks, counters);
+        scanner.line_base = 0;
+        let ctx = |reference_month: Option<u32>, mtime: Option<i64>| InputCtx {
+            input,
+            reference: match opts.year {
+                Some(y) => (y, reference_month.unwrap_or(12)),
+                None => year_month_of(mtime.unwrap_or_else(now_unix)),
+            },
+            fallback_time: mtime.unwrap_or_else(now_unix),
         };
         match opened {
             Opened::File {
@@ -1448,76 +1707,12 @@ fn scan_inner(
                 end,
                 mtime,
             } => {
-                let ctx = InputCtx {
-                    input,
-                    reference: match opts.year {
-                        Some(y) => (
-                            y,
-                            file_tail(&file, start, end, opts.complete_lines_only)
-                                .and_then(|t| last_bsd_month(&t))
-                                .unwrap_or(12),
-                        ),
-                        None => year_month_of(mtime.unwrap_or_else(now_unix)),
-                    },
-                    fallback_time: mtime.unwrap_or_else(now_unix),
-                };
-                let chunk = opts.chunk_bytes.max(1);
-                let size = opts.batch_bytes.max(chunk);
-                let mut pending = Pending::default();
-                let mut pos = start;
-                let mut ended = false;
-                while pos < end && !ended {
-                    let want = usize::try_from(end - pos).map_or(size, |left| left.min(size));
-                    if buf.len() < want {
-                        buf.resize(want, 0);
-                    }
-                    let place = Batch::of(&buf[..want]);
-                    let pieces: Vec<ReadPiece<'_>> = buf[..want]
-                        .par_chunks_mut(chunk)
-                        .enumerate()
-                        .map(|(i, region)| {
-                            engine.read_piece(&ctx, &file, pos + (i * chunk) as u64, region)
-                        })
-                        .collect();
-                    let joined = join_pieces(&pieces, &mut pending);
-                    let read = joined.read;
-                    pos += read;
-                    if let Some(why) = joined.stop {
-                        problems.error(
-                            input,
-                            format!(
-                                "{why}: reading stopped at byte {pos} of {end}; the lines before it were used"
-                            ),
-                        );
-                        ended = true;
-                    }
-                    let gaps = joined.gaps;
-                    let last = ended || pos >= end;
-                    let tail_line = (last && pending.len > 0 && !opts.complete_lines_only)
-                        .then(|| pending.take());
-                    let mut outs = Vec::with_capacity(2 * gaps.len() + 1);
-                    for (p, gap) in pieces.into_iter().zip(&gaps) {
-                        if let Some(g) = gap {
-                            outs.push(engine.parse_chunk(&ctx, g));
-                        }
-                        outs.extend(p.body);
-                    }
-                    if let Some(t) = &tail_line {
-                        outs.push(engine.parse_chunk(&ctx, t));
-                    }
-                    let attempts = run_b(
-                        outs,
-                        place,
-                        &mut line_base,
-                        &mut states,
-                        &mut sinks,
-                        &mut problems,
-                    );
-                    run_c(&buf[..want], attempts, &mut sinks, &mut counters);
-                    count_progress(opts, read as usize);
-                }
-                // a final line without newline is left for the next run when asked to
-                let done = pos - pending.len;
+                let month = opts
+                    .year
+                    .and_then(|_| file_tail(&file, start, end, opts.complete_lines_only))
+                    .and_then(|t| last_bsd_month(&t));
+                let done =
+                    scanner.read_file(&ctx(month, mtime), &file, (start, end), &mut buf, on_batch);
                 bytes += done - start;
                 end_offsets.push(done);
             }
@@ -1531,54 +1726,8 @@ fn scan_inner(
                     usable = memchr::memrchr(b'\n', data).map(|i| i + 1).unwrap_or(0);
                 }
                 let data = &data[..usable];
-                let ctx = InputCtx {
-                    input,
-                    reference: match opts.year {
-                        Some(y) => (y, last_bsd_month(data).unwrap_or(12)),
-                        None => year_month_of(mtime.unwrap_or_else(now_unix)),
-                    },
-                    fallback_time: mtime.unwrap_or_else(now_unix),
-                };
-                // Give the pages of processed batches back, so that resident memory stays flat
-                // however large the file is. A batch's pages are dropped while the next batch
-                // is parsed: the workers need not wait for the kernel.
-                let drop_pages = |range: Option<(usize, usize)>| {
-                    if let (Some(m), Some((off, len))) = (&map, range) {
-                        // SAFETY: a read-only mapping of a file: dropped pages are read again
-                        // from the file if touched; no batch still in work lies in them.
-                        let _ = unsafe {
-                            m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, off, len)
-                        };
-                    }
-                };
-                let mut released = 0usize;
-                let mut done: Option<(usize, usize)> = None;
-                // (Running phase A of the next batch beside phase B of this one was tried: it
-                // was 25% slower, as phase A's streaming reads evict the domain tables.)
-                for batch in line_chunks(data, opts.batch_bytes) {
-                    let range = done.take();
-                    run_batch(
-                        batch,
-                        &ctx,
-                        &|| drop_pages(range),
-                        &mut line_base,
-                        &mut states,
-                        &mut sinks,
-                        &mut counters,
-                        &mut problems,
-                    );
-                    count_progress(opts, batch.len());
-                    if let Some(m) = &map {
-                        // whole pages up to the end of this batch
-                        let end = batch.as_ptr() as usize + batch.len() - m.as_ptr() as usize;
-                        let end = end & !0xfff;
-                        if end > released {
-                            done = Some((released, end - released));
-                            released = end;
-                        }
-                    }
-                }
-                drop_pages(done);
+                let month = opts.year.and_then(|_| last_bsd_month(data));
+                scanner.read_mapped(&ctx(month, mtime), map.as_ref(), data, on_batch);
                 bytes += data.len() as u64;
                 end_offsets.push(start as u64 + usable as u64);
             }
@@ -1587,122 +1736,17 @@ fn scan_inner(
                 compression,
                 mtime,
             } => {
-                let ctx = InputCtx {
-                    input,
-                    reference: match opts.year {
-                        Some(y) => (y, 12),
-                        None => year_month_of(mtime.unwrap_or_else(now_unix)),
-                    },
-                    fallback_time: mtime.unwrap_or_else(now_unix),
-                };
-                let mut batches = ingest::Batches::new(reader, opts.batch_bytes);
-                let mut consumed = 0u64;
-                let mut take = |b: std::io::Result<Vec<u8>>| match b {
-                    Ok(data) => {
-                        consumed += data.len() as u64;
-                        run_batch(
-                            &data,
-                            &ctx,
-                            &|| {},
-                            &mut line_base,
-                            &mut states,
-                            &mut sinks,
-                            &mut counters,
-                            &mut problems,
-                        );
-                        count_progress(opts, data.len());
-                    }
-                    Err(e) => {
-                        let what = match compression {
-                            ingest::Compression::Gzip => "truncated or corrupt gzip",
-                            ingest::Compression::Zstd => "truncated or corrupt zstd",
-                            ingest::Compression::None => "read error",
-                        };
-                        problems.error(
-                            input,
-                            format!("{what} after {consumed} bytes of data ({e}); the lines before it were used"),
-                        );
-                    }
-                };
-                // gzip is decompressed on a thread of its own, a batch ahead of the workers: its
-                // decoding takes about as long as the scan, and overlapping them saves a quarter
-                // of the time. zstd decodes in a third of that, and plain streams need no
-                // decoding: there the handover cost 10% more CPU time for no less wall time.
-                let ahead = compression == ingest::Compression::Gzip
-                    && std::thread::scope(|s| {
-                        let (tx, rx) = std::sync::mpsc::sync_channel(0);
-                        let batches = &mut batches;
-                        let reading = std::thread::Builder::new()
-                            .name("danemine-read".into())
-                            .spawn_scoped(s, move || {
-                                while let Some(b) = batches.next_batch() {
-                                    if tx.send(b).is_err() {
-                                        break;
-                                    }
-                                }
-                            });
-                        if reading.is_err() {
-                            return false;
-                        }
-                        rx.into_iter().for_each(&mut take);
-                        true
-                    });
-                if !ahead {
-                    while let Some(b) = batches.next_batch() {
-                        take(b);
-                    }
-                }
+                let consumed =
+                    scanner.read_stream(&ctx(None, mtime), reader, compression, on_batch);
                 bytes += consumed;
                 end_offsets.push(consumed);
             }
         }
-        lines += line_base;
+        lines += scanner.line_base;
         // correlation state does not carry over from one input to the next... except that
         // rotated files continue each other: keep it, and flush only at the very end.
     }
-    // end of all input: pending non-final attempts without a recipient line
-    states
-        .iter_mut()
-        .zip(sinks.iter_mut())
-        .for_each(|(st, sink)| st.finish(sink));
-    if collect.attempts {
-        let mut batch: Vec<Attempt> = Vec::new();
-        for s in sinks.iter_mut() {
-            if let Some(v) = s.attempts.as_mut() {
-                batch.append(v);
-            }
-        }
-        batch.sort_by_key(|a| a.line);
-        on_batch(batch);
-    }
-    count_outboxes(&names, &[], &mut sinks, &mut counters);
-    let mut attempts = 0u64;
-    for s in sinks {
-        problems.merge(s.problems);
-        attempts += s.count;
-    }
-    let mut partials: Vec<Accumulator> = Vec::with_capacity(counters.len());
-    for c in counters {
-        problems.merge(c.problems);
-        attempts = attempts.saturating_sub(c.bad);
-        partials.push(c.acc);
-    }
-    // merge the partitions' tables pairwise in parallel
-    let aggregate = partials
-        .into_par_iter()
-        .map(Accumulator::into_aggregate)
-        .reduce(Aggregate::default, |mut a, b| {
-            a.merge(b);
-            a
-        });
-    for (i, p) in problems.inputs.iter_mut() {
-        if p.file.is_empty() {
-            p.file = names.get(*i as usize).cloned().unwrap_or_default();
-        }
-    }
-    problems
-        .inputs
-        .retain(|_, p| !p.counts.is_empty() || !p.errors.is_empty());
+    let (aggregate, problems, attempts) = scanner.finish(on_batch);
     Ok(Outcome {
         aggregate,
         problems,
