@@ -1090,8 +1090,11 @@ struct Outcome {
     end_offsets: Vec<u64>,
 }
 
+/// How far back from the end of a file the newest BSD-syslog line is looked for.
+const YEAR_TAIL: usize = 256 * 1024;
+
 fn last_bsd_month(data: &[u8]) -> Option<u32> {
-    let tail = &data[data.len().saturating_sub(256 * 1024)..];
+    let tail = &data[data.len().saturating_sub(YEAR_TAIL)..];
     let mut end = tail.len();
     while end > 0 {
         let start = memchr::memrchr(b'\n', &tail[..end.saturating_sub(1)])
@@ -1256,11 +1259,10 @@ fn read_at_most(file: &std::fs::File, at: u64, buf: &mut [u8]) -> (usize, Option
     (got, None)
 }
 
-/// The last 256 KiB of a plain file's range `[start, end)` (of its whole lines when
+/// The last `YEAR_TAIL` bytes of a plain file's range `[start, end)` (of its whole lines when
 /// `complete_only`), for the month of its newest BSD-syslog line; the same bytes the mapped
 /// path looks at.
 fn file_tail(file: &std::fs::File, start: u64, end: u64, complete_only: bool) -> Option<Vec<u8>> {
-    const TAIL: u64 = 256 * 1024;
     let mut end = end;
     if complete_only {
         // back to the last newline, a block at a time
@@ -1278,7 +1280,7 @@ fn file_tail(file: &std::fs::File, start: u64, end: u64, complete_only: bool) ->
             to = from;
         }
     }
-    let from = end.saturating_sub(TAIL).max(start);
+    let from = end.saturating_sub(YEAR_TAIL as u64).max(start);
     let mut t = vec![0u8; usize::try_from(end - from).ok()?];
     let (n, _) = read_at_most(file, from, &mut t);
     t.truncate(n);
