@@ -319,8 +319,11 @@ pub fn open(spec: &InputSpec, access: FileAccess) -> Result<Opened, IngestError>
                     mtime,
                 });
             }
-            let f = File::open(p).map_err(err)?;
-            let r: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(1 << 20, f));
+            // the bytes read to tell the compression go first: a named pipe (or a process
+            // substitution's `/dev/fd/N`) cannot be opened again to read them once more
+            let head = io::Cursor::new(head[..n].to_vec());
+            let r: Box<dyn BufRead + Send> =
+                Box::new(BufReader::with_capacity(1 << 20, head.chain(f)));
             Ok(Opened::Stream {
                 reader: decoder(r, c, &spec.display).map_err(err)?,
                 compression: c,
@@ -339,9 +342,12 @@ enum BatchState {
 /// Reads a stream in batches that end at a line boundary.
 pub struct Batches {
     reader: Box<dyn Read + Send>,
+    /// The unfinished line after the last newline of the batch before.
     carry: Vec<u8>,
     batch: usize,
     state: BatchState,
+    /// Buffers given back by [`recycle`](Self::recycle), to be filled again.
+    spare: Vec<Vec<u8>>,
 }
 
 impl Batches {
@@ -352,6 +358,15 @@ impl Batches {
             carry: Vec::new(),
             batch: batch.max(4096),
             state: BatchState::Reading,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Give a batch's buffer back once its lines are used: the next batch is read into it
+    /// rather than into a fresh allocation that would be zero-filled first.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < 2 {
+            self.spare.push(buf);
         }
     }
 
@@ -359,43 +374,132 @@ impl Batches {
     /// the end. A read error (e.g. a truncated gzip) ends the stream: the bytes decoded before
     /// it come back first, then the error. A line longer than a batch is cut into pieces.
     pub fn next_batch(&mut self) -> Option<io::Result<Vec<u8>>> {
-        match std::mem::replace(&mut self.state, BatchState::Done) {
-            BatchState::Done => return None,
-            BatchState::Failed(e) => return Some(Err(e)),
-            BatchState::Reading => self.state = BatchState::Reading,
-        }
-        let mut buf = std::mem::take(&mut self.carry);
-        let target = self.batch;
-        let mut ended = false;
-        while buf.len() < target {
-            let start = buf.len();
-            buf.resize(target, 0);
-            match self.reader.read(&mut buf[start..]) {
-                Ok(0) => {
-                    buf.truncate(start);
-                    ended = true;
-                    self.state = BatchState::Done;
-                    break;
-                }
-                Ok(n) => buf.truncate(start + n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
-                Err(e) => {
-                    buf.truncate(start);
-                    ended = true;
-                    self.state = BatchState::Failed(e);
-                    break;
+        loop {
+            match std::mem::replace(&mut self.state, BatchState::Done) {
+                BatchState::Done => return None,
+                BatchState::Failed(e) => return Some(Err(e)),
+                BatchState::Reading => self.state = BatchState::Reading,
+            }
+            let target = self.batch;
+            // A recycled buffer keeps its length: its old bytes are overwritten before they
+            // are used, and only growth is zero-filled (once per buffer, not once per read).
+            let mut buf = self.spare.pop().unwrap_or_default();
+            let mut filled = self.carry.len();
+            if buf.len() < target.max(filled) {
+                buf.resize(target.max(filled), 0);
+            }
+            buf[..filled].copy_from_slice(&self.carry);
+            self.carry.clear();
+            let mut ended = false;
+            while filled < target {
+                match self.reader.read(&mut buf[filled..target]) {
+                    Ok(0) => {
+                        ended = true;
+                        self.state = BatchState::Done;
+                        break;
+                    }
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        ended = true;
+                        self.state = BatchState::Failed(e);
+                        break;
+                    }
                 }
             }
-        }
-        if !ended {
-            if let Some(i) = memchr::memrchr(b'\n', &buf) {
-                self.carry = buf[i + 1..].to_vec();
-                buf.truncate(i + 1);
+            buf.truncate(filled);
+            if !ended {
+                if let Some(i) = memchr::memrchr(b'\n', &buf) {
+                    self.carry.extend_from_slice(&buf[i + 1..]);
+                    buf.truncate(i + 1);
+                }
             }
+            if !buf.is_empty() {
+                return Some(Ok(buf));
+            }
+            self.recycle(buf);
         }
-        if buf.is_empty() {
-            return self.next_batch();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A reader that gives its bytes in reads of the scripted sizes (as a pipe or a decoder
+    /// does), then an error if one is scripted.
+    struct Scripted {
+        data: Vec<u8>,
+        at: usize,
+        sizes: Vec<usize>,
+        next: usize,
+        fail: bool,
+    }
+
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.at == self.data.len() {
+                return match self.fail {
+                    true => Err(io::Error::other("cut short")),
+                    false => Ok(0),
+                };
+            }
+            let size = self.sizes.get(self.next % self.sizes.len()).copied();
+            self.next += 1;
+            let n = size
+                .unwrap_or(1)
+                .clamp(1, buf.len())
+                .min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
         }
-        Some(Ok(buf))
+    }
+
+    proptest! {
+        /// Whatever the read sizes, and whether buffers come back or not, the batches give the
+        /// stream's bytes in order, each but the last ending at a newline unless it is one
+        /// piece of a line longer than a batch; an error comes after the bytes before it.
+        #[test]
+        fn batches_give_every_byte_once(
+            lines in proptest::collection::vec((0usize..9000, any::<u8>()), 0..40),
+            sizes in proptest::collection::vec(1usize..20000, 1..8),
+            recycle in any::<bool>(),
+            fail in any::<bool>(),
+            last_newline in any::<bool>(),
+        ) {
+            let mut data = Vec::new();
+            for (len, b) in &lines {
+                data.extend(std::iter::repeat_n(b'a' + b % 26, *len));
+                data.push(b'\n');
+            }
+            if !last_newline {
+                data.pop();
+            }
+            let reader = Scripted { data: data.clone(), at: 0, sizes, next: 0, fail };
+            let mut batches = Batches::new(Box::new(reader), 4096);
+            let mut got = Vec::new();
+            let mut error = false;
+            while let Some(b) = batches.next_batch() {
+                prop_assert!(!error, "nothing after the error");
+                match b {
+                    Ok(buf) => {
+                        prop_assert!(!buf.is_empty() && buf.len() <= 4096);
+                        let whole = buf.last() == Some(&b'\n');
+                        let piece = !buf.contains(&b'\n') && buf.len() == 4096;
+                        let rest = got.len() + buf.len() == data.len();
+                        prop_assert!(whole || piece || rest, "batch ends inside a line");
+                        got.extend_from_slice(&buf);
+                        if recycle {
+                            batches.recycle(buf);
+                        }
+                    }
+                    Err(_) => error = true,
+                }
+            }
+            prop_assert_eq!(error, fail);
+            prop_assert_eq!(got, data);
+        }
     }
 }

@@ -244,6 +244,47 @@ fn read_and_mapped_files_agree_on_awkward_lines() {
     }
 }
 
+/// A plain stream (here a named pipe, as standard input would be) is read on a thread of its
+/// own a batch ahead, into buffers that come back: many small batches give what the file does.
+#[cfg(unix)]
+#[test]
+fn a_pipe_gives_what_the_file_gives() {
+    let d = tempfile::tempdir().unwrap();
+    let log = interleaved_log(9, 1500);
+    let p = write(d.path(), "maillog", log.as_bytes());
+    let fifo = d.path().join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let writer = {
+        let (fifo, log) = (fifo.clone(), log.clone());
+        // a pipe takes 64 KiB at a time: the reader sees many short reads
+        std::thread::spawn(move || std::fs::write(fifo, log.as_bytes()).unwrap())
+    };
+    let o = ScanOptions {
+        chunk_bytes: 1000,
+        batch_bytes: 5000,
+        ..opts()
+    };
+    assert!(log.len() > 20 * 5000, "several batches");
+    let piped = scan(&[InputSpec::file(&fifo)], &o);
+    writer.join().unwrap();
+    let file = scan(&[InputSpec::file(&p)], &o);
+    assert!(file.attempts > 1000);
+    assert!(same_but_file_names(&piped.aggregate, &file.aggregate));
+    assert_eq!(
+        (
+            piped.lines,
+            piped.bytes,
+            piped.attempts,
+            piped.problems.total()
+        ),
+        (file.lines, file.bytes, file.attempts, file.problems.total())
+    );
+}
+
 #[test]
 fn a_start_offset_skips_what_was_read_before_either_way() {
     let d = tempfile::tempdir().unwrap();
