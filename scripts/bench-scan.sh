@@ -24,29 +24,34 @@ cat "$f1" > /dev/null; cat "$f1" > /dev/null   # warm page cache
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # The five commands run in rounds (domains, wc, grep, floor, domains --mmap; 7 rounds) rather than each 5 times in a
 # row: this VM's speed drifts over minutes, and alternating keeps the drift out of the ratio.
-# Each command's line shows its median wall time and the last run's peak RSS and CPU use; the
-# ratio line gives the ratio of the medians and the median of the per-round ratios.
+# Each command's line shows its median wall time, its median user and system CPU seconds (the
+# kernel's copy from the page cache is system time: it is nearly all of `wc -l`), and the last
+# run's peak RSS and CPU use; the ratio line gives the ratio of the medians and the median of
+# the per-round ratios.
 labels=("danemine domains --format csv" "wc -l" "grep -c status=" "floor (scripts/floor)"
   "danemine domains --mmap")
 cmd0=("$bin" domains --format csv "$f1"); cmd1=(wc -l "$f1"); cmd2=(grep -c 'status=' "$f1")
 cmd3=("$floor" "$f1"); cmd4=("$bin" domains --format csv --mmap "$f1")
-declare -a walls rss cpu
+declare -a walls users syss rss cpu
 rounds=7
 for r in $(seq $rounds); do
   for i in 0 1 2 3 4; do
     declare -n cmd="cmd$i"
     # output to a file, not /dev/null: GNU grep stops at the first match when writing to /dev/null
-    /usr/bin/time -f '%e %M %P' -o "$dir/time.out" "${cmd[@]}" > "$dir/run.out"
+    /usr/bin/time -f '%e %M %P %U %S' -o "$dir/time.out" "${cmd[@]}" > "$dir/run.out"
     unset -n cmd
-    read -r w m c < "$dir/time.out"
+    read -r w m c u s < "$dir/time.out"
     walls[$((i * rounds + r - 1))]=$w; rss[$i]=$m; cpu[$i]=$c
+    users[$((i * rounds + r - 1))]=$u; syss[$((i * rounds + r - 1))]=$s
   done
 done
 med=()
 for i in 0 1 2 3 4; do
   med[$i]=$(printf '%s\n' "${walls[@]:$((i * rounds)):$rounds}" | median)
-  awk -v l="${labels[$i]}" -v w="${med[$i]}" -v b="$bytes" -v n="$lines" -v r="${rss[$i]}" -v c="${cpu[$i]}" \
-    'BEGIN { printf "%-34s %7.3f s  %6.2f GB/s  %11.0f lines/s  peak RSS %7.1f MB  CPU %s\n", l, w, b/w/1e9, n/w, r/1024, c }'
+  u=$(printf '%s\n' "${users[@]:$((i * rounds)):$rounds}" | median)
+  s=$(printf '%s\n' "${syss[@]:$((i * rounds)):$rounds}" | median)
+  awk -v l="${labels[$i]}" -v w="${med[$i]}" -v b="$bytes" -v n="$lines" -v r="${rss[$i]}" -v c="${cpu[$i]}" -v u="$u" -v s="$s" \
+    'BEGIN { printf "%-30s %6.3f s %5.2f GB/s %9.0f lines/s  user %5.2f s sys %5.2f s  peak RSS %6.1f MB  CPU %s\n", l, w, b/w/1e9, n/w, u, s, r/1024, c }'
 done
 per_round=$(for r in $(seq 0 $((rounds - 1))); do
   awk -v d="${walls[$r]}" -v w="${walls[$((rounds + r))]}" 'BEGIN { printf "%.3f\n", d/w }'
