@@ -107,16 +107,41 @@ fn sort_rotated(paths: &mut [PathBuf]) {
     });
 }
 
+/// What makes two paths the same file: its device and inode where there are such, else its
+/// canonical path.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum FileId {
+    Inode(u64, u64),
+    Path(PathBuf),
+}
+
+fn file_id(p: &Path) -> FileId {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(m) = std::fs::metadata(p) {
+            return FileId::Inode(m.dev(), m.ino());
+        }
+    }
+    FileId::Path(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
+}
+
 /// Expand command-line arguments into inputs: files, directories (their regular files), globs
 /// and `-` for standard input. File inputs are ordered per rotated set, oldest first
 /// (`maillog.3.gz maillog.2.gz maillog.1 maillog`); standard input comes where it was named.
+/// A file named more than once (by other paths, links or overlapping globs) is read once, where
+/// it first comes.
 pub fn expand(args: &[String]) -> Result<Vec<InputSpec>, IngestError> {
     let mut out: Vec<InputSpec> = Vec::new();
     let mut files: Vec<PathBuf> = Vec::new();
-    let flush = |files: &mut Vec<PathBuf>, out: &mut Vec<InputSpec>| {
+    let mut seen: std::collections::HashSet<FileId> = std::collections::HashSet::new();
+    let mut flush = |files: &mut Vec<PathBuf>, out: &mut Vec<InputSpec>| {
         sort_rotated(files);
-        files.dedup();
-        out.extend(files.drain(..).map(InputSpec::file));
+        for f in files.drain(..) {
+            if seen.insert(file_id(&f)) {
+                out.push(InputSpec::file(f));
+            }
+        }
     };
     for a in args {
         if a == "-" {

@@ -179,6 +179,9 @@ fn usage_errors_exit_2() {
         vec!["domains", "--tls-level", "paranoid"],
         vec!["domains", "--since", "yesterday"],
         vec!["domains", "--by", "country"],
+        // an empty window is a mistake, not a question with an empty answer
+        vec!["domains", "--since", "2026-11-04", "--until", "2026-11-03"],
+        vec!["domains", "--since", "2026-11-04", "--until", "2026-11-04"],
     ] {
         let out = bin().args(&args).arg(&p).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -192,4 +195,37 @@ fn usage_errors_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/maillog"));
     let out = bin().args(["domains"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// The same file named twice (another spelling of its path, a link, a glob or its directory
+/// that match it again) is read once: its attempts are not counted twice.
+#[cfg(unix)]
+#[test]
+fn a_file_named_twice_is_read_once() {
+    let (d, p) = write_log();
+    std::os::unix::fs::symlink(&p, d.path().join("link")).unwrap();
+    let csv = |args: &[String]| {
+        let out = bin()
+            .args(["domains", "--format", "csv", "--year", "2026"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let dir = d.path().display().to_string();
+    let once = csv(&[p.display().to_string()]);
+    assert!(once.contains("good.example,valid,1,"), "{once}");
+    let again = csv(&[
+        p.display().to_string(),
+        format!("{dir}/./maillog"),
+        format!("{dir}/link"),
+        format!("{dir}/mail*"),
+        dir.clone(),
+    ]);
+    assert_eq!(again, once);
+    // a copy is another file, and counts again
+    std::fs::copy(&p, d.path().join("copy")).unwrap();
+    let twice = csv(&[p.display().to_string(), format!("{dir}/copy")]);
+    assert!(twice.contains("good.example,valid,2,"), "{twice}");
 }

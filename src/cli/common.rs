@@ -70,11 +70,22 @@ impl LogArgs {
             Some("gateway") => Some(Mta::Gateway),
             Some(o) => return Err(anyhow!("--mta: unknown MTA {o:?} (postfix, exim, gateway)")),
         };
+        let (since, until) = (
+            time_arg(&self.since, "since")?,
+            time_arg(&self.until, "until")?,
+        );
+        if let (Some(s), Some(u), Some(sv), Some(uv)) = (since, until, &self.since, &self.until) {
+            if s >= u {
+                return Err(anyhow!(
+                    "--since {sv} is not before --until {uv}: no attempt could be in between"
+                ));
+            }
+        }
         Ok(ScanOptions {
             tls_level,
             year: self.year,
-            since: time_arg(&self.since, "since")?,
-            until: time_arg(&self.until, "until")?,
+            since,
+            until,
             grammar_files: self.grammar.clone(),
             mta,
             file_access: if self.mmap {
