@@ -210,15 +210,22 @@ pub fn write_table(
             c.write_record(header.iter())?;
             c.flush()?;
             drop(c);
-            let (mut line, mut scratch) = (Vec::with_capacity(64 << 10), String::new());
-            for (name, r) in rows {
-                csv_row(&mut line, name, r, &mut scratch);
-                if line.len() > 60 << 10 {
-                    w.write_all(&line)?;
-                    line.clear();
-                }
+            // rows formatted in blocks on every thread, written in order
+            use rayon::prelude::*;
+            let blocks: Vec<Vec<u8>> = rows
+                .par_chunks(1024)
+                .map(|block| {
+                    let (mut out, mut scratch) =
+                        (Vec::with_capacity(block.len() * 160), String::new());
+                    for (name, r) in block {
+                        csv_row(&mut out, name, r, &mut scratch);
+                    }
+                    out
+                })
+                .collect();
+            for b in &blocks {
+                w.write_all(b)?;
             }
-            w.write_all(&line)?;
         }
         "json" => {
             let v: Vec<serde_json::Value> = rows
@@ -518,6 +525,43 @@ mod tests {
             slow.write_record(&fields).unwrap();
             prop_assert_eq!(fast, slow.into_inner().unwrap());
         }
+    }
+
+    /// A table of more rows than one formatting block comes out whole, sorted by name, each row
+    /// as the csv crate writes its fields.
+    #[test]
+    fn a_large_table_is_written_whole_and_in_order() {
+        let mut agg = Aggregate::default();
+        // names in an order that is not the sorted one
+        for i in 0..3000u64 {
+            let d = format!("d{}.example", (i * 7919) % 3000);
+            agg.add(
+                &d,
+                Some("mx.example"),
+                i as i64,
+                DaneOutcome::Verified,
+                0,
+                i,
+                "f",
+                "l",
+                false,
+            );
+        }
+        let mut out = Vec::new();
+        write_table(&agg, false, "csv", &mut out).unwrap();
+        let mut expected = csv::Writer::from_writer(Vec::new());
+        expected.write_record(DOMAINS_HEADER.iter()).unwrap();
+        let mut names: Vec<&String> = agg.domains.keys().collect();
+        names.sort();
+        for n in names {
+            expected
+                .write_record(row_fields(n, &agg.domains[n]))
+                .unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(expected.into_inner().unwrap()).unwrap()
+        );
     }
 
     #[test]
