@@ -1658,14 +1658,7 @@ impl<'s> Scanner<'s> {
             attempts = attempts.saturating_sub(c.bad);
             partials.push(c.acc);
         }
-        // merge the counters' tables pairwise in parallel
-        let aggregate = partials
-            .into_par_iter()
-            .map(Accumulator::into_aggregate)
-            .reduce(Aggregate::default, |mut a, b| {
-                a.merge(b);
-                a
-            });
+        let aggregate = Accumulator::into_aggregate_all(partials);
         for (i, p) in problems.inputs.iter_mut() {
             if p.file.is_empty() {
                 p.file = self.names.get(*i as usize).cloned().unwrap_or_default();

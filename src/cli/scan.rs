@@ -217,7 +217,16 @@ pub fn write_table(
                 .map(|block| {
                     let (mut out, mut scratch) =
                         (Vec::with_capacity(block.len() * 160), String::new());
-                    for (name, r) in block {
+                    for (i, (name, r)) in block.iter().enumerate() {
+                        // in name order the rows lie anywhere in memory: load a later row's
+                        // counts and name while this one is written
+                        if let Some((n, r)) = block.get(i + 8) {
+                            let row = *r as *const Row as *const u8;
+                            crate::aggregate::prefetch_line(row);
+                            crate::aggregate::prefetch_line(row.wrapping_add(64));
+                            crate::aggregate::prefetch_line(row.wrapping_add(128));
+                            crate::aggregate::prefetch_line(n.as_ptr());
+                        }
                         csv_row(&mut out, name, r, &mut scratch);
                     }
                     out
