@@ -8,7 +8,7 @@ use crate::model::{DaneOutcome, FailureClass, Verdict};
 use serde::{Deserialize, Serialize};
 /// Hash maps keyed by names from logs: foldhash is fast and spreads similar names well.
 pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// How many example lines each row keeps.
 pub const MAX_EXAMPLES: usize = 3;
@@ -134,14 +134,78 @@ impl Counts {
     }
 }
 
+/// The names of a row's name set: sorted, distinct, at most [`MAX_NAMES`], keeping the
+/// smallest when more come (so that the set does not depend on the order they came in). Most
+/// sets hold one or two names: a sorted vector of exactly their size takes 24 bytes a name,
+/// where a B-tree took a node of some 290 bytes for the first. It serialises as a list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct NameSet(Vec<String>);
+
+impl NameSet {
+    /// Add `name` (see the type).
+    pub fn add(&mut self, name: &str) {
+        let at = match self.0.binary_search_by(|n| n.as_str().cmp(name)) {
+            Ok(_) => return,
+            Err(at) => at,
+        };
+        if at >= MAX_NAMES {
+            return;
+        }
+        if self.0.len() >= MAX_NAMES {
+            self.0.pop();
+        }
+        // one name more, not a doubling: sets rarely grow
+        self.0.reserve_exact(1);
+        self.0.insert(at, name.to_string());
+    }
+
+    /// The names in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.binary_search_by(|n| n.as_str().cmp(name)).is_ok()
+    }
+}
+
+impl<'a> IntoIterator for &'a NameSet {
+    type Item = &'a String;
+    type IntoIter = std::slice::Iter<'a, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<'de> Deserialize<'de> for NameSet {
+    /// Any list of names, put in order (as [`add`](NameSet::add) would have).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<NameSet, D::Error> {
+        let names = Vec::<String>::deserialize(d)?;
+        let mut set = NameSet::default();
+        for n in &names {
+            set.add(n);
+        }
+        Ok(set)
+    }
+}
+
 /// A row of the per-domain (or per-MX) table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Row {
     pub counts: Counts,
     /// MX hosts seen for a domain row; domains seen for an MX row (at most [`MAX_NAMES`]).
-    pub names: BTreeSet<String>,
+    pub names: NameSet,
     /// MX hosts (for a domain row) or domains (for an MX row) that had DANE failures.
-    pub failing_names: BTreeSet<String>,
+    pub failing_names: NameSet,
     /// DANE failures per UTC day (days since 1970-01-01). Only days with failures are kept, so
     /// memory grows with failing domains and days, not with traffic.
     pub failure_days: BTreeMap<i32, u64>,
@@ -152,28 +216,13 @@ pub struct Row {
 }
 
 impl Row {
-    fn add_name(set: &mut BTreeSet<String>, name: &str) {
-        // a full set keeps its smallest names: a larger one is neither in it nor let in
-        if set.len() >= MAX_NAMES && set.last().is_some_and(|l| name > l.as_str()) {
-            return;
-        }
-        if set.contains(name) {
-            return;
-        }
-        if set.len() < MAX_NAMES {
-            set.insert(name.to_string());
-        } else if let Some(last) = set.iter().next_back().cloned() {
-            // keep the smallest MAX_NAMES names so the set does not depend on arrival order
-            if name < last.as_str() {
-                set.remove(&last);
-                set.insert(name.to_string());
-            }
-        }
+    fn add_name(set: &mut NameSet, name: &str) {
+        set.add(name);
     }
 
-    fn merge_names(set: &mut BTreeSet<String>, other: &BTreeSet<String>) {
+    fn merge_names(set: &mut NameSet, other: &NameSet) {
         for n in other {
-            Self::add_name(set, n);
+            set.add(n);
         }
     }
 
@@ -1337,6 +1386,31 @@ mod tests {
         assert_eq!(idx.find(hash(5001), |_| true), None);
         assert_eq!(idx.find(hash(10), |x| x == 4999), None);
         assert_eq!(Index::default().find(7, |_| true), None);
+    }
+
+    proptest::proptest! {
+        /// A name set holds the smallest MAX_NAMES distinct names it was given, in order,
+        /// whatever order they came in, and reads back from its list the same.
+        #[test]
+        fn name_sets_keep_the_smallest_names(names in proptest::collection::vec("[a-z]{1,3}", 0..80)) {
+            let mut set = NameSet::default();
+            for n in &names {
+                set.add(n);
+            }
+            let mut expected: Vec<String> = names.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            expected.truncate(MAX_NAMES);
+            proptest::prop_assert_eq!(set.iter().cloned().collect::<Vec<_>>(), expected.clone());
+            proptest::prop_assert!(names.iter().all(|n| set.contains(n) == expected.contains(n)));
+            let mut reversed = NameSet::default();
+            for n in names.iter().rev() {
+                reversed.add(n);
+            }
+            proptest::prop_assert_eq!(&reversed, &set);
+            let json = serde_json::to_string(&names).unwrap();
+            let read: NameSet = serde_json::from_str(&json).unwrap();
+            proptest::prop_assert_eq!(&read, &set);
+            proptest::prop_assert_eq!(serde_json::to_string(&set).unwrap(), serde_json::to_string(&expected).unwrap());
+        }
     }
 
     /// Accumulators whose names overlap (as counters do when one name is written in several
