@@ -173,6 +173,11 @@ impl NameSet {
         self.0.is_empty()
     }
 
+    /// Load the set's list of names into cache (not the names' bytes).
+    pub(crate) fn prefetch(&self) {
+        prefetch_line(self.0.as_ptr() as *const u8);
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.0.binary_search_by(|n| n.as_str().cmp(name)).is_ok()
     }

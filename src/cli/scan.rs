@@ -271,15 +271,27 @@ pub fn write_table(
                 .map(|block| {
                     let (mut out, mut scratch) =
                         (Vec::with_capacity(block.len() * 160), String::new());
+                    use crate::aggregate::prefetch_line;
                     for (i, (name, r)) in block.iter().enumerate() {
-                        // in name order the rows lie anywhere in memory: load a later row's
-                        // counts and name while this one is written
-                        if let Some((n, r)) = block.get(i + 8) {
+                        // In name order the rows lie anywhere in memory, and each row's
+                        // name and MX names lie elsewhere again: later rows are loaded into
+                        // cache in three steps, each reading only what the step before
+                        // loaded, while this one is written.
+                        if let Some((n, r)) = block.get(i + 12) {
                             let row = *r as *const Row as *const u8;
-                            crate::aggregate::prefetch_line(row);
-                            crate::aggregate::prefetch_line(row.wrapping_add(64));
-                            crate::aggregate::prefetch_line(row.wrapping_add(128));
-                            crate::aggregate::prefetch_line(n.as_ptr());
+                            prefetch_line(*n as *const String as *const u8);
+                            for off in [0, 64, 128] {
+                                prefetch_line(row.wrapping_add(off));
+                            }
+                        }
+                        if let Some((n, r)) = block.get(i + 6) {
+                            prefetch_line(n.as_ptr());
+                            r.names.prefetch();
+                        }
+                        if let Some(first) =
+                            block.get(i + 3).and_then(|(_, r)| r.names.iter().next())
+                        {
+                            prefetch_line(first.as_ptr());
                         }
                         csv_row(&mut out, name, r, &mut scratch);
                     }
