@@ -33,8 +33,9 @@ pub const SCHEMA: &str = "message attempt {
   REQUIRED INT64 line;
 }";
 
-/// Rows per row group.
-const ROW_GROUP: usize = 256 * 1024;
+/// Rows per row group: the rows of one group wait in memory until it is written (some 30 MB
+/// of attempts), so that the export's memory does not grow with the log.
+const ROW_GROUP: usize = 64 * 1024;
 
 fn err(e: parquet::errors::ParquetError) -> io::Error {
     io::Error::other(format!("parquet: {e}"))
@@ -74,35 +75,67 @@ fn outcome_of(a: &Attempt) -> &'static str {
     }
 }
 
-/// Write attempts as a Parquet file.
-pub fn write_parquet(rows: &[Attempt], w: &mut dyn Write) -> io::Result<()> {
-    let schema = Arc::new(parse_message_type(SCHEMA).map_err(err)?);
-    let props = Arc::new(
-        WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_created_by(format!("danemine {}", env!("CARGO_PKG_VERSION")))
-            .build(),
-    );
-    let mut buf: Vec<u8> = Vec::new();
-    let mut writer = SerializedFileWriter::new(&mut buf, schema, props).map_err(err)?;
-    for group in rows.chunks(ROW_GROUP) {
-        let mut rg = writer.next_row_group().map_err(err)?;
+/// A Parquet file of attempts written as they come: each [`ROW_GROUP`] of them is written as a
+/// row group, and only the group being filled is kept.
+pub struct ParquetWriter<W: Write + Send> {
+    writer: SerializedFileWriter<W>,
+    group: Vec<Attempt>,
+}
+
+impl<W: Write + Send> ParquetWriter<W> {
+    /// A writer of the attempt table ([`SCHEMA`], zstd pages) into `w`.
+    pub fn new(w: W) -> io::Result<ParquetWriter<W>> {
+        let schema = Arc::new(parse_message_type(SCHEMA).map_err(err)?);
+        let props = Arc::new(
+            WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .set_created_by(format!("danemine {}", env!("CARGO_PKG_VERSION")))
+                .build(),
+        );
+        Ok(ParquetWriter {
+            writer: SerializedFileWriter::new(w, schema, props).map_err(err)?,
+            group: Vec::new(),
+        })
+    }
+
+    /// Add one attempt (a full group is written).
+    pub fn push(&mut self, a: Attempt) -> io::Result<()> {
+        self.group.push(a);
+        if self.group.len() >= ROW_GROUP {
+            self.write_group()?;
+        }
+        Ok(())
+    }
+
+    /// Write the last group and the file's footer.
+    pub fn finish(mut self) -> io::Result<()> {
+        if !self.group.is_empty() {
+            self.write_group()?;
+        }
+        self.writer.close().map_err(err)?;
+        Ok(())
+    }
+
+    /// Write the waiting attempts as one row group.
+    fn write_group(&mut self) -> io::Result<()> {
+        let group = std::mem::take(&mut self.group);
+        let mut rg = self.writer.next_row_group().map_err(err)?;
         let mut idx = 0usize;
         while let Some(mut col) = rg.next_column().map_err(err)? {
             let str_col: Option<(Vec<ByteArray>, Vec<i16>)> = match idx {
-                1 => Some(strings(group, |a| Some(a.mta.as_str()))),
-                2 => Some(strings(group, |a| Some(a.domain.as_str()))),
-                3 => Some(strings(group, |a| a.mx_host.as_deref())),
-                4 => Some(strings(group, |a| a.mx_addr.as_deref())),
-                6 => Some(strings(group, |a| Some(a.mode.as_str()))),
-                7 => Some(strings(group, |a| a.tls_protocol.as_deref())),
-                8 => Some(strings(group, |a| a.tls_cipher.as_deref())),
-                9 => Some(strings(group, |a| Some(outcome_of(a)))),
-                10 => Some(strings(group, class_of)),
-                11 => Some(strings(group, |a| a.dsn.as_deref())),
-                12 => Some(strings(group, |a| a.status.as_deref())),
-                13 => Some(strings(group, |a| a.detail.as_deref())),
-                14 => Some(strings(group, |a| Some(a.file.as_str()))),
+                1 => Some(strings(&group, |a| Some(a.mta.as_str()))),
+                2 => Some(strings(&group, |a| Some(a.domain.as_str()))),
+                3 => Some(strings(&group, |a| a.mx_host.as_deref())),
+                4 => Some(strings(&group, |a| a.mx_addr.as_deref())),
+                6 => Some(strings(&group, |a| Some(a.mode.as_str()))),
+                7 => Some(strings(&group, |a| a.tls_protocol.as_deref())),
+                8 => Some(strings(&group, |a| a.tls_cipher.as_deref())),
+                9 => Some(strings(&group, |a| Some(outcome_of(a)))),
+                10 => Some(strings(&group, class_of)),
+                11 => Some(strings(&group, |a| a.dsn.as_deref())),
+                12 => Some(strings(&group, |a| a.status.as_deref())),
+                13 => Some(strings(&group, |a| a.detail.as_deref())),
+                14 => Some(strings(&group, |a| Some(a.file.as_str()))),
                 _ => None,
             };
             match (idx, str_col) {
@@ -140,9 +173,20 @@ pub fn write_parquet(rows: &[Attempt], w: &mut dyn Write) -> io::Result<()> {
             idx += 1;
         }
         rg.close().map_err(err)?;
+        // the emptied vector again, with its room
+        self.group = group;
+        self.group.clear();
+        Ok(())
     }
-    writer.close().map_err(err)?;
-    w.write_all(&buf)
+}
+
+/// Write attempts as a Parquet file.
+pub fn write_parquet<W: Write + Send>(rows: &[Attempt], w: W) -> io::Result<()> {
+    let mut p = ParquetWriter::new(w)?;
+    for a in rows {
+        p.push(a.clone())?;
+    }
+    p.finish()
 }
 
 #[cfg(test)]
@@ -171,6 +215,25 @@ mod tests {
             file: "maillog".into(),
             line: i + 1,
         }
+    }
+
+    /// Attempts beyond one row group go into further groups, written as they fill: every row
+    /// comes back, in order.
+    #[test]
+    fn many_attempts_make_several_row_groups() {
+        let n = 2 * ROW_GROUP + ROW_GROUP / 2;
+        let mut out = Vec::new();
+        let mut p = ParquetWriter::new(&mut out).unwrap();
+        for i in 0..n as u64 {
+            p.push(attempt(i, DaneOutcome::Verified)).unwrap();
+        }
+        p.finish().unwrap();
+        let reader = SerializedFileReader::new(bytes::Bytes::from(out)).unwrap();
+        assert_eq!(reader.metadata().num_row_groups(), 3);
+        assert_eq!(reader.metadata().file_metadata().num_rows(), n as i64);
+        let last = reader.get_row_iter(None).unwrap().last().unwrap().unwrap();
+        assert_eq!(last.get_long(15).unwrap(), n as i64);
+        assert_eq!(last.get_string(2).unwrap(), &format!("d{}.example", n - 1));
     }
 
     #[test]

@@ -35,6 +35,15 @@ pub fn write_atomic_with<F>(path: &Path, keep_previous: bool, fill: F) -> io::Re
 where
     F: FnOnce(&mut dyn Write) -> io::Result<()>,
 {
+    write_atomic_file(path, keep_previous, |w| fill(w))
+}
+
+/// [`write_atomic_with`] for a writer that needs the temp file's own type (one that must be
+/// `Send`, as the Parquet writer's).
+pub fn write_atomic_file<F>(path: &Path, keep_previous: bool, fill: F) -> io::Result<()>
+where
+    F: FnOnce(&mut io::BufWriter<fs::File>) -> io::Result<()>,
+{
     let dir = path.parent().unwrap_or(Path::new(""));
     let tmp = sibling(path, &format!(".tmp.{}", std::process::id()))?;
     let result = (|| {

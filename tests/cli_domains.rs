@@ -169,6 +169,36 @@ fn scan_writes_attempts_in_csv_jsonl_and_parquet() {
     assert_eq!(out.status.code(), Some(0));
     let bytes = std::fs::read(&pq).unwrap();
     assert_eq!(&bytes[..4], b"PAR1");
+    // the same attempts as the JSON lines, in the same order
+    #[cfg(feature = "parquet")]
+    {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        use parquet::record::RowAccessor;
+        let reader = SerializedFileReader::new(std::fs::File::open(&pq).unwrap()).unwrap();
+        let got: Vec<(String, String, i64)> = reader
+            .get_row_iter(None)
+            .unwrap()
+            .map(|r| {
+                let r = r.unwrap();
+                (
+                    r.get_string(2).unwrap().clone(),
+                    r.get_string(9).unwrap().clone(),
+                    r.get_long(15).unwrap(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, String, i64)> = rows
+            .iter()
+            .map(|j| {
+                (
+                    j["domain"].as_str().unwrap().to_string(),
+                    j["outcome"]["outcome"].as_str().unwrap().to_string(),
+                    j["line"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
 }
 
 #[test]

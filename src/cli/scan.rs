@@ -5,7 +5,7 @@ use crate::aggregate::{Aggregate, Row};
 use crate::model::{Attempt, FailureClass};
 use crate::scan::{scan_aggregate, scan_attempts, ScanOptions};
 use crate::timefmt::rfc3339;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -465,16 +465,40 @@ pub fn run_scan(a: ScanArgs) -> Result<i32> {
             let out = a
                 .out
                 .as_ref()
-                .ok_or_else(|| anyhow!("--format parquet needs --out FILE"))?;
-            let mut rows: Vec<Attempt> = Vec::new();
-            let problems = scan_attempts(&inputs, &opts, &mut |x| rows.push(x))?;
-            crate::fsutil::write_atomic_with(out, false, |w| {
-                crate::export::write_parquet(&rows, w)
+                .ok_or_else(|| anyhow::anyhow!("--format parquet needs --out FILE"))?;
+            // attempts go into the file a row group at a time, as the scan finds them
+            let mut scanned: Option<Result<crate::scan::Problems, crate::scan::ScanError>> = None;
+            let mut count = 0u64;
+            crate::fsutil::write_atomic_file(out, false, |w| {
+                let mut p = crate::export::ParquetWriter::new(w)?;
+                let mut failed: Option<io::Error> = None;
+                let r = scan_attempts(&inputs, &opts, &mut |x| {
+                    if failed.is_none() {
+                        count += 1;
+                        failed = p.push(x).err();
+                    }
+                });
+                let ok = r.is_ok();
+                scanned = Some(r);
+                match failed {
+                    Some(e) => Err(e),
+                    // a scan that could not start leaves no file behind
+                    None if !ok => Err(io::Error::other("the scan failed")),
+                    None => p.finish(),
+                }
+            })
+            .or_else(|e| match &scanned {
+                Some(Err(_)) => Ok(()),
+                _ => Err(e),
             })
             .with_context(|| format!("writing {}", out.display()))?;
+            let problems = match scanned {
+                Some(r) => r?,
+                None => bail!("writing {}: the scan did not run", out.display()),
+            };
             drop(bar);
             if a.logs.stats {
-                print_stats("scan", 0, 0, rows.len() as u64, t);
+                print_stats("scan", 0, 0, count, t);
             }
             return Ok(report_problems(&problems));
         }
