@@ -455,7 +455,7 @@ impl Aggregate {
 ///
 /// Each name's first 8 bytes ride along as a big-endian number (zero-padded, so that it orders
 /// as the bytes do): most comparisons end there, without reading the names from the heap.
-fn sorted(map: &HashMap<String, Row>) -> Vec<(&String, &Row)> {
+pub(crate) fn sorted(map: &HashMap<String, Row>) -> Vec<(&String, &Row)> {
     use rayon::slice::ParallelSliceMut;
     let prefix = |s: &str| {
         let mut b = [0u8; 8];

@@ -617,26 +617,30 @@ pub fn run(
     let run_no = st.run + 1;
     let mut days = st.days.clone();
     days.retain(|d, _| *d >= first_day);
+    // (each day's rows are moved, never copied: a large provider's day holds hundreds of
+    // thousands of rows)
     let mut window = Aggregate::default();
     let mut touched: BTreeMap<i32, Aggregate> = per_day;
+    let mut finished: Vec<(i32, Aggregate)> = Vec::new();
     for (day, name) in &days {
         let mut agg = read_day(dir, name)?.into_aggregate();
-        if let Some(new) = touched.remove(day) {
-            agg.merge(new);
-            touched.insert(*day, agg.clone());
-        }
-        window.merge(agg);
-    }
-    for (day, agg) in &touched {
-        if !days.contains_key(day) {
-            window.merge(agg.clone());
+        match touched.remove(day) {
+            Some(new) => {
+                agg.merge(new);
+                finished.push((*day, agg));
+            }
+            None => window.merge(agg),
         }
     }
-    if !opts.dry_run {
-        for (day, agg) in touched {
-            let name = write_day(dir, run_no, &DayFile::from_aggregate(day, agg))?;
+    // the days that have no file yet
+    finished.extend(touched);
+    for (day, agg) in finished {
+        let file = DayFile::from_aggregate(day, agg);
+        if !opts.dry_run {
+            let name = write_day(dir, run_no, &file)?;
             days.insert(day, name);
         }
+        window.merge(file.into_aggregate());
     }
     if opts.crash_after == Some(Step::DayFiles) {
         return Err(NightlyError::Crashed(Step::DayFiles));
