@@ -180,15 +180,6 @@ impl<W: Write + Send> ParquetWriter<W> {
     }
 }
 
-/// Write attempts as a Parquet file.
-pub fn write_parquet<W: Write + Send>(rows: &[Attempt], w: W) -> io::Result<()> {
-    let mut p = ParquetWriter::new(w)?;
-    for a in rows {
-        p.push(a.clone())?;
-    }
-    p.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,7 +242,11 @@ mod tests {
             })
             .collect();
         let mut out = Vec::new();
-        write_parquet(&rows, &mut out).unwrap();
+        let mut p = ParquetWriter::new(&mut out).unwrap();
+        for a in rows {
+            p.push(a).unwrap();
+        }
+        p.finish().unwrap();
         let reader = SerializedFileReader::new(bytes::Bytes::from(out)).unwrap();
         assert_eq!(reader.metadata().file_metadata().num_rows(), 1000);
         let got: Vec<_> = reader
