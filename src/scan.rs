@@ -1792,6 +1792,21 @@ pub fn scan_attempts(
     opts: &ScanOptions,
     sink: &mut dyn FnMut(Attempt),
 ) -> Result<Problems, ScanError> {
+    scan_attempt_batches(inputs, opts, &mut |batch| {
+        for a in batch {
+            sink(a)
+        }
+    })
+}
+
+/// [`scan_attempts`], a batch of attempts at a time (in input and line order). The sink runs
+/// between batches, while the pool's threads wait: it may use them (to format the batch in
+/// parallel, say).
+pub fn scan_attempt_batches(
+    inputs: &[InputSpec],
+    opts: &ScanOptions,
+    sink: &mut dyn FnMut(Vec<Attempt>),
+) -> Result<Problems, ScanError> {
     let o = scan_inner(
         inputs,
         opts,
@@ -1799,11 +1814,7 @@ pub fn scan_attempts(
             aggregate: false,
             attempts: true,
         },
-        &mut |batch| {
-            for a in batch {
-                sink(a)
-            }
-        },
+        sink,
     )?;
     Ok(o.problems)
 }
