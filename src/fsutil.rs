@@ -16,7 +16,7 @@ fn sibling(path: &Path, suffix: &str) -> io::Result<PathBuf> {
     Ok(path.with_file_name(n))
 }
 
-fn fsync_dir(dir: &Path) -> io::Result<()> {
+pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     let d = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -28,6 +28,29 @@ fn fsync_dir(dir: &Path) -> io::Result<()> {
 /// Write `bytes` to `path` atomically; optionally keep the replaced version as `<path>.prev`.
 pub fn write_atomic(path: &Path, bytes: &[u8], keep_previous: bool) -> io::Result<()> {
     write_atomic_with(path, keep_previous, |w| w.write_all(bytes))
+}
+
+/// [`write_atomic`] for one of many files written into one directory: the file is complete
+/// on disk before it takes its name, as there, but the directory is not synced; the caller
+/// makes the new names durable with one [`fsync_dir`] after the last file (one open and one
+/// sync of the directory, not one per file).
+pub fn write_atomic_deferred(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = sibling(path, &format!(".tmp.{}", std::process::id()))?;
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Like [`write_atomic`], with the content produced by a closure writing into the temp file.
@@ -92,6 +115,29 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    /// Many files into one directory, synced once: each is whole under its name, the old
+    /// content replaced, no temp file left; a file that cannot be made leaves nothing.
+    #[test]
+    fn deferred_writes_replace_whole_files() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..20 {
+            write_atomic_deferred(&d.path().join(format!("r{i}.json.gz")), b"old").unwrap();
+        }
+        for i in 0..20 {
+            write_atomic_deferred(&d.path().join(format!("r{i}.json.gz")), b"new").unwrap();
+        }
+        fsync_dir(d.path()).unwrap();
+        let names: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(names.len(), 20, "{names:?}");
+        assert!(names.iter().all(|p| fs::read(p).unwrap() == b"new"));
+        let gone = d.path().join("no such dir").join("r.json.gz");
+        assert!(write_atomic_deferred(&gone, b"x").is_err());
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 20);
     }
 
     #[test]

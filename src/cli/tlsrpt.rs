@@ -65,13 +65,22 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
     crate::domain::normalize(&a.submitter).map_err(|e| anyhow!("--submitter: {e}"))?;
     let inputs = a.logs.inputs()?;
     let opts = a.logs.options()?;
+    let dns = a.lookup || a.deliver;
+    // Without DNS work, attempts are counted as they come and memory stays flat. With it, the
+    // DANE sessions wait until the lookups are done: the rua mailboxes they find are left out
+    // of the counts.
+    let mut b = Builder::default();
     let mut kept = Vec::new();
     let problems = crate::scan::scan_attempts(&inputs, &opts, &mut |x| {
-        if matches!(
+        if !matches!(
             x.outcome,
             crate::model::DaneOutcome::Verified | crate::model::DaneOutcome::Failed(_)
         ) {
-            kept.push(x);
+            return;
+        }
+        match dns {
+            true => kept.push(x),
+            false => b.add(&x),
         }
     })?;
     let mut domains: Vec<String> = kept.iter().map(|x| x.domain.clone()).collect();
@@ -129,7 +138,6 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
             Ok::<(), anyhow::Error>(())
         })?;
     }
-    let mut b = Builder::default();
     b.skip_recipients(ruas.values().flatten().filter_map(|r| match r {
         Rua::Mailto(m) => Some(m.clone()),
         Rua::Https(_) => None,
@@ -150,7 +158,9 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
     for r in &reports {
         let gz = r.gzip()?;
         let path = a.out_dir.join(r.file_name(&a.submitter));
-        crate::fsutil::write_atomic(&path, &gz, false)
+        // one report directory for thousands of files: its entries are made durable once,
+        // after the last of them
+        crate::fsutil::write_atomic_deferred(&path, &gz)
             .with_context(|| path.display().to_string())?;
         println!("{}", path.display());
         if !a.deliver || a.dry_run {
@@ -181,6 +191,9 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
                 failures += 1;
             }
         }
+    }
+    if !reports.is_empty() {
+        crate::fsutil::fsync_dir(&a.out_dir).with_context(|| a.out_dir.display().to_string())?;
     }
     if b.skipped_reports > 0 {
         eprintln!(
