@@ -35,22 +35,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], keep_previous: bool) -> io::Resul
 /// makes the new names durable with one [`fsync_dir`] after the last file (one open and one
 /// sync of the directory, not one per file).
 pub fn write_atomic_deferred(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = sibling(path, &format!(".tmp.{}", std::process::id()))?;
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    replace_atomically(path, false, false, |w| w.write_all(bytes))
 }
 
 /// Like [`write_atomic`], with the content produced by a closure writing into the temp file.
@@ -64,6 +49,21 @@ where
 /// [`write_atomic_with`] for a writer that needs the temp file's own type (one that must be
 /// `Send`, as the Parquet writer's).
 pub fn write_atomic_file<F>(path: &Path, keep_previous: bool, fill: F) -> io::Result<()>
+where
+    F: FnOnce(&mut io::BufWriter<fs::File>) -> io::Result<()>,
+{
+    replace_atomically(path, keep_previous, true, fill)
+}
+
+/// Fill a temp file beside `path`, sync it, optionally keep the old file as `<path>.prev`,
+/// rename the temp file to `path` and, when `sync_dir`, sync the directory. On an error the
+/// temp file is removed and `path` is as it was.
+fn replace_atomically<F>(
+    path: &Path,
+    keep_previous: bool,
+    sync_dir: bool,
+    fill: F,
+) -> io::Result<()>
 where
     F: FnOnce(&mut io::BufWriter<fs::File>) -> io::Result<()>,
 {
@@ -88,7 +88,10 @@ where
             fs::rename(&prev_tmp, sibling(path, ".prev")?)?;
         }
         fs::rename(&tmp, path)?;
-        fsync_dir(dir)
+        match sync_dir {
+            true => fsync_dir(dir),
+            false => Ok(()),
+        }
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
