@@ -65,7 +65,7 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
     crate::domain::normalize(&a.submitter).map_err(|e| anyhow!("--submitter: {e}"))?;
     let inputs = a.logs.inputs()?;
     let opts = a.logs.options()?;
-    let dns = a.lookup || a.deliver;
+    let lookups = a.lookup || a.deliver;
     // Without DNS work, attempts are counted as they come and memory stays flat. With it, the
     // DANE sessions wait until the lookups are done: the rua mailboxes they find are left out
     // of the counts.
@@ -78,7 +78,7 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
         ) {
             return;
         }
-        match dns {
+        match lookups {
             true => kept.push(x),
             false => b.add(&x),
         }
@@ -88,7 +88,7 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
     domains.dedup();
     let mut ruas: BTreeMap<String, Vec<Rua>> = BTreeMap::new();
     let mut tlsa: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    if a.lookup || a.deliver {
+    if lookups {
         let mode = match a.resolver {
             Some(r) => DnsMode::TrustAd { resolver: r },
             None => DnsMode::Validate {
