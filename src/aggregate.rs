@@ -160,6 +160,13 @@ impl NameSet {
         self.0.insert(at, name.to_string());
     }
 
+    /// Add every name of `other`.
+    pub fn merge(&mut self, other: &NameSet) {
+        for n in other {
+            self.add(n);
+        }
+    }
+
     /// The names in order.
     pub fn iter(&self) -> std::slice::Iter<'_, String> {
         self.0.iter()
@@ -221,24 +228,14 @@ pub struct Row {
 }
 
 impl Row {
-    fn add_name(set: &mut NameSet, name: &str) {
-        set.add(name);
-    }
-
-    fn merge_names(set: &mut NameSet, other: &NameSet) {
-        for n in other {
-            set.add(n);
-        }
-    }
-
     /// Count one attempt.
     pub fn add(&mut self, v: &AttemptView<'_>) {
         let a = &v.facts;
         self.counts.add(a.time, a.outcome);
         if let Some(n) = v.other_name {
-            Self::add_name(&mut self.names, n);
+            self.names.add(n);
             if matches!(a.outcome, DaneOutcome::Failed(_)) {
-                Self::add_name(&mut self.failing_names, n);
+                self.failing_names.add(n);
             }
         }
         if a.per_day && matches!(a.outcome, DaneOutcome::Failed(_)) {
@@ -284,8 +281,8 @@ impl Row {
     /// Merge another row into this one.
     pub fn merge(&mut self, o: Row) {
         self.counts.merge(&o.counts);
-        Self::merge_names(&mut self.names, &o.names);
-        Self::merge_names(&mut self.failing_names, &o.failing_names);
+        self.names.merge(&o.names);
+        self.failing_names.merge(&o.failing_names);
         for (d, n) in o.failure_days {
             *self.failure_days.entry(d).or_default() += n;
         }
@@ -890,11 +887,11 @@ impl Table {
         if let Some(id) = other {
             let name = || others.name(id);
             if id != h.last_name {
-                Row::add_name(&mut row.names, name());
+                row.names.add(name());
                 h.last_name = id;
             }
             if failed && id != h.last_failing {
-                Row::add_name(&mut row.failing_names, name());
+                row.failing_names.add(name());
                 h.last_failing = id;
             }
         }
