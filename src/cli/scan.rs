@@ -246,6 +246,30 @@ impl serde::Serialize for JsonRows<'_> {
     }
 }
 
+/// Format `items` in blocks of `size` on every thread (`fmt` appends a block's bytes) and
+/// write the blocks in order: what comes after a scan, or between its batches, runs while the
+/// pool's threads would otherwise wait.
+fn write_in_blocks<T: Sync>(
+    items: &[T],
+    size: usize,
+    w: &mut dyn Write,
+    fmt: impl Fn(&mut Vec<u8>, &[T]) -> io::Result<()> + Sync,
+) -> io::Result<()> {
+    use rayon::prelude::*;
+    let blocks: Vec<io::Result<Vec<u8>>> = items
+        .par_chunks(size.max(1))
+        .map(|block| {
+            let mut out = Vec::with_capacity(block.len() * 256);
+            fmt(&mut out, block)?;
+            Ok(out)
+        })
+        .collect();
+    for b in blocks {
+        w.write_all(&b?)?;
+    }
+    Ok(())
+}
+
 /// Write the per-domain (or per-MX) table in `format` (csv, json, table).
 pub fn write_table(
     agg: &Aggregate,
@@ -264,43 +288,32 @@ pub fn write_table(
             c.write_record(header.iter())?;
             c.flush()?;
             drop(c);
-            // rows formatted in blocks on every thread, written in order
-            use rayon::prelude::*;
-            let blocks: Vec<Vec<u8>> = rows
-                .par_chunks(1024)
-                .map(|block| {
-                    let (mut out, mut scratch) =
-                        (Vec::with_capacity(block.len() * 160), String::new());
-                    use crate::aggregate::prefetch_line;
-                    for (i, (name, r)) in block.iter().enumerate() {
-                        // In name order the rows lie anywhere in memory, and each row's
-                        // name and MX names lie elsewhere again: later rows are loaded into
-                        // cache in three steps, each reading only what the step before
-                        // loaded, while this one is written.
-                        if let Some((n, r)) = block.get(i + 12) {
-                            let row = *r as *const Row as *const u8;
-                            prefetch_line(*n as *const String as *const u8);
-                            for off in [0, 64, 128] {
-                                prefetch_line(row.wrapping_add(off));
-                            }
+            write_in_blocks(&rows, 1024, w, |out, block| {
+                let mut scratch = String::new();
+                use crate::aggregate::prefetch_line;
+                for (i, (name, r)) in block.iter().enumerate() {
+                    // In name order the rows lie anywhere in memory, and each row's name and
+                    // MX names lie elsewhere again: later rows are loaded into cache in three
+                    // steps, each reading only what the step before loaded, while this one is
+                    // written.
+                    if let Some((n, r)) = block.get(i + 12) {
+                        let row = *r as *const Row as *const u8;
+                        prefetch_line(*n as *const String as *const u8);
+                        for off in [0, 64, 128] {
+                            prefetch_line(row.wrapping_add(off));
                         }
-                        if let Some((n, r)) = block.get(i + 6) {
-                            prefetch_line(n.as_ptr());
-                            r.names.prefetch();
-                        }
-                        if let Some(first) =
-                            block.get(i + 3).and_then(|(_, r)| r.names.iter().next())
-                        {
-                            prefetch_line(first.as_ptr());
-                        }
-                        csv_row(&mut out, name, r, &mut scratch);
                     }
-                    out
-                })
-                .collect();
-            for b in &blocks {
-                w.write_all(b)?;
-            }
+                    if let Some((n, r)) = block.get(i + 6) {
+                        prefetch_line(n.as_ptr());
+                        r.names.prefetch();
+                    }
+                    if let Some(first) = block.get(i + 3).and_then(|(_, r)| r.names.iter().next()) {
+                        prefetch_line(first.as_ptr());
+                    }
+                    csv_row(out, name, r, &mut scratch);
+                }
+                Ok(())
+            })?;
         }
         "json" => {
             let rows = JsonRows { by_mx, rows: &rows };
@@ -561,33 +574,22 @@ pub fn run_scan(a: ScanArgs) -> Result<i32> {
         // batches), in blocks written in order. The batch is freed here, on one thread: freed
         // on every thread, its strings (made by other threads) cost 20% more CPU time.
         let problems = scan_attempt_batches(&inputs, &opts, &mut |batch| {
-            use rayon::prelude::*;
             if err.is_some() {
                 return;
             }
-            let blocks: Vec<io::Result<Vec<u8>>> = batch
-                .par_chunks(2048)
-                .map(|chunk| {
-                    let (mut out, mut scratch) =
-                        (Vec::with_capacity(chunk.len() * 256), String::new());
-                    for a in chunk {
-                        if csv {
-                            attempt_csv(&mut out, a, &mut scratch);
-                        } else {
-                            serde_json::to_writer(&mut out, a).map_err(io::Error::other)?;
-                            out.push(b'\n');
-                        }
+            err = write_in_blocks(&batch, 2048, &mut *w, |out, chunk| {
+                let mut scratch = String::new();
+                for a in chunk {
+                    if csv {
+                        attempt_csv(out, a, &mut scratch);
+                    } else {
+                        serde_json::to_writer(&mut *out, a).map_err(io::Error::other)?;
+                        out.push(b'\n');
                     }
-                    Ok(out)
-                })
-                .collect();
-            drop(batch);
-            for b in blocks {
-                if let Err(e) = b.and_then(|b| w.write_all(&b)) {
-                    err = Some(e);
-                    return;
                 }
-            }
+                Ok(())
+            })
+            .err();
         })
         .map_err(io::Error::other)?;
         match err {
