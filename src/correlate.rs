@@ -14,7 +14,9 @@ use crate::parse::{
     rfind1, same, same_bytes, tlsrpt_type_key, Delivery, EximEvent, EximFlag, KeyValueLine,
     PostfixEvent, Target, Trust,
 };
+use memchr::memmem::Finder;
 use std::collections::hash_map::Entry;
+use std::sync::LazyLock;
 
 /// A classified attempt, borrowing from the line and the correlation state.
 #[derive(Debug, Clone, Copy)]
@@ -334,7 +336,10 @@ impl PostfixState {
         let c = self.conn.as_mut()?;
         let hit = match relay {
             Some(t) => c.same_target(t),
-            None => !c.host.is_empty() && text.contains(c.host.as_str()),
+            None => {
+                !c.host.is_empty()
+                    && memchr::memmem::find(text.as_bytes(), c.host.as_bytes()).is_some()
+            }
         };
         hit.then_some(c)
     }
@@ -492,15 +497,20 @@ impl PostfixState {
 /// A host named in a deferral text: `connect to H[A]:25`, `TLSA lookup error for H:25`,
 /// `by host H[A]`, `host H[A] said`.
 fn text_target(text: &str) -> Option<Target<'_>> {
-    for key in [
-        "connect to ",
-        "by host ",
-        "host ",
-        "lookup error for ",
-        "conversation with ",
-    ] {
-        if let Some(i) = text.find(key) {
-            let r = &text[i + key.len()..];
+    // (finders built once: a `str::find` builds its searcher on every call)
+    static KEYS: LazyLock<[Finder<'static>; 5]> = LazyLock::new(|| {
+        [
+            "connect to ",
+            "by host ",
+            "host ",
+            "lookup error for ",
+            "conversation with ",
+        ]
+        .map(Finder::new)
+    });
+    for key in KEYS.iter() {
+        if let Some(i) = key.find(text.as_bytes()) {
+            let r = &text[i + key.needle().len()..];
             if let Some((t, _)) = crate::parse::parse_target(r) {
                 if t.host.contains('.') {
                     return Some(t);
