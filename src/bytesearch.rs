@@ -7,6 +7,8 @@
 //!
 //! `SET` holds the bytes looked for (one to four); a search finds the first (or last) byte of
 //! `s` that is any of them.
+//!
+//! [`newline_bitmap`] is the one search over a whole chunk: its line ends, found in one pass.
 
 /// Bit `i` of the result is set when `block[i]` is one of `set`.
 #[cfg(target_arch = "x86_64")]
@@ -261,6 +263,140 @@ pub fn rfind(s: &[u8], b: u8) -> Option<usize> {
     rfind_any(s, [b])
 }
 
+/// The line ends (`\n`) of a whole chunk as a bitmap: bit `i % 64` of word `i / 64` is set
+/// when `s[i]` is a newline. A chunk's lines are a few hundred bytes long, so a search per
+/// line (memchr) pays its set-up and tail code on every line; one pass over the chunk, 64
+/// bytes a step with the widest compare the CPU has, then costs a few instructions a line.
+/// Returns whether `s` holds a NUL byte (found in the same pass).
+pub fn newline_bitmap(s: &[u8], out: &mut Vec<u64>) -> bool {
+    out.clear();
+    out.resize(s.len().div_ceil(64), 0);
+    let full = s.len() / 64;
+    let mut nul = false;
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: the CPU has AVX-512BW (checked just above).
+            nul = unsafe { bitmap_avx512(s, &mut out[..full]) };
+        } else if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            nul = unsafe { bitmap_avx2(s, &mut out[..full]) };
+        } else {
+            for (k, w) in out[..full].iter_mut().enumerate() {
+                let (m, z) = block_masks_portable(s, 64 * k);
+                *w = m;
+                nul |= z;
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    for (k, w) in out[..full].iter_mut().enumerate() {
+        let (m, z) = block_masks_portable(s, 64 * k);
+        *w = m;
+        nul |= z;
+    }
+    if let Some(w) = out.get_mut(full) {
+        let (m, z) = block_masks_portable(s, 64 * full);
+        *w = m;
+        nul |= z;
+    }
+    nul
+}
+
+/// Newlines and whether there is a NUL among the (at most) 64 bytes of `s` from `at`.
+fn block_masks_portable(s: &[u8], at: usize) -> (u64, bool) {
+    let rest = s.get(at..).unwrap_or(&[]);
+    let mut m = 0u64;
+    let mut nul = false;
+    for (i, &c) in rest.iter().enumerate().take(64) {
+        m |= u64::from(c == b'\n') << i;
+        nul |= c == 0;
+    }
+    (m, nul)
+}
+
+/// [`newline_bitmap`]'s full blocks with AVX-512BW: one compare per 64 bytes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw")]
+unsafe fn bitmap_avx512(s: &[u8], out: &mut [u64]) -> bool {
+    use std::arch::x86_64::{
+        __m512i, _mm512_cmpeq_epi8_mask, _mm512_loadu_si512, _mm512_set1_epi8, _mm512_setzero_si512,
+    };
+    let nl = _mm512_set1_epi8(b'\n' as i8);
+    let zero = _mm512_setzero_si512();
+    let mut nul = 0u64;
+    for (w, block) in out.iter_mut().zip(s.chunks_exact(64)) {
+        // SAFETY: `block` is 64 readable bytes; the load is unaligned.
+        let v = unsafe { _mm512_loadu_si512(block.as_ptr().cast::<__m512i>()) };
+        *w = _mm512_cmpeq_epi8_mask(v, nl);
+        nul |= _mm512_cmpeq_epi8_mask(v, zero);
+    }
+    nul != 0
+}
+
+/// [`newline_bitmap`]'s full blocks with AVX2: two compares per 64 bytes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn bitmap_avx2(s: &[u8], out: &mut [u64]) -> bool {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
+        _mm256_set1_epi8, _mm256_setzero_si256,
+    };
+    let nl = _mm256_set1_epi8(b'\n' as i8);
+    let zero = _mm256_setzero_si256();
+    let mut nul = _mm256_setzero_si256();
+    for (w, block) in out.iter_mut().zip(s.chunks_exact(64)) {
+        // SAFETY: `block` is 64 readable bytes; the loads are unaligned.
+        let (lo, hi) = unsafe {
+            (
+                _mm256_loadu_si256(block.as_ptr().cast::<__m256i>()),
+                _mm256_loadu_si256(block.as_ptr().add(32).cast::<__m256i>()),
+            )
+        };
+        let m_lo = _mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, nl)) as u32;
+        let m_hi = _mm256_movemask_epi8(_mm256_cmpeq_epi8(hi, nl)) as u32;
+        *w = u64::from(m_lo) | (u64::from(m_hi) << 32);
+        nul = _mm256_or_si256(
+            nul,
+            _mm256_or_si256(_mm256_cmpeq_epi8(lo, zero), _mm256_cmpeq_epi8(hi, zero)),
+        );
+    }
+    _mm256_movemask_epi8(nul) != 0
+}
+
+/// The positions of the set bits of a [`newline_bitmap`], in order.
+pub struct Newlines<'a> {
+    words: &'a [u64],
+    /// Index of the word that `bits` is what is left of.
+    at: usize,
+    bits: u64,
+}
+
+impl<'a> Newlines<'a> {
+    pub fn new(words: &'a [u64]) -> Newlines<'a> {
+        Newlines {
+            words,
+            at: 0,
+            bits: words.first().copied().unwrap_or(0),
+        }
+    }
+}
+
+impl Iterator for Newlines<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.bits == 0 {
+            self.at += 1;
+            self.bits = *self.words.get(self.at)?;
+        }
+        let i = 64 * self.at + self.bits.trailing_zeros() as usize;
+        self.bits &= self.bits - 1;
+        Some(i)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +437,46 @@ mod tests {
                 prop_assert_eq!(find_pair(&s, a, b), pair);
                 let near = pair.filter(|&i| i < 16 && s.len() >= 17);
                 prop_assert_eq!(find_pair_near(&s, a, b), near);
+            }
+        }
+    }
+
+    proptest! {
+        /// The newlines of any text, across block edges, in a partial last block, and with
+        /// bytes above 0x7f, are the positions a byte loop finds.
+        #[test]
+        fn newlines_are_every_line_end(
+            s in proptest::collection::vec(proptest::sample::select(vec![b'\n', b'a', 0, 0x8a, 0xff]), 0..400),
+        ) {
+            let want: Vec<usize> = s.iter().enumerate().filter(|(_, &c)| c == b'\n').map(|(i, _)| i).collect();
+            let mut words = vec![7u64; 3];
+            let nul = newline_bitmap(&s, &mut words);
+            prop_assert_eq!(Newlines::new(&words).collect::<Vec<_>>(), want);
+            prop_assert_eq!(nul, s.contains(&0));
+            // each vector path this CPU has, whichever `newline_bitmap` picked
+            #[cfg(target_arch = "x86_64")]
+            {
+                let full = s.len() / 64;
+                let mut w = vec![0u64; full];
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2
+                    let z = unsafe { bitmap_avx2(&s, &mut w) };
+                    prop_assert_eq!(&w[..], &words[..full]);
+                    prop_assert_eq!(z, s[..64 * full].contains(&0));
+                }
+                if std::arch::is_x86_feature_detected!("avx512bw") {
+                    // SAFETY: the CPU has AVX-512BW
+                    let z = unsafe { bitmap_avx512(&s, &mut w) };
+                    prop_assert_eq!(&w[..], &words[..full]);
+                    prop_assert_eq!(z, s[..64 * full].contains(&0));
+                }
+            }
+            // and the portable path, which the CPU features may leave untested
+            let full = s.len() / 64;
+            for k in 0..=full {
+                let (m, z) = block_masks_portable(&s, 64 * k);
+                prop_assert_eq!(m, words.get(k).copied().unwrap_or(0));
+                prop_assert_eq!(z, s.get(64 * k..(64 * k + 64).min(s.len())).is_some_and(|b| b.contains(&0)));
             }
         }
     }

@@ -665,18 +665,22 @@ impl Engine {
         // Problems found here are recorded with relative numbers and rebased by the caller.
         // A chunk without NUL bytes that is valid UTF-8 as a whole (the usual case) needs no
         // check per line: its lines, cut at ASCII bytes, are valid too.
-        let whole = if memchr::memchr(0, chunk).is_none() {
-            simdutf8::basic::from_utf8(chunk).ok()
-        } else {
+        thread_local! {
+            static ENDS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let mut words = ENDS.with(|e| std::mem::take(&mut *e.borrow_mut()));
+        let nul = crate::bytesearch::newline_bitmap(chunk, &mut words);
+        let whole = if nul {
             None
+        } else {
+            simdutf8::basic::from_utf8(chunk).ok()
         };
         let mut memo = LineMemo::default();
         let mut start = 0usize;
         let mut rel = 0u64;
+        let mut ends = crate::bytesearch::Newlines::new(&words);
         while start < chunk.len() {
-            let end = memchr::memchr(b'\n', &chunk[start..])
-                .map(|i| start + i)
-                .unwrap_or(chunk.len());
+            let end = ends.next().unwrap_or(chunk.len());
             rel += 1;
             let (from, mut to) = (start, end);
             if to > from && chunk[to - 1] == b'\r' {
@@ -716,6 +720,7 @@ impl Engine {
             }
         }
         out.lines = rel;
+        ENDS.with(|e| *e.borrow_mut() = words);
         out
     }
 
