@@ -8,6 +8,7 @@ use crate::bytesearch;
 use crate::model::FailureClass;
 use crate::parse::{find1, rfind1};
 use crate::timefmt::{self, Stamp};
+use aho_corasick::{AhoCorasick, Input, MatchKind};
 use memchr::memmem;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -78,14 +79,13 @@ struct RawRule {
     outcome: RuleOutcome,
 }
 
-/// One outcome text and its meaning, with a precompiled substring finder.
+/// One outcome text and its meaning.
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub text: String,
     pub class: FailureClass,
     pub evidence: Evidence,
     pub outcome: RuleOutcome,
-    finder: memmem::Finder<'static>,
 }
 
 impl Rule {
@@ -100,19 +100,59 @@ impl Rule {
             }
             (None, _) => FailureClass::Other,
         };
-        let finder = memmem::Finder::new(r.text.as_bytes()).into_owned();
         Ok(Rule {
             text: r.text,
             class,
             evidence: r.evidence,
             outcome: r.outcome,
-            finder,
         })
     }
+}
 
-    /// Whether the rule's text occurs in `s`.
-    pub fn matches(&self, s: &str) -> bool {
-        self.finder.find(s.as_bytes()).is_some()
+/// A grammar's outcome rules in their order, with one automaton for all their texts: a text
+/// is searched once or twice instead of once per rule.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    list: Vec<Rule>,
+    /// Leftmost-first: at each position, the earliest-listed rule that matches there.
+    texts: AhoCorasick,
+}
+
+impl Rules {
+    fn new(list: Vec<Rule>, path: &str) -> Result<Rules, GrammarError> {
+        let texts = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(list.iter().map(|r| r.text.as_bytes()))
+            .map_err(|e| syntax(path, &format!("outcome rules: {e}")))?;
+        Ok(Rules { list, texts })
+    }
+
+    /// The first rule, in the grammar's order, whose text occurs anywhere in `s`.
+    pub fn first(&self, s: &str) -> Option<&Rule> {
+        // every position where some rule starts, each with its earliest-listed rule there
+        let mut best = usize::MAX;
+        let mut from = 0;
+        while let Some(m) = self.texts.find(Input::new(s).range(from..)) {
+            best = best.min(m.pattern().as_usize());
+            from = m.start() + 1;
+            if best == 0 || from >= s.len() {
+                break;
+            }
+        }
+        self.list.get(best)
+    }
+
+    /// `extra`'s rules, then these (a later grammar file's rules take precedence).
+    fn prepend(&mut self, extra: Vec<Rule>, path: &str) -> Result<(), GrammarError> {
+        let mut all = extra;
+        all.append(&mut self.list);
+        *self = Rules::new(all, path)?;
+        Ok(())
+    }
+
+    /// The rules in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Rule> {
+        self.list.iter()
     }
 }
 
@@ -121,10 +161,6 @@ fn syntax(path: &str, message: &str) -> GrammarError {
         path: path.to_string(),
         message: message.to_string(),
     }
-}
-
-fn first_match<'r>(rules: &'r [Rule], s: &str) -> Option<&'r Rule> {
-    rules.iter().find(|r| r.matches(s))
 }
 
 /// Prefix grammar: timestamps, severity words and the container column separator.
@@ -167,7 +203,7 @@ pub struct PostfixGrammar {
     pub summary_untrusted: Vec<String>,
     pub summary_anonymous: Vec<String>,
     pub dane_evidence: Vec<String>,
-    pub rules: Vec<Rule>,
+    pub rules: Rules,
     /// TLSRPT failure type (lower case, no `tlsrpt_` prefix) → class, or `None` for not-dane.
     pub tlsrpt: BTreeMap<String, Option<FailureClass>>,
 }
@@ -175,7 +211,7 @@ pub struct PostfixGrammar {
 impl PostfixGrammar {
     /// The first outcome rule whose text occurs in `s`.
     pub fn rule(&self, s: &str) -> Option<&Rule> {
-        first_match(&self.rules, s)
+        self.rules.first(s)
     }
 }
 
@@ -185,13 +221,13 @@ pub struct EximGrammar {
     pub tags: Vec<String>,
     pub not_attempts: Vec<String>,
     pub dane_evidence: Vec<String>,
-    pub rules: Vec<Rule>,
+    pub rules: Rules,
 }
 
 impl EximGrammar {
     /// The first outcome rule whose text occurs in `s`.
     pub fn rule(&self, s: &str) -> Option<&Rule> {
-        first_match(&self.rules, s)
+        self.rules.first(s)
     }
 }
 
@@ -460,7 +496,7 @@ impl Grammars {
                                 summary_untrusted: r.summary.untrusted,
                                 summary_anonymous: r.summary.anonymous,
                                 dane_evidence: r.evidence.dane,
-                                rules,
+                                rules: Rules::new(rules, path)?,
                                 tlsrpt,
                             })
                         }
@@ -475,9 +511,7 @@ impl Grammars {
                             prepend(&mut g.summary_untrusted, r.summary.untrusted);
                             prepend(&mut g.summary_anonymous, r.summary.anonymous);
                             prepend(&mut g.dane_evidence, r.evidence.dane);
-                            let mut all = rules;
-                            all.append(&mut g.rules);
-                            g.rules = all;
+                            g.rules.prepend(rules, path)?;
                             g.tlsrpt.extend(tlsrpt);
                         }
                     }
@@ -492,16 +526,14 @@ impl Grammars {
                                 tags: r.tags,
                                 not_attempts: r.not_attempts,
                                 dane_evidence: r.evidence.dane,
-                                rules,
+                                rules: Rules::new(rules, path)?,
                             })
                         }
                         Some(g) => {
                             prepend(&mut g.tags, r.tags);
                             prepend(&mut g.not_attempts, r.not_attempts);
                             prepend(&mut g.dane_evidence, r.evidence.dane);
-                            let mut all = rules;
-                            all.append(&mut g.rules);
-                            g.rules = all;
+                            g.rules.prepend(rules, path)?;
                         }
                     }
                 }
@@ -1194,6 +1226,36 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("unknown grammar kind"));
+    }
+
+    proptest::proptest! {
+        /// The rule found is the first one in the grammar's order whose text occurs anywhere,
+        /// with texts that overlap, nest and repeat (one that starts inside another's match
+        /// must be seen too).
+        #[test]
+        fn the_first_rule_in_order_wins(
+            texts in proptest::collection::vec(proptest::sample::select(vec![
+                "ab", "b", "abc", "bca", "ca", "TLS is required", "is required, but", "c a",
+            ]), 1..6),
+            text in proptest::collection::vec(proptest::sample::select(b"abcTLS isrequd,".to_vec()), 0..40),
+        ) {
+            let list: Vec<Rule> = texts
+                .iter()
+                .map(|t| Rule {
+                    text: t.to_string(),
+                    class: FailureClass::Other,
+                    evidence: Evidence::Level,
+                    outcome: RuleOutcome::Fail,
+                })
+                .collect();
+            let rules = Rules::new(list, "test").unwrap();
+            let text = String::from_utf8(text).unwrap();
+            for t in [text.clone(), format!("{text}TLS is required, but"), format!("bca{text}abc")] {
+                let want = texts.iter().position(|r| t.contains(r));
+                let got = rules.first(&t).map(|r| rules.iter().position(|x| std::ptr::eq(x, r)).unwrap());
+                proptest::prop_assert_eq!(got, want, "{:?} in {:?}", texts, t);
+            }
+        }
     }
 
     proptest::proptest! {
