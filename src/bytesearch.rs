@@ -269,34 +269,32 @@ pub fn rfind(s: &[u8], b: u8) -> Option<usize> {
 /// bytes a step with the widest compare the CPU has, then costs a few instructions a line.
 /// Returns whether `s` holds a NUL byte (found in the same pass).
 pub fn newline_bitmap(s: &[u8], out: &mut Vec<u64>) -> bool {
-    out.clear();
-    out.resize(s.len().div_ceil(64), 0);
+    // every word is written below: only words that `out` did not have yet are zero-filled (a
+    // buffer reused for chunks of one size is not filled again)
+    let words = s.len().div_ceil(64);
+    if out.len() < words {
+        out.resize(words, 0);
+    } else {
+        out.truncate(words);
+    }
     let full = s.len() / 64;
+    let mut done = 0;
     let mut nul = false;
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512bw") {
             // SAFETY: the CPU has AVX-512BW (checked just above).
             nul = unsafe { bitmap_avx512(s, &mut out[..full]) };
+            done = full;
         } else if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above).
             nul = unsafe { bitmap_avx2(s, &mut out[..full]) };
-        } else {
-            for (k, w) in out[..full].iter_mut().enumerate() {
-                let (m, z) = block_masks_portable(s, 64 * k);
-                *w = m;
-                nul |= z;
-            }
+            done = full;
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    for (k, w) in out[..full].iter_mut().enumerate() {
+    // the blocks no vector path took, and the last partial one
+    for (k, w) in out.iter_mut().enumerate().skip(done) {
         let (m, z) = block_masks_portable(s, 64 * k);
-        *w = m;
-        nul |= z;
-    }
-    if let Some(w) = out.get_mut(full) {
-        let (m, z) = block_masks_portable(s, 64 * full);
         *w = m;
         nul |= z;
     }
@@ -449,8 +447,12 @@ mod tests {
             s in proptest::collection::vec(proptest::sample::select(vec![b'\n', b'a', 0, 0x8a, 0xff]), 0..400),
         ) {
             let want: Vec<usize> = s.iter().enumerate().filter(|(_, &c)| c == b'\n').map(|(i, _)| i).collect();
+            // a buffer left longer, or shorter, by an earlier chunk
             let mut words = vec![7u64; 3];
             let nul = newline_bitmap(&s, &mut words);
+            let mut longer = vec![u64::MAX; 9];
+            prop_assert_eq!(newline_bitmap(&s, &mut longer), nul);
+            prop_assert_eq!(&longer, &words);
             prop_assert_eq!(Newlines::new(&words).collect::<Vec<_>>(), want);
             prop_assert_eq!(nul, s.contains(&0));
             // each vector path this CPU has, whichever `newline_bitmap` picked
@@ -460,13 +462,13 @@ mod tests {
                 let mut w = vec![0u64; full];
                 if std::arch::is_x86_feature_detected!("avx2") {
                     // SAFETY: the CPU has AVX2
-                    let z = unsafe { bitmap_avx2(&s, &mut w) };
+                    let z = unsafe { bitmap_avx2(&s[..64 * full], &mut w) };
                     prop_assert_eq!(&w[..], &words[..full]);
                     prop_assert_eq!(z, s[..64 * full].contains(&0));
                 }
                 if std::arch::is_x86_feature_detected!("avx512bw") {
                     // SAFETY: the CPU has AVX-512BW
-                    let z = unsafe { bitmap_avx512(&s, &mut w) };
+                    let z = unsafe { bitmap_avx512(&s[..64 * full], &mut w) };
                     prop_assert_eq!(&w[..], &words[..full]);
                     prop_assert_eq!(z, s[..64 * full].contains(&0));
                 }
