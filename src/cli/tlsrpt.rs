@@ -3,7 +3,7 @@
 use super::common::{report_problems, LogArgs};
 use crate::tlsrpt::deliver::{mime_message, post_https, roots, send_mail};
 use crate::tlsrpt::discover::{discover, Rua};
-use crate::tlsrpt::{Builder, Submitter};
+use crate::tlsrpt::{Builder, Kept, Submitter};
 use crate::verify::dns::{Dns, DnsMode, DnssecStatus};
 use anyhow::{anyhow, bail, Context, Result};
 use hickory_resolver::proto::rr::{RData, RecordType};
@@ -67,24 +67,16 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
     let opts = a.logs.options()?;
     let lookups = a.lookup || a.deliver;
     // Without DNS work, attempts are counted as they come and memory stays flat. With it, the
-    // DANE sessions wait until the lookups are done: the rua mailboxes they find are left out
-    // of the counts.
+    // DANE sessions wait until the lookups are done (the rua mailboxes they find are left out
+    // of the counts), kept as numbers of strings stored once.
     let mut b = Builder::default();
-    let mut kept = Vec::new();
-    let problems = crate::scan::scan_attempts(&inputs, &opts, &mut |x| {
-        if !matches!(
-            x.outcome,
-            crate::model::DaneOutcome::Verified | crate::model::DaneOutcome::Failed(_)
-        ) {
-            return;
-        }
-        match lookups {
-            true => kept.push(x),
-            false => b.add(&x),
-        }
+    let mut kept = Kept::default();
+    let problems = crate::scan::scan_attempts(&inputs, &opts, &mut |x| match lookups {
+        true => kept.push(&x),
+        false => b.add(&x),
     })?;
-    let mut domains: Vec<String> = kept.iter().map(|x| x.domain.clone()).collect();
-    domains.sort();
+    let mut domains: Vec<&str> = kept.sessions().map(|x| x.domain).collect();
+    domains.sort_unstable();
     domains.dedup();
     let mut ruas: BTreeMap<String, Vec<Rua>> = BTreeMap::new();
     let mut tlsa: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -96,12 +88,13 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
                 nameserver: a.nameserver,
             },
         };
-        let mut mx_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for x in &kept {
-            if let Some(m) = &x.mx_host {
-                let v = mx_of.entry(x.domain.clone()).or_default();
-                if !v.contains(m) {
-                    v.push(m.clone());
+        // each domain's MX hosts in the order first seen
+        let mut mx_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for x in kept.sessions() {
+            if let Some(m) = x.mx_host {
+                let v = mx_of.entry(x.domain).or_default();
+                if !v.contains(&m) {
+                    v.push(m);
                 }
             }
         }
@@ -110,10 +103,10 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
             .build()?;
         rt.block_on(async {
             let dns = Dns::new(&mode, Duration::from_secs(5))?;
-            for d in &domains {
+            for &d in &domains {
                 let found = discover(&dns, d).await;
                 if let Some(r) = found.ruas {
-                    ruas.insert(d.clone(), r);
+                    ruas.insert(d.to_string(), r);
                 }
                 for mx in mx_of.get(d).into_iter().flatten() {
                     let ans = dns
@@ -124,7 +117,7 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
                     }
                     for r in &ans.records {
                         if let RData::TLSA(t) = r {
-                            tlsa.entry(d.clone()).or_default().push(format!(
+                            tlsa.entry(d.to_string()).or_default().push(format!(
                                 "_25._tcp.{mx}. IN TLSA {} {} {} {}",
                                 u8::from(t.cert_usage),
                                 u8::from(t.selector),
@@ -142,8 +135,8 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
         Rua::Mailto(m) => Some(m.clone()),
         Rua::Https(_) => None,
     }));
-    for x in &kept {
-        b.add(x);
+    for x in kept.sessions() {
+        b.add_session(x);
     }
     let sub = Submitter {
         organization: a.organization.clone(),

@@ -146,6 +146,121 @@ impl DayReport {
     }
 }
 
+/// What [`Builder`] reads of an attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct Session<'a> {
+    /// Unix seconds.
+    pub time: i64,
+    pub domain: &'a str,
+    pub recipient: &'a str,
+    pub mx_host: Option<&'a str>,
+    pub mx_addr: Option<&'a str>,
+    pub outcome: DaneOutcome,
+    pub detail: Option<&'a str>,
+}
+
+impl<'a> Session<'a> {
+    pub fn of(a: &'a Attempt) -> Session<'a> {
+        Session {
+            time: a.time.timestamp(),
+            domain: &a.domain,
+            recipient: &a.recipient,
+            mx_host: a.mx_host.as_deref(),
+            mx_addr: a.mx_addr.as_deref(),
+            outcome: a.outcome,
+            detail: a.detail.as_deref(),
+        }
+    }
+}
+
+/// DANE sessions kept until the DNS lookups are done (the `rua` mailboxes they find are left
+/// out of the counts): per session 32 bytes of string numbers, each distinct string stored
+/// once, instead of an [`Attempt`] with its own strings. A failure's detail text is kept
+/// (only failures report it); a verified session's is not.
+#[derive(Debug, Default)]
+pub struct Kept {
+    strings: Vec<Box<str>>,
+    numbers: crate::aggregate::HashMap<Box<str>, u32>,
+    sessions: Vec<KeptSession>,
+}
+
+/// A kept session: strings as numbers in [`Kept::strings`] ([`NONE`] for none).
+#[derive(Debug, Clone, Copy)]
+struct KeptSession {
+    time: i64,
+    domain: u32,
+    recipient: u32,
+    mx_host: u32,
+    mx_addr: u32,
+    detail: u32,
+    outcome: DaneOutcome,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl Kept {
+    fn number(&mut self, s: &str) -> u32 {
+        if let Some(&n) = self.numbers.get(s) {
+            return n;
+        }
+        // (more than 4 billion distinct strings would need more memory than any host has)
+        let n = u32::try_from(self.strings.len()).unwrap_or(NONE - 1);
+        self.strings.push(s.into());
+        self.numbers.insert(s.into(), n);
+        n
+    }
+
+    fn maybe(&mut self, s: Option<&str>) -> u32 {
+        s.map_or(NONE, |s| self.number(s))
+    }
+
+    fn text(&self, n: u32) -> Option<&str> {
+        self.strings.get(n as usize).map(|s| &**s)
+    }
+
+    /// Keep `a` if it is a DANE session (verified or failed); other attempts never count.
+    pub fn push(&mut self, a: &Attempt) {
+        let detail = match a.outcome {
+            DaneOutcome::Verified => None,
+            DaneOutcome::Failed(_) => a.detail.as_deref(),
+            _ => return,
+        };
+        let k = KeptSession {
+            time: a.time.timestamp(),
+            domain: self.number(&a.domain),
+            recipient: self.number(&a.recipient),
+            mx_host: self.maybe(a.mx_host.as_deref()),
+            mx_addr: self.maybe(a.mx_addr.as_deref()),
+            detail: self.maybe(detail),
+            outcome: a.outcome,
+        };
+        self.sessions.push(k);
+    }
+
+    /// How many sessions are kept.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Each kept session, in the order kept.
+    pub fn sessions(&self) -> impl Iterator<Item = Session<'_>> {
+        self.sessions.iter().map(|k| Session {
+            time: k.time,
+            domain: self.text(k.domain).unwrap_or_default(),
+            recipient: self.text(k.recipient).unwrap_or_default(),
+            mx_host: self.text(k.mx_host),
+            mx_addr: self.text(k.mx_addr),
+            outcome: k.outcome,
+            detail: self.text(k.detail),
+        })
+    }
+}
+
 /// Collects attempts into per-domain, per-day groups.
 #[derive(Debug, Default)]
 pub struct Builder {
@@ -165,6 +280,11 @@ impl Builder {
 
     /// Count one attempt.
     pub fn add(&mut self, a: &Attempt) {
+        self.add_session(Session::of(a));
+    }
+
+    /// Count one attempt, as [`Session`] gives what counting reads of it.
+    pub fn add_session(&mut self, a: Session<'_>) {
         let class = match a.outcome {
             DaneOutcome::Verified => None,
             DaneOutcome::Failed(c) => Some(c),
@@ -178,23 +298,25 @@ impl Builder {
             self.skipped_reports += 1;
             return;
         }
-        let day = a.time.timestamp().div_euclid(86_400) * 86_400;
-        let g = self.groups.entry((a.domain.clone(), day)).or_default();
-        if let Some(mx) = &a.mx_host {
-            g.mx.insert(mx.clone());
+        let day = a.time.div_euclid(86_400) * 86_400;
+        let g = self.groups.entry((a.domain.to_string(), day)).or_default();
+        if let Some(mx) = a.mx_host {
+            if !g.mx.contains(mx) {
+                g.mx.insert(mx.to_string());
+            }
         }
         match class {
             None => g.success += 1,
             Some(c) => {
                 let key = (
                     c.rfc8460_result_type().to_string(),
-                    a.mx_host.clone().unwrap_or_default(),
-                    a.mx_addr.clone().unwrap_or_default(),
+                    a.mx_host.unwrap_or_default().to_string(),
+                    a.mx_addr.unwrap_or_default().to_string(),
                 );
                 let e = g.failures.entry(key).or_insert((0, String::new()));
                 e.0 += 1;
                 if e.1.is_empty() {
-                    e.1 = format!("{}: {}", c.as_str(), a.detail.clone().unwrap_or_default());
+                    e.1 = format!("{}: {}", c.as_str(), a.detail.unwrap_or_default());
                     e.1.truncate(300);
                 }
             }
@@ -382,5 +504,59 @@ mod tests {
         let r = b.reports(&sub, &BTreeMap::new());
         let v: serde_json::Value = serde_json::from_str(&r[0].json()).unwrap();
         assert_eq!(v["policies"][0]["policy"]["policy-type"], "no-policy-found");
+    }
+
+    proptest::proptest! {
+        /// Sessions kept and counted after the lookups give the reports that counting each
+        /// attempt as it came gives, report mailboxes left out alike.
+        #[test]
+        fn kept_sessions_count_as_the_attempts_did(
+            seeds in proptest::collection::vec((0usize..3, 0usize..4, 0usize..3, 0usize..5, 0i64..3, proptest::bool::ANY), 0..60),
+        ) {
+            let domains = ["example.net", "plain.example", "b.example"];
+            let rcpts = ["a@example.net", "TLSRPT@example.net", "x@b.example", ""];
+            let outcomes = [
+                DaneOutcome::Verified,
+                DaneOutcome::Failed(FailureClass::CertMismatch),
+                DaneOutcome::Failed(FailureClass::Dnssec),
+                DaneOutcome::NotDane,
+                DaneOutcome::Unknown,
+            ];
+            let d0 = 1_793_491_200;
+            let attempts: Vec<Attempt> = seeds
+                .iter()
+                .map(|&(d, r, m, o, day, detail)| {
+                    let mut a = att(domains[d], rcpts[r], d0 + day * 86_400 + 7, outcomes[o]);
+                    a.mx_host = (m > 0).then(|| format!("mx{m}.{}", domains[d]));
+                    a.mx_addr = (m > 1).then(|| "2001:db8::25".to_string());
+                    a.detail = detail.then(|| format!("text {d} {r} {m}"));
+                    a
+                })
+                .collect();
+            let skip = ["tlsrpt@example.net".to_string()];
+            let mut direct = Builder::default();
+            direct.skip_recipients(skip.clone());
+            let mut kept = Kept::default();
+            for a in &attempts {
+                direct.add(a);
+                kept.push(a);
+            }
+            let mut later = Builder::default();
+            later.skip_recipients(skip);
+            for s in kept.sessions() {
+                later.add_session(s);
+            }
+            let sub = Submitter {
+                organization: "o".into(),
+                contact: "c".into(),
+                domain: "s.example".into(),
+                sending_ip: None,
+            };
+            let json = |b: &Builder| b.reports(&sub, &BTreeMap::new()).iter().map(|r| r.json()).collect::<Vec<_>>();
+            proptest::prop_assert_eq!(json(&direct), json(&later));
+            proptest::prop_assert_eq!(direct.skipped_reports, later.skipped_reports);
+            let dane = attempts.iter().filter(|a| matches!(a.outcome, DaneOutcome::Verified | DaneOutcome::Failed(_))).count();
+            proptest::prop_assert_eq!(kept.len(), dane);
+        }
     }
 }
