@@ -39,6 +39,9 @@ pub struct AttemptRef<'x> {
     pub detail: Option<&'x str>,
     pub input: u32,
     pub line: u64,
+    /// The line whose reading emitted the attempt: `line`, except for a non-final-MX attempt,
+    /// which waits for the delivery line that names its recipient.
+    pub emitted_at: u64,
     /// The whole log line that completed the attempt.
     pub text: &'x str,
 }
@@ -431,6 +434,8 @@ impl PostfixState {
                         detail: None,
                         input: p.at_input,
                         line: p.at_line,
+                        // (what completes it is this delivery line, which names the recipient)
+                        emitted_at: at.line,
                         text: &p.text,
                     });
                 } else {
@@ -472,6 +477,7 @@ impl PostfixState {
             detail: Some(d.text),
             input: at.input,
             line: at.line,
+            emitted_at: at.line,
             text: at.text,
         });
         if matched {
@@ -719,6 +725,7 @@ impl EximState {
                     detail: Some(text),
                     input: at.input,
                     line: at.line,
+                    emitted_at: at.line,
                     text: at.text,
                 });
             }
@@ -799,6 +806,7 @@ pub fn keyvalue_attempt(
         detail: Some(kv.outcome),
         input: at.input,
         line: at.line,
+        emitted_at: at.line,
         text: at.text,
     });
 }

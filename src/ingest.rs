@@ -31,6 +31,10 @@ pub struct InputSpec {
     pub path: Option<PathBuf>,
     /// Bytes to skip at the start (incremental reading of plain files; must be a line start).
     pub start_offset: u64,
+    /// Lines (after `start_offset`) read again only to restore correlation state: the nightly
+    /// job's overlap with the part of a log that its last run read. An attempt that the reading
+    /// of one of these lines completes was counted then, and is not emitted now.
+    pub warm_up_lines: u64,
 }
 
 impl InputSpec {
@@ -41,6 +45,7 @@ impl InputSpec {
             display: path.display().to_string(),
             path: Some(path),
             start_offset: 0,
+            warm_up_lines: 0,
         }
     }
 
@@ -50,6 +55,7 @@ impl InputSpec {
             display: "-".into(),
             path: None,
             start_offset: 0,
+            warm_up_lines: 0,
         }
     }
 }

@@ -810,6 +810,8 @@ fn split_chunks(data: &[u8], size: usize) -> Vec<&[u8]> {
 
 struct PartSink<'s> {
     names: &'s [String],
+    /// Per input, its [`InputSpec::warm_up_lines`].
+    warm_up: &'s [u64],
     since: Option<i64>,
     until: Option<i64>,
     per_day: bool,
@@ -900,6 +902,13 @@ fn count_outboxes(
 impl Emit for PartSink<'_> {
     fn attempt(&mut self, a: &AttemptRef<'_>) {
         if self.since.is_some_and(|s| a.time < s) || self.until.is_some_and(|u| a.time >= u) {
+            return;
+        }
+        if self
+            .warm_up
+            .get(a.input as usize)
+            .is_some_and(|&w| a.emitted_at <= w)
+        {
             return;
         }
         let file = self
@@ -1350,7 +1359,13 @@ struct Scanner<'s> {
 }
 
 impl<'s> Scanner<'s> {
-    fn new(grammars: Grammars, opts: &ScanOptions, collect: Collect, names: &'s [String]) -> Self {
+    fn new(
+        grammars: Grammars,
+        opts: &ScanOptions,
+        collect: Collect,
+        names: &'s [String],
+        warm_up: &'s [u64],
+    ) -> Self {
         // one partition per thread: every partition keeps its own correlation state
         let parts = rayon::current_num_threads().clamp(1, 64);
         // one counter per thread, all hashing domains alike, so that any partition's attempt
@@ -1370,6 +1385,7 @@ impl<'s> Scanner<'s> {
         let sinks = (0..parts)
             .map(|_| PartSink {
                 names,
+                warm_up,
                 since: opts.since,
                 until: opts.until,
                 per_day: opts.per_day,
@@ -1685,7 +1701,8 @@ fn scan_inner(
     keep_heap_between_batches();
     let grammars = Grammars::load(&opts.grammar_files)?;
     let names: Vec<String> = inputs.iter().map(|i| i.display.clone()).collect();
-    let mut scanner = Scanner::new(grammars, opts, collect, &names);
+    let warm_up: Vec<u64> = inputs.iter().map(|i| i.warm_up_lines).collect();
+    let mut scanner = Scanner::new(grammars, opts, collect, &names, &warm_up);
     let mut lines = 0u64;
     let mut bytes = 0u64;
     let mut end_offsets = Vec::with_capacity(inputs.len());

@@ -210,6 +210,85 @@ fn growing_rotating_logs_match_one_run_over_everything() {
     assert!(!r5.candidates.iter().any(|c| c.starts_with("ok")));
 }
 
+/// A message whose non-final-MX failure was logged before a run and whose delivery after it.
+fn non_final_across(qid: &str, t: i64, second_half: bool) -> String {
+    let p = format!("{} mail postfix/smtp[20001]:", ts(t));
+    if !second_half {
+        format!(
+            "{p} CA certificate verification failed for mxa.nf.example[192.0.2.9]:25: num=65:no matching DANE TLSA records\n\
+             {p} Untrusted TLS connection established to mxa.nf.example[192.0.2.9]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n\
+             {p} {qid}: Server certificate not verified\n"
+        )
+    } else {
+        format!(
+            "{p} Verified TLS connection established to mxb.nf.example[192.0.2.10]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n\
+             {p} {qid}: to=<u@nf.example>, relay=mxb.nf.example[192.0.2.10]:25, delay=31, delays=0.1/0/31/0.1, dsn=2.0.0, status=sent (250 2.0.0 OK)\n"
+        )
+    }
+}
+
+/// Two runs, the first over `first`, the second over `first` + `second` appended to it, with
+/// `overlap_kib` in the configuration (the default when `None`).
+fn two_runs(first: &str, second: &str, overlap_kib: Option<u64>) -> Totals {
+    let d = tempfile::tempdir().unwrap();
+    let mut cfg = config(d.path(), false, "");
+    if let Some(k) = overlap_kib {
+        cfg.logs.overlap_kib = k;
+    }
+    let log = d.path().join("logs/mail.log");
+    append(&log, first);
+    let r1 = run(&cfg);
+    append(&log, second);
+    let r2 = run(&cfg);
+    assert_eq!(r2.files[0].how, "continued");
+    // the second run counts only what the first did not
+    let all: u64 = totals(&r2).0.values().map(|(c, _)| c.attempts).sum();
+    assert_eq!(all, r1.attempts + r2.attempts);
+    totals(&r2)
+}
+
+#[test]
+fn a_run_boundary_inside_a_message_keeps_its_correlation() {
+    // cut after a TLS summary line, before its delivery line (message 3 is a verified one)
+    let all = messages(0..12);
+    let lines: Vec<&str> = all.split_inclusive('\n').collect();
+    let cut = lines
+        .iter()
+        .position(|l| l.contains("postfix/smtp[10003]: Verified TLS"))
+        .unwrap()
+        + 1;
+    let mut first = lines[..cut].concat();
+    let mut second = lines[cut..].concat();
+    // and a non-final-MX failure before the cut whose message is delivered after it
+    first.push_str(&non_final_across("BB00000001", BASE + 9_000, false));
+    second.push_str(&non_final_across("BB00000001", BASE + 9_031, true));
+    let want = reference(&(first.clone() + &second));
+    assert_eq!(want.0["nf.example"].0.dane_failed, 1);
+    assert_eq!(want.0["nf.example"].0.dane_verified, 1);
+    assert_eq!(two_runs(&first, &second, None), want);
+    // without the overlap the delivery after the cut lost its TLS line, and the non-final
+    // failure its recipient: the test sees the difference
+    let blind = two_runs(&first, &second, Some(0));
+    assert_ne!(blind, want);
+    assert_eq!(blind.0["nf.example"].0.dane_failed, 0);
+    // an overlap that starts inside a line, anywhere in the first part
+    for k in [1, 2] {
+        let d = tempfile::tempdir().unwrap();
+        let mut cfg = config(d.path(), false, "");
+        cfg.logs.overlap_kib = k;
+        let log = d.path().join("logs/mail.log");
+        let pad = messages(100..130);
+        append(&log, &(pad.clone() + &first));
+        run(&cfg);
+        append(&log, &second);
+        assert_eq!(
+            totals(&run(&cfg)),
+            reference(&(pad + &first + &second)),
+            "{k} KiB"
+        );
+    }
+}
+
 #[test]
 fn a_compressed_file_still_being_written_is_retried_not_half_counted() {
     let d = tempfile::tempdir().unwrap();

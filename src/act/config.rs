@@ -65,6 +65,11 @@ pub struct LogsConfig {
     /// Days of daily aggregates that make up the window.
     #[serde(default = "default_window")]
     pub window_days: u32,
+    /// KiB before where the last run stopped that are read again, only to restore correlation
+    /// (a TLS line or a non-final-MX attempt logged before the stop, whose delivery line comes
+    /// after it); attempts completed there were counted then and are not counted again.
+    #[serde(default = "default_overlap")]
+    pub overlap_kib: u64,
 }
 
 fn default_tls_level() -> String {
@@ -72,6 +77,9 @@ fn default_tls_level() -> String {
 }
 fn default_window() -> u32 {
     7
+}
+fn default_overlap() -> u64 {
+    16 * 1024
 }
 
 /// Thresholds for candidates.

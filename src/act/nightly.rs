@@ -430,8 +430,10 @@ fn set_mtime_like(dst: &Path, src: &Path) {
 /// Prepare the read of `[start, end)` of a file: the complete lines of a plain file are
 /// copied into the spool, so that the scanner reads exactly that range while the MTA keeps
 /// appending; a compressed file read whole is scanned in place after a counting pass; the
-/// unread tail of a compressed rotation is decompressed into the spool.
-fn spool(p: &Planned, spool_dir: &Path, n: usize) -> Result<Spooled, NightlyError> {
+/// unread tail of a compressed rotation is decompressed into the spool. A spool starts with
+/// the whole lines of up to `overlap` bytes before `start`, the spec's warm-up lines, so that
+/// correlation across the last run's stop is rebuilt (docs/act.md).
+fn spool(p: &Planned, spool_dir: &Path, n: usize, overlap: u64) -> Result<Spooled, NightlyError> {
     let dst = spool_dir.join(format!("{n}.log"));
     let src = &p.probe.path;
     let display = src.display().to_string();
@@ -458,7 +460,13 @@ fn spool(p: &Planned, spool_dir: &Path, n: usize) -> Result<Spooled, NightlyErro
                 }
             });
         }
-        match io::copy(&mut (&mut r).take(p.start), &mut io::sink()) {
+        let from = p.start - overlap.min(p.start);
+        let mut before = Vec::new();
+        let skipped = io::copy(&mut (&mut r).take(from), &mut io::sink()).and_then(|k| {
+            (&mut r).take(p.start - from).read_to_end(&mut before)?;
+            Ok(k + before.len() as u64)
+        });
+        match skipped {
             Ok(k) if k < p.start => {
                 return Ok(Spooled::Unreadable(format!(
                     "{display}: shorter than the {} bytes read before; retried next run",
@@ -468,16 +476,19 @@ fn spool(p: &Planned, spool_dir: &Path, n: usize) -> Result<Spooled, NightlyErro
             Ok(_) => {}
             Err(e) => return Ok(unreadable(e)),
         }
+        let warm = warm_up_part(&before, from == 0);
         let mut out = Counting {
             inner: io::BufWriter::new(File::create(&dst).map_err(io_err(&dst))?),
             bytes: 0,
             lines: 0,
         };
+        out.write_all(warm).map_err(io_err(&dst))?;
+        let (warm_bytes, warm_lines) = (out.bytes, out.lines);
         if let Err(e) = io::copy(&mut r, &mut out) {
             return Ok(unreadable(e));
         }
         out.flush().map_err(io_err(&dst))?;
-        if out.bytes == 0 {
+        if out.bytes == warm_bytes {
             return Ok(Spooled::Nothing);
         }
         set_mtime_like(&dst, src);
@@ -486,9 +497,10 @@ fn spool(p: &Planned, spool_dir: &Path, n: usize) -> Result<Spooled, NightlyErro
                 display,
                 path: Some(dst),
                 start_offset: 0,
+                warm_up_lines: warm_lines,
             },
-            end: p.start + out.bytes,
-            lines: out.lines,
+            end: p.start + out.bytes - warm_bytes,
+            lines: out.lines - warm_lines,
         });
     }
     let mut f = File::open(src).map_err(io_err(src))?;
@@ -497,23 +509,48 @@ fn spool(p: &Planned, spool_dir: &Path, n: usize) -> Result<Spooled, NightlyErro
     if end <= p.start {
         return Ok(Spooled::Nothing);
     }
-    f.seek(SeekFrom::Start(p.start)).map_err(io_err(src))?;
+    let from = p.start - overlap.min(p.start);
+    let mut before = Vec::new();
+    f.seek(SeekFrom::Start(from)).map_err(io_err(src))?;
+    (&mut f)
+        .take(p.start - from)
+        .read_to_end(&mut before)
+        .map_err(io_err(src))?;
+    let warm = warm_up_part(&before, from == 0);
     let mut out = Counting {
-        inner: File::create(&dst).map_err(io_err(&dst))?,
+        inner: io::BufWriter::new(File::create(&dst).map_err(io_err(&dst))?),
         bytes: 0,
         lines: 0,
     };
+    out.write_all(warm).map_err(io_err(&dst))?;
+    let (warm_bytes, warm_lines) = (out.bytes, out.lines);
+    f.seek(SeekFrom::Start(p.start)).map_err(io_err(src))?;
     io::copy(&mut (&mut f).take(end - p.start), &mut out).map_err(io_err(src))?;
+    out.flush().map_err(io_err(&dst))?;
     set_mtime_like(&dst, src);
     Ok(Spooled::Read {
         spec: InputSpec {
             display,
             path: Some(dst),
             start_offset: 0,
+            warm_up_lines: warm_lines,
         },
-        end: p.start + out.bytes,
-        lines: out.lines,
+        end: p.start + out.bytes - warm_bytes,
+        lines: out.lines - warm_lines,
     })
+}
+
+/// The whole lines of `before` (the bytes just before where the last run stopped, which is a
+/// line start): all of it when it starts at the file's start, else what follows its first
+/// newline (the line cut at its start is left out).
+fn warm_up_part(before: &[u8], at_file_start: bool) -> &[u8] {
+    if at_file_start {
+        return before;
+    }
+    match memchr::memchr(b'\n', before) {
+        Some(i) => &before[i + 1..],
+        None => &[],
+    }
 }
 
 fn scan_options(cfg: &Config) -> Result<ScanOptions, NightlyError> {
@@ -745,7 +782,7 @@ fn read_new(
             });
             continue;
         }
-        let s = spool(p, spool_dir, n)?;
+        let s = spool(p, spool_dir, n, cfg.logs.overlap_kib.saturating_mul(1024))?;
         let bytes = match &s {
             Spooled::Read { end, .. } => end - p.start,
             _ => 0,
@@ -794,10 +831,17 @@ fn read_new(
         .enumerate()
         .map(|(i, s)| (s.display.as_str(), i))
         .collect();
+    // a spool's lines start with its warm-up lines, which lie before where the last run stopped
     let line_base: Vec<u64> = reads
         .iter()
         .zip(planned)
-        .filter_map(|(r, p)| matches!(r, ReadPlan::Scan { .. }).then_some(p.lines_before))
+        .filter_map(|(r, p)| match r {
+            ReadPlan::Scan { input, .. } => Some(
+                p.lines_before
+                    .saturating_sub(specs.get(*input).map_or(0, |s| s.warm_up_lines)),
+            ),
+            _ => None,
+        })
         .collect();
     let mut too_old = 0u64;
     let mut attempts = 0u64;
