@@ -7,6 +7,7 @@ use crate::tlsrpt::{Builder, Kept, Submitter};
 use crate::verify::dns::{Dns, DnsMode, DnssecStatus};
 use anyhow::{anyhow, bail, Context, Result};
 use hickory_resolver::proto::rr::{RData, RecordType};
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -148,13 +149,28 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
     std::fs::create_dir_all(&a.out_dir).with_context(|| a.out_dir.display().to_string())?;
     let now = chrono::Utc::now().timestamp();
     let mut failures = 0;
-    for r in &reports {
-        let gz = r.gzip()?;
-        let path = a.out_dir.join(r.file_name(&a.submitter));
-        // one report directory for thousands of files: its entries are made durable once,
-        // after the last of them
-        crate::fsutil::write_atomic_deferred(&path, &gz)
-            .with_context(|| path.display().to_string())?;
+    // Each file is compressed, written and synced on its own; with thousands of them that is
+    // the disk's time, so they are written on every thread (the syncs overlap), and the
+    // directory's entries are made durable once, after the last of them. Then, in order, each
+    // is named and delivered.
+    let written: Vec<(std::path::PathBuf, Vec<u8>)> = reports
+        .par_iter()
+        .map(|r| {
+            let path = a.out_dir.join(r.file_name(&a.submitter));
+            let gz = r
+                .gzip()
+                .and_then(|gz| crate::fsutil::write_atomic_deferred(&path, &gz).map(|()| gz))
+                .with_context(|| path.display().to_string())?;
+            // the compressed bytes are kept only for delivery
+            let keep = if a.deliver && !a.dry_run {
+                gz
+            } else {
+                Vec::new()
+            };
+            Ok((path, keep))
+        })
+        .collect::<Result<_>>()?;
+    for (r, (path, gz)) in reports.iter().zip(&written) {
         println!("{}", path.display());
         if !a.deliver || a.dry_run {
             continue;
@@ -162,7 +178,7 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
         for rua in ruas.get(&r.policy_domain).into_iter().flatten() {
             let res = match rua {
                 Rua::Https(url) => roots(a.ca.as_deref()).and_then(|roots| {
-                    post_https(url, &gz, roots, Duration::from_secs(30)).map(|status| {
+                    post_https(url, gz, roots, Duration::from_secs(30)).map(|status| {
                         if !(200..300).contains(&status) {
                             eprintln!("danemine: {url}: HTTP {status}");
                         }
@@ -173,7 +189,7 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
                         .from
                         .clone()
                         .unwrap_or_else(|| format!("tlsrpt-noreply@{}", a.submitter));
-                    let msg = mime_message(r, &a.submitter, &from, to, &gz, now);
+                    let msg = mime_message(r, &a.submitter, &from, to, gz, now);
                     let cmd: Vec<String> =
                         a.sendmail.split_whitespace().map(str::to_string).collect();
                     send_mail(&cmd, to, msg.as_bytes())
