@@ -332,7 +332,7 @@ fn bytes_hash(b: &[u8]) -> u64 {
             let p = u128::from(x) * u128::from(y);
             (p as u64) ^ ((p >> 64) as u64)
         };
-        // (odd constants: the first 256 bits of pi's fractional part)
+        // (constants: the first 256 bits of the fractional part of pi)
         const K: [u64; 4] = [
             0x243f_6a88_85a3_08d3,
             0x1319_8a2e_0370_7344,
