@@ -151,7 +151,8 @@ impl Rules {
     }
 
     /// The rules in order.
-    pub fn iter(&self) -> std::slice::Iter<'_, Rule> {
+    #[cfg(test)]
+    fn iter(&self) -> std::slice::Iter<'_, Rule> {
         self.list.iter()
     }
 }
