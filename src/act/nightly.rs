@@ -477,31 +477,14 @@ fn spool(p: &Planned, spool_dir: &Path, n: usize, overlap: u64) -> Result<Spoole
             Err(e) => return Ok(unreadable(e)),
         }
         let warm = warm_up_part(&before, from == 0);
-        let mut out = Counting {
-            inner: io::BufWriter::new(File::create(&dst).map_err(io_err(&dst))?),
-            bytes: 0,
-            lines: 0,
+        let sizes = match write_spool(&dst, warm, |out| io::copy(&mut r, out))? {
+            Ok(sizes) => sizes,
+            Err(e) => return Ok(unreadable(e)),
         };
-        out.write_all(warm).map_err(io_err(&dst))?;
-        let (warm_bytes, warm_lines) = (out.bytes, out.lines);
-        if let Err(e) = io::copy(&mut r, &mut out) {
-            return Ok(unreadable(e));
-        }
-        out.flush().map_err(io_err(&dst))?;
-        if out.bytes == warm_bytes {
+        if sizes.bytes == 0 {
             return Ok(Spooled::Nothing);
         }
-        set_mtime_like(&dst, src);
-        return Ok(Spooled::Read {
-            spec: InputSpec {
-                display,
-                path: Some(dst),
-                start_offset: 0,
-                warm_up_lines: warm_lines,
-            },
-            end: p.start + out.bytes - warm_bytes,
-            lines: out.lines - warm_lines,
-        });
+        return Ok(spooled(display, dst, src, p.start, sizes));
     }
     let mut f = File::open(src).map_err(io_err(src))?;
     let len = f.metadata().map_err(io_err(src))?.len();
@@ -517,27 +500,61 @@ fn spool(p: &Planned, spool_dir: &Path, n: usize, overlap: u64) -> Result<Spoole
         .read_to_end(&mut before)
         .map_err(io_err(src))?;
     let warm = warm_up_part(&before, from == 0);
+    f.seek(SeekFrom::Start(p.start)).map_err(io_err(src))?;
+    let sizes = write_spool(&dst, warm, |out| {
+        io::copy(&mut (&mut f).take(end - p.start), out)
+    })?
+    .map_err(io_err(src))?;
+    Ok(spooled(display, dst, src, p.start, sizes))
+}
+
+/// What a spool file holds: its warm-up lines, and the bytes and lines of the new content
+/// after them.
+struct SpoolSizes {
+    warm_lines: u64,
+    bytes: u64,
+    lines: u64,
+}
+
+/// Write the spool file `dst`: `warm`, then the new content that `rest` copies into it. An
+/// error of `rest` (reading the log) comes back inside, for the caller to judge; one of the
+/// spool file itself stops the run.
+fn write_spool(
+    dst: &Path,
+    warm: &[u8],
+    rest: impl FnOnce(&mut dyn Write) -> io::Result<u64>,
+) -> Result<io::Result<SpoolSizes>, NightlyError> {
     let mut out = Counting {
-        inner: io::BufWriter::new(File::create(&dst).map_err(io_err(&dst))?),
+        inner: io::BufWriter::new(File::create(dst).map_err(io_err(dst))?),
         bytes: 0,
         lines: 0,
     };
-    out.write_all(warm).map_err(io_err(&dst))?;
+    out.write_all(warm).map_err(io_err(dst))?;
     let (warm_bytes, warm_lines) = (out.bytes, out.lines);
-    f.seek(SeekFrom::Start(p.start)).map_err(io_err(src))?;
-    io::copy(&mut (&mut f).take(end - p.start), &mut out).map_err(io_err(src))?;
-    out.flush().map_err(io_err(&dst))?;
+    if let Err(e) = rest(&mut out) {
+        return Ok(Err(e));
+    }
+    out.flush().map_err(io_err(dst))?;
+    Ok(Ok(SpoolSizes {
+        warm_lines,
+        bytes: out.bytes - warm_bytes,
+        lines: out.lines - warm_lines,
+    }))
+}
+
+/// The read of a spool file written by [`write_spool`] for the content of `src` from `start`.
+fn spooled(display: String, dst: PathBuf, src: &Path, start: u64, sizes: SpoolSizes) -> Spooled {
     set_mtime_like(&dst, src);
-    Ok(Spooled::Read {
+    Spooled::Read {
         spec: InputSpec {
             display,
             path: Some(dst),
             start_offset: 0,
-            warm_up_lines: warm_lines,
+            warm_up_lines: sizes.warm_lines,
         },
-        end: p.start + out.bytes - warm_bytes,
-        lines: out.lines - warm_lines,
-    })
+        end: start + sizes.bytes,
+        lines: sizes.lines,
+    }
 }
 
 /// The whole lines of `before` (the bytes just before where the last run stopped, which is a
