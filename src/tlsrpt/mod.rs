@@ -15,6 +15,7 @@ use crate::model::{Attempt, DaneOutcome};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
+use std::rc::Rc;
 
 /// Who sends the reports.
 #[derive(Debug, Clone)]
@@ -179,8 +180,9 @@ impl<'a> Session<'a> {
 /// (only failures report it); a verified session's is not.
 #[derive(Debug, Default)]
 pub struct Kept {
-    strings: Vec<Box<str>>,
-    numbers: crate::aggregate::HashMap<Box<str>, u32>,
+    /// The distinct strings by number; the index below shares their allocations.
+    strings: Vec<Rc<str>>,
+    numbers: crate::aggregate::HashMap<Rc<str>, u32>,
     sessions: Vec<KeptSession>,
 }
 
@@ -205,8 +207,9 @@ impl Kept {
         }
         // (more than 4 billion distinct strings would need more memory than any host has)
         let n = u32::try_from(self.strings.len()).unwrap_or(NONE - 1);
-        self.strings.push(s.into());
-        self.numbers.insert(s.into(), n);
+        let shared: Rc<str> = s.into();
+        self.strings.push(Rc::clone(&shared));
+        self.numbers.insert(shared, n);
         n
     }
 
