@@ -723,6 +723,7 @@ fn find_separator(head: &[u8], sep: &[u8], (key, key_at): (u8, usize)) -> Option
 
 /// Whether `b` can start with a stamp of any kind: each starts with a digit or a month's
 /// capital, and has a space at 3 (BSD syslog `Nov  1`) or a dash at 4 (RFC 3339, Exim).
+#[inline(always)]
 fn may_start_with_stamp(b: &[u8]) -> bool {
     b.first().is_some_and(|c| {
         matches!(
@@ -840,6 +841,89 @@ pub struct StampMemo {
     stamp: Option<Stamp>,
 }
 
+/// The memo of [`PrefixGrammar::parse_common`]: the [`StampMemo`], and the last few line shapes
+/// taken, each as its bytes from the space after the stamp through the `[` of the tag
+/// (` mail01 postfix/smtp[`). Consecutive lines mostly come from a few programs of one host:
+/// a line that repeats a kept shape's bytes after its stamp has that shape's host and program,
+/// and only its pid and what follows are read. Shapes longer than 32 bytes are not kept.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PrefixMemo {
+    stamp: StampMemo,
+    shapes: [Shape; SHAPES_KEPT],
+    /// Numbers the shapes as they are kept (the first is 1).
+    kept: u32,
+    /// The shape of the line that `parse_common` took last, as (slot, number).
+    current: Option<(usize, u32)>,
+    /// The slot of the shape last repeated or kept.
+    last: usize,
+}
+
+/// How many line shapes a [`PrefixMemo`] keeps.
+pub const SHAPES_KEPT: usize = 8;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Shape {
+    /// ` host program[`, zero after it.
+    text: [u8; 32],
+    /// Bytes of `text` that a line repeats after its stamp (zero: no shape kept).
+    len: u8,
+    /// Where the host's space is in `text` (the program starts after it).
+    host_end: u8,
+    /// Its number (see [`PrefixMemo::shape`]).
+    number: u32,
+}
+
+impl PrefixMemo {
+    /// The shape that the last line taken by [`PrefixGrammar::parse_common`] repeated or
+    /// left: its slot (below [`SHAPES_KEPT`]) and its number, which changes when the slot
+    /// takes another shape. `None` when that line's shape is not kept. What a caller derives
+    /// from a line's host and program alone can so be kept per slot while the number stays.
+    pub fn shape(&self) -> Option<(usize, u32)> {
+        self.current
+    }
+
+    /// The kept shape whose bytes `b` repeats from `n` on: its `text` length and host end.
+    #[inline(always)]
+    fn shape_at(&self, b: &[u8], n: usize) -> Option<(usize, usize, usize)> {
+        let mut padded = [0u8; 32];
+        let w = first_32(b.get(n..)?, &mut padded);
+        let hit = |i: usize| {
+            let s = self.shapes.get(i)?;
+            let need = bits(0, s.len as usize);
+            (need != 0 && same_bytes32(w, &s.text) & need == need).then_some((
+                i,
+                s.len as usize,
+                s.host_end as usize,
+            ))
+        };
+        // mostly the shape of the line before
+        let last = self.last;
+        hit(last).or_else(|| (0..SHAPES_KEPT).filter(|&i| i != last).find_map(hit))
+    }
+
+    /// Keep the shape `b[n..end]` (the host's space at `host_end`), when it fits.
+    fn keep(&mut self, b: &[u8], n: usize, host_end: usize, end: usize) {
+        self.current = None;
+        let Some(text) = b.get(n..end).filter(|t| t.len() <= 32) else {
+            return;
+        };
+        self.kept = self.kept.wrapping_add(1).max(1);
+        let slot = self.kept as usize % SHAPES_KEPT;
+        let mut s = Shape {
+            text: [0; 32],
+            len: text.len() as u8,
+            host_end: (host_end - n) as u8,
+            number: self.kept,
+        };
+        s.text[..text.len()].copy_from_slice(text);
+        if let Some(dst) = self.shapes.get_mut(slot) {
+            *dst = s;
+            self.current = Some((slot, s.number));
+            self.last = slot;
+        }
+    }
+}
+
 /// Where an RFC 3339 stamp's offset starts: after the seconds and any fraction (as
 /// [`timefmt::parse_rfc3339`] reads them).
 fn fraction_end(b: &[u8]) -> usize {
@@ -910,6 +994,12 @@ fn same_and_digits(v: &[u8; 32], t: &[u8; 32]) -> (u32, u32) {
     let (s0, d0) = same_and_digits16(v0, t0);
     let (s1, d1) = same_and_digits16(v1, t1);
     (s0 | s1 << 16, d0 | d1 << 16)
+}
+
+/// Bit `i` set when `v[i] == t[i]`, for 32 bytes.
+#[inline(always)]
+fn same_bytes32(v: &[u8; 32], t: &[u8; 32]) -> u32 {
+    same_and_digits(v, t).0
 }
 
 impl StampMemo {
@@ -1036,10 +1126,10 @@ impl PrefixGrammar {
     }
 
     /// [`parse`](Self::parse), reusing the timestamp of the line before when it is the same.
-    pub fn parse_memo<'a>(&self, line: &'a str, memo: &mut StampMemo) -> Prefix<'a> {
+    pub fn parse_memo<'a>(&self, line: &'a str, memo: &mut PrefixMemo) -> Prefix<'a> {
         match self.parse_common(line, memo).and_then(|c| c.prefix(line)) {
             Some(p) => p,
-            None => self.parse_depth(line, 0, memo),
+            None => self.parse_depth(line, 0, &mut memo.stamp),
         }
     }
 
@@ -1053,13 +1143,41 @@ impl PrefixGrammar {
     /// - a severity column: the host does not start with a capital;
     /// - a host-less tag: the host does not end with `:`;
     /// - a doubled prefix: the message cannot start with a stamp.
-    pub fn parse_common(&self, line: &str, memo: &mut StampMemo) -> Option<CommonShape> {
+    pub fn parse_common(&self, line: &str, memo: &mut PrefixMemo) -> Option<CommonShape> {
         let key = self.common_key?;
         let b = line.as_bytes();
-        let (stamp, n) = match memo.get(b) {
+        let (stamp, n) = match memo.stamp.get(b) {
             Some((stamp, n, _)) => (stamp, n),
-            None => self.syslog_stamp(b, memo)?,
+            None => self.syslog_stamp(b, &mut memo.stamp)?,
         };
+        memo.current = None;
+        // a kept shape: its bytes passed every check below up to the tag's `[`
+        if let Some((slot, len, host_end)) = memo.shape_at(b, n) {
+            let (h1, p0) = (n + host_end, n + host_end + 1);
+            let d0 = n + len;
+            // the pid's alphanumeric run, as `tag_at_start` finds it in its 32 bytes from p0
+            let mut padded = [0u8; 16];
+            let block = match b.get(d0..).and_then(|r| r.first_chunk::<16>()) {
+                Some(block) => block,
+                None => {
+                    let r = b.get(d0..).unwrap_or_default();
+                    padded[..r.len()].copy_from_slice(r);
+                    &padded
+                }
+            };
+            let pid = (!tag_classes16(block).1).trailing_zeros() as usize;
+            if pid < 16 {
+                let d1 = d0 + pid;
+                let shape = (pid > 0 && d1 + 2 <= p0 + 32 && b.get(d1..d1 + 2) == Some(b"]:"))
+                    .then(|| self.common_tail(b, stamp, (n + 1, h1), (p0, d0 - 1), d1))
+                    .flatten();
+                if shape.is_some() {
+                    memo.current = memo.shapes.get(slot).map(|s| (slot, s.number));
+                    memo.last = slot;
+                }
+                return shape;
+            }
+        }
         if b.get(n) != Some(&b' ') {
             return None;
         }
@@ -1075,7 +1193,23 @@ impl PrefixGrammar {
         let p0 = h1 + 1;
         let (prog, pid) = tag_at_start(b.get(p0..)?)?;
         let (d0, d1) = (p0 + prog + 1, p0 + prog + 1 + pid);
-        // `]:` lies in the line (`tag_at_start`), then a space or the end
+        let shape = self.common_tail(b, stamp, (h0, h1), (p0, p0 + prog), d1)?;
+        memo.keep(b, n, h1, d0);
+        Some(shape)
+    }
+
+    /// The rest of [`parse_common`](Self::parse_common) once the tag's `]:` is found at `d1`:
+    /// a space or the end after it, and a message that cannot start with a stamp.
+    #[inline(always)]
+    fn common_tail(
+        &self,
+        b: &[u8],
+        stamp: Stamp,
+        host: (usize, usize),
+        program: (usize, usize),
+        d1: usize,
+    ) -> Option<CommonShape> {
+        // `]:` lies in the line, then a space or the end
         let message = match b.get(d1 + 2) {
             None => None,
             Some(b' ') => Some(d1 + 3),
@@ -1086,9 +1220,9 @@ impl PrefixGrammar {
         }
         Some(CommonShape {
             stamp,
-            host: (h0, h1),
-            program: (p0, p0 + prog),
-            pid: (d0, d1),
+            host,
+            program,
+            pid: (program.1 + 1, d1),
             message,
         })
     }
@@ -1358,7 +1492,7 @@ mod tests {
             "",
         ];
         let mut next = picker(7);
-        let mut memo = StampMemo::default();
+        let mut memo = PrefixMemo::default();
         let mut hits = 0;
         for _ in 0..20_000 {
             let line = format!(
@@ -1370,7 +1504,7 @@ mod tests {
             );
             let mut before = memo;
             let with = g.prefix.parse_memo(&line, &mut memo);
-            hits += usize::from(before.get(line.as_bytes()).is_some());
+            hits += usize::from(before.stamp.get(line.as_bytes()).is_some());
             assert_eq!(with, g.prefix.parse(&line), "{line}");
         }
         assert!(hits > 1000, "the memo was used {hits} times");
@@ -1454,11 +1588,11 @@ mod tests {
             ),
         ) {
             let g = Grammars::builtin();
-            let mut memo = StampMemo::default();
+            let mut memo = PrefixMemo::default();
             for (shape, edits) in &lines {
                 let line = mutated(*shape, edits);
                 let general = g.prefix.parse_depth(&line, 0, &mut StampMemo::default());
-                if let Some(c) = g.prefix.parse_common(&line, &mut StampMemo::default()) {
+                if let Some(c) = g.prefix.parse_common(&line, &mut PrefixMemo::default()) {
                     let p = c.prefix(&line);
                     proptest::prop_assert_eq!(p, Some(general), "{}", line);
                     // callers find the message by its place in the line
@@ -1471,30 +1605,65 @@ mod tests {
         }
     }
 
+    /// A kept shape is taken only where the line alone would be: a tag whose `]:` ends past
+    /// 32 bytes from the program declines (the general path reads it) with or without it.
+    #[test]
+    fn kept_shapes_keep_the_tag_window() {
+        let g = Grammars::builtin();
+        let stamp = "2026-11-01T00:00:00.082005+00:00";
+        let short = format!("{stamp} h postfix-outbound-relay/smtp[1]: x");
+        let long = format!("{stamp} h postfix-outbound-relay/smtp[12345]: x");
+        let mut memo = PrefixMemo::default();
+        assert!(g.prefix.parse_common(&short, &mut memo).is_some());
+        assert!(memo.shape().is_some());
+        assert_eq!(g.prefix.parse_common(&long, &mut memo), None);
+        assert_eq!(g.prefix.parse_memo(&long, &mut memo), g.prefix.parse(&long));
+        assert_eq!(g.prefix.parse(&long).pid, Some("12345"));
+        // the same shape with another pid and message is taken from the memo
+        let kept = memo.kept;
+        let other = format!("{stamp} h postfix-outbound-relay/smtp[77]: y z");
+        let c = g.prefix.parse_common(&other, &mut memo);
+        assert_eq!(memo.kept, kept);
+        assert_eq!(
+            c.and_then(|c| c.prefix(&other)),
+            Some(g.prefix.parse(&other))
+        );
+    }
+
     /// The same over many seeded lines, counting how often the common shape applies (so the
     /// property above is not met by always declining).
     #[test]
     fn common_shape_is_taken_and_exact() {
         let g = Grammars::builtin();
         let mut next = picker(23);
-        let mut memo = StampMemo::default();
-        let (mut taken, mut mutated_taken) = (0, 0);
+        let mut memo = PrefixMemo::default();
+        let (mut taken, mut mutated_taken, mut repeated) = (0, 0, 0);
         for _ in 0..100_000 {
             let edits: Vec<_> = (0..next(4))
                 .map(|_| (next(200), next(8) as u8, next(64)))
                 .collect();
             let line = mutated(next(SHAPES.len()), &edits);
             let general = g.prefix.parse(&line);
-            if let Some(c) = g.prefix.parse_common(&line, &mut memo) {
+            let kept = memo.kept;
+            let common = g.prefix.parse_common(&line, &mut memo);
+            // the memo changes no result, not even declining
+            assert_eq!(
+                common,
+                g.prefix.parse_common(&line, &mut PrefixMemo::default()),
+                "{line}"
+            );
+            if let Some(c) = common {
                 assert_eq!(c.prefix(&line), Some(general), "{line}");
                 taken += 1;
                 mutated_taken += usize::from(!edits.is_empty());
+                // a kept shape repeated: nothing new kept
+                repeated += usize::from(memo.kept == kept && memo.shape().is_some());
             }
             assert_eq!(g.prefix.parse_memo(&line, &mut memo), general, "{line}");
         }
         assert!(
-            taken > 20_000 && mutated_taken > 10_000,
-            "{taken} {mutated_taken}"
+            taken > 20_000 && mutated_taken > 10_000 && repeated > 10_000,
+            "{taken} {mutated_taken} {repeated}"
         );
         // a container or severity column, a doubled prefix and a host-less tag decline
         for shape in [7, 8, 9, 10, 11, 15] {

@@ -18,7 +18,7 @@ use crate::bytesearch;
 use crate::classify::TlsLevel;
 use crate::correlate::{keyvalue_attempt, At, AttemptRef, Emit, PartitionState};
 use crate::domain;
-use crate::grammar::{CommonShape, GrammarError, Grammars, Prefix, StampMemo};
+use crate::grammar::{CommonShape, GrammarError, Grammars, Prefix, PrefixMemo, SHAPES_KEPT};
 use crate::ingest::{self, FileAccess, IngestError, InputSpec, Opened};
 use crate::model::{Attempt, Mta};
 use crate::parse::{self, EximEvent, PostfixEvent};
@@ -394,7 +394,10 @@ enum Program {
 /// afresh would: it keeps inputs beside their results.
 #[derive(Default)]
 struct LineMemo {
-    stamp: StampMemo,
+    prefix: PrefixMemo,
+    /// What the program of each line shape kept in `prefix` is, with the shape's number
+    /// ([`PrefixMemo::shape`]).
+    shape_programs: [(u32, Program); SHAPES_KEPT],
     /// The last stamp and its Unix time.
     time: Option<(Stamp, i64)>,
     /// Recent programs (see [`Engine::program_memo`]; a zero length matches none) and what
@@ -569,10 +572,24 @@ impl Engine {
         memo: &mut LineMemo,
     ) -> Option<Keyed<'a>> {
         let g = &self.grammars;
-        let common = g.prefix.parse_common(line, &mut memo.stamp);
+        let common = g.prefix.parse_common(line, &mut memo.prefix);
         if let Some(c) = &common {
-            let prog = line.as_bytes().get(c.program.0..c.program.1);
-            match prog.map(|prog| self.program_memo(prog, memo)) {
+            let shape = memo.prefix.shape();
+            let kept = shape.and_then(|(slot, number)| {
+                let (n, kind) = *memo.shape_programs.get(slot)?;
+                (n == number).then_some(kind)
+            });
+            let kind = kept.or_else(|| {
+                let prog = line.as_bytes().get(c.program.0..c.program.1)?;
+                let kind = self.program_memo(prog, memo);
+                if let Some((slot, number)) = shape {
+                    if let Some(k) = memo.shape_programs.get_mut(slot) {
+                        *k = (number, kind);
+                    }
+                }
+                Some(kind)
+            });
+            match kind {
                 Some(Program::PostfixDelivery) => {
                     return self.postfix_common(line, c, ctx, rel, memo)
                 }
@@ -582,7 +599,7 @@ impl Engine {
         }
         let p = match common.and_then(|c| c.prefix(line)) {
             Some(p) => p,
-            None => g.prefix.parse_memo(line, &mut memo.stamp),
+            None => g.prefix.parse_memo(line, &mut memo.prefix),
         };
         self.prefix_event(line, &p, ctx, rel, problems, memo)
     }
