@@ -267,8 +267,8 @@ pub fn rfind(s: &[u8], b: u8) -> Option<usize> {
 /// when `s[i]` is a newline. A chunk's lines are a few hundred bytes long, so a search per
 /// line (memchr) pays its set-up and tail code on every line; one pass over the chunk, 64
 /// bytes a step with the widest compare the CPU has, then costs a few instructions a line.
-/// Returns whether `s` holds a NUL byte (found in the same pass).
-pub fn newline_bitmap(s: &[u8], out: &mut Vec<u64>) -> bool {
+/// Also tells, from the same pass, whether `s` holds a NUL byte and whether it is all ASCII.
+pub fn newline_bitmap(s: &[u8], out: &mut Vec<u64>) -> ChunkBytes {
     // every word is written below: only words that `out` did not have yet are zero-filled (a
     // buffer reused for chunks of one size is not filled again)
     let words = s.len().div_ceil(64);
@@ -279,63 +279,84 @@ pub fn newline_bitmap(s: &[u8], out: &mut Vec<u64>) -> bool {
     }
     let full = s.len() / 64;
     let mut done = 0;
-    let mut nul = false;
+    let mut bytes = ChunkBytes {
+        nul: false,
+        ascii: true,
+    };
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512bw") {
             // SAFETY: the CPU has AVX-512BW (checked just above).
-            nul = unsafe { bitmap_avx512(s, &mut out[..full]) };
+            bytes = unsafe { bitmap_avx512(s, &mut out[..full]) };
             done = full;
         } else if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above).
-            nul = unsafe { bitmap_avx2(s, &mut out[..full]) };
+            bytes = unsafe { bitmap_avx2(s, &mut out[..full]) };
             done = full;
         }
     }
     // the blocks no vector path took, and the last partial one
     for (k, w) in out.iter_mut().enumerate().skip(done) {
-        let (m, z) = block_masks_portable(s, 64 * k);
+        let (m, b) = block_masks_portable(s, 64 * k);
         *w = m;
-        nul |= z;
+        bytes.nul |= b.nul;
+        bytes.ascii &= b.ascii;
     }
-    nul
+    bytes
 }
 
-/// Newlines and whether there is a NUL among the (at most) 64 bytes of `s` from `at`.
-fn block_masks_portable(s: &[u8], at: usize) -> (u64, bool) {
+/// What [`newline_bitmap`] saw of a chunk's bytes besides its newlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkBytes {
+    /// Some byte is NUL.
+    pub nul: bool,
+    /// Every byte is below 0x80 (so the chunk is valid UTF-8).
+    pub ascii: bool,
+}
+
+/// Newlines among the (at most) 64 bytes of `s` from `at`, and what else they hold.
+fn block_masks_portable(s: &[u8], at: usize) -> (u64, ChunkBytes) {
     let rest = s.get(at..).unwrap_or(&[]);
     let mut m = 0u64;
-    let mut nul = false;
+    let (mut nul, mut high) = (false, 0u8);
     for (i, &c) in rest.iter().enumerate().take(64) {
         m |= u64::from(c == b'\n') << i;
         nul |= c == 0;
+        high |= c;
     }
-    (m, nul)
+    let ascii = high < 0x80;
+    (m, ChunkBytes { nul, ascii })
 }
 
 /// [`newline_bitmap`]'s full blocks with AVX-512BW: one compare per 64 bytes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512bw")]
-unsafe fn bitmap_avx512(s: &[u8], out: &mut [u64]) -> bool {
+unsafe fn bitmap_avx512(s: &[u8], out: &mut [u64]) -> ChunkBytes {
     use std::arch::x86_64::{
-        __m512i, _mm512_cmpeq_epi8_mask, _mm512_loadu_si512, _mm512_set1_epi8, _mm512_setzero_si512,
+        __m512i, _mm512_cmpeq_epi8_mask, _mm512_loadu_si512, _mm512_movepi8_mask, _mm512_set1_epi8,
+        _mm512_setzero_si512,
     };
     let nl = _mm512_set1_epi8(b'\n' as i8);
     let zero = _mm512_setzero_si512();
-    let mut nul = 0u64;
+    let (mut nul, mut high) = (0u64, 0u64);
     for (w, block) in out.iter_mut().zip(s.chunks_exact(64)) {
         // SAFETY: `block` is 64 readable bytes; the load is unaligned.
         let v = unsafe { _mm512_loadu_si512(block.as_ptr().cast::<__m512i>()) };
         *w = _mm512_cmpeq_epi8_mask(v, nl);
         nul |= _mm512_cmpeq_epi8_mask(v, zero);
+        // each byte's top bit
+        high |= _mm512_movepi8_mask(v);
     }
-    nul != 0
+    ChunkBytes {
+        nul: nul != 0,
+        ascii: high == 0,
+    }
 }
 
 /// [`newline_bitmap`]'s full blocks with AVX2: two compares per 64 bytes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn bitmap_avx2(s: &[u8], out: &mut [u64]) -> bool {
+unsafe fn bitmap_avx2(s: &[u8], out: &mut [u64]) -> ChunkBytes {
     use std::arch::x86_64::{
         __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
         _mm256_set1_epi8, _mm256_setzero_si256,
@@ -343,6 +364,7 @@ unsafe fn bitmap_avx2(s: &[u8], out: &mut [u64]) -> bool {
     let nl = _mm256_set1_epi8(b'\n' as i8);
     let zero = _mm256_setzero_si256();
     let mut nul = _mm256_setzero_si256();
+    let mut any = _mm256_setzero_si256();
     for (w, block) in out.iter_mut().zip(s.chunks_exact(64)) {
         // SAFETY: `block` is 64 readable bytes; the loads are unaligned.
         let (lo, hi) = unsafe {
@@ -358,8 +380,13 @@ unsafe fn bitmap_avx2(s: &[u8], out: &mut [u64]) -> bool {
             nul,
             _mm256_or_si256(_mm256_cmpeq_epi8(lo, zero), _mm256_cmpeq_epi8(hi, zero)),
         );
+        // the bytes ORed: a top bit anywhere stays
+        any = _mm256_or_si256(any, _mm256_or_si256(lo, hi));
     }
-    _mm256_movemask_epi8(nul) != 0
+    ChunkBytes {
+        nul: _mm256_movemask_epi8(nul) != 0,
+        ascii: _mm256_movemask_epi8(any) == 0,
+    }
 }
 
 /// The positions of the set bits of a [`newline_bitmap`], in order.
@@ -449,12 +476,13 @@ mod tests {
             let want: Vec<usize> = s.iter().enumerate().filter(|(_, &c)| c == b'\n').map(|(i, _)| i).collect();
             // a buffer left longer, or shorter, by an earlier chunk
             let mut words = vec![7u64; 3];
-            let nul = newline_bitmap(&s, &mut words);
+            let bytes = newline_bitmap(&s, &mut words);
             let mut longer = vec![u64::MAX; 9];
-            prop_assert_eq!(newline_bitmap(&s, &mut longer), nul);
+            prop_assert_eq!(newline_bitmap(&s, &mut longer), bytes);
             prop_assert_eq!(&longer, &words);
             prop_assert_eq!(Newlines::new(&words).collect::<Vec<_>>(), want);
-            prop_assert_eq!(nul, s.contains(&0));
+            let seen = |b: &[u8]| ChunkBytes { nul: b.contains(&0), ascii: b.is_ascii() };
+            prop_assert_eq!(bytes, seen(&s));
             // each vector path this CPU has, whichever `newline_bitmap` picked
             #[cfg(target_arch = "x86_64")]
             {
@@ -464,13 +492,13 @@ mod tests {
                     // SAFETY: the CPU has AVX2
                     let z = unsafe { bitmap_avx2(&s[..64 * full], &mut w) };
                     prop_assert_eq!(&w[..], &words[..full]);
-                    prop_assert_eq!(z, s[..64 * full].contains(&0));
+                    prop_assert_eq!(z, seen(&s[..64 * full]));
                 }
                 if std::arch::is_x86_feature_detected!("avx512bw") {
                     // SAFETY: the CPU has AVX-512BW
                     let z = unsafe { bitmap_avx512(&s[..64 * full], &mut w) };
                     prop_assert_eq!(&w[..], &words[..full]);
-                    prop_assert_eq!(z, s[..64 * full].contains(&0));
+                    prop_assert_eq!(z, seen(&s[..64 * full]));
                 }
             }
             // and the portable path, which the CPU features may leave untested
@@ -478,7 +506,7 @@ mod tests {
             for k in 0..=full {
                 let (m, z) = block_masks_portable(&s, 64 * k);
                 prop_assert_eq!(m, words.get(k).copied().unwrap_or(0));
-                prop_assert_eq!(z, s.get(64 * k..(64 * k + 64).min(s.len())).is_some_and(|b| b.contains(&0)));
+                prop_assert_eq!(z, seen(s.get(64 * k..(64 * k + 64).min(s.len())).unwrap_or_default()));
             }
         }
     }

@@ -705,14 +705,20 @@ impl Engine {
         // line numbers inside the chunk are relative (1-based); phase B adds the chunk's base.
         // Problems found here are recorded with relative numbers and rebased by the caller.
         // A chunk without NUL bytes that is valid UTF-8 as a whole (the usual case) needs no
-        // check per line: its lines, cut at ASCII bytes, are valid too.
+        // check per line: its lines, cut at ASCII bytes, are valid too. An all-ASCII chunk
+        // (found by the newline pass) needs no check at all.
         thread_local! {
             static ENDS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         let mut words = ENDS.with(|e| std::mem::take(&mut *e.borrow_mut()));
-        let nul = crate::bytesearch::newline_bitmap(chunk, &mut words);
-        let whole = if nul {
+        let bytes = crate::bytesearch::newline_bitmap(chunk, &mut words);
+        let whole = if bytes.nul {
             None
+        } else if bytes.ascii {
+            debug_assert!(chunk.is_ascii());
+            // SAFETY: the pass that found the newlines saw no byte above 0x7f in `chunk`, and
+            // ASCII is valid UTF-8.
+            Some(unsafe { std::str::from_utf8_unchecked(chunk) })
         } else {
             simdutf8::basic::from_utf8(chunk).ok()
         };
