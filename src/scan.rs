@@ -867,7 +867,7 @@ struct PartSink<'s> {
     /// Attempts on their way to the counters: one queue per [`Counter`], which takes the
     /// attempts whose domain it owns ([`DomainHasher::owner`]).
     outbox: Vec<Queue>,
-    /// The batch being scanned (none between batches): queued strings that lie in it are not
+    /// The batch being scanned (none between batches): a queued line that lies in it is not
     /// copied, as the queues are counted before the batch is let go.
     batch: Batch,
     attempts: Option<Vec<Attempt>>,
