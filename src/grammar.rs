@@ -845,7 +845,8 @@ pub struct StampMemo {
 /// taken, each as its bytes from the space after the stamp through the `[` of the tag
 /// (` mail01 postfix/smtp[`). Consecutive lines mostly come from a few programs of one host:
 /// a line that repeats a kept shape's bytes after its stamp has that shape's host and program,
-/// and only its pid and what follows are read. Shapes longer than 32 bytes are not kept.
+/// and only its pid and what follows are read. Shapes longer than 32 bytes are not kept. A
+/// memo serves one grammar (a kept shape passed that grammar's checks).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PrefixMemo {
     stamp: StampMemo,
@@ -1144,13 +1145,13 @@ impl PrefixGrammar {
     /// - a host-less tag: the host does not end with `:`;
     /// - a doubled prefix: the message cannot start with a stamp.
     pub fn parse_common(&self, line: &str, memo: &mut PrefixMemo) -> Option<CommonShape> {
+        memo.current = None;
         let key = self.common_key?;
         let b = line.as_bytes();
         let (stamp, n) = match memo.stamp.get(b) {
             Some((stamp, n, _)) => (stamp, n),
             None => self.syslog_stamp(b, &mut memo.stamp)?,
         };
-        memo.current = None;
         // a kept shape: its bytes passed every check below up to the tag's `[`
         if let Some((slot, len, host_end)) = memo.shape_at(b, n) {
             let (h1, p0) = (n + host_end, n + host_end + 1);
