@@ -1076,11 +1076,10 @@ impl Accumulator {
 /// misses of several rows overlap. A queued attempt borrows nothing: its domain and MX name
 /// are copied into the queue's arena, where counting reads them one after the other (from the
 /// batch they would be read from lines far apart, often in the other core's cache: 5% of the
-/// wall time in noisy stretches of the test VM, nothing measurable in quiet ones); its line,
-/// read only when it becomes an example, is kept as a place in the batch of
-/// log data being scanned ([`Batch`]), which must be the batch given to [`Queue::count`], or
-/// else copied too. The result is that of adding each attempt to the [`Accumulator`] at once,
-/// in the same order.
+/// wall time in noisy stretches of the test VM, nothing measurable in quiet ones). Its line,
+/// read only when it becomes an example, is kept as a place in the batch of log data being
+/// scanned ([`Batch`]), which must be the batch given to [`Queue::count`], or else copied too.
+/// The result is that of adding each attempt to the [`Accumulator`] at once, in the same order.
 #[derive(Default)]
 pub struct Queue {
     items: Vec<Queued>,
