@@ -808,6 +808,61 @@ impl Engine {
     }
 }
 
+/// A batch's buffer, read into by the tasks of phase A (each its own chunk, in parallel) and
+/// then read as a whole by the counters while phase A's events still borrow the chunks: what
+/// `par_chunks_mut` cannot give, as the chunks' borrows last as long as the events.
+struct BatchBuf<'d> {
+    ptr: *mut u8,
+    len: usize,
+    /// Handed out chunks, to check that no two overlap.
+    taken: std::sync::Mutex<Vec<(usize, usize)>>,
+    _buf: std::marker::PhantomData<&'d mut [u8]>,
+}
+
+// SAFETY: a `BatchBuf` hands out disjoint parts of one exclusively borrowed buffer (checked in
+// `region`), each to one task; the pointer itself is only read.
+unsafe impl Send for BatchBuf<'_> {}
+// SAFETY: as for `Send`: shared use only hands out disjoint regions, under a lock.
+unsafe impl Sync for BatchBuf<'_> {}
+
+impl<'d> BatchBuf<'d> {
+    fn new(buf: &'d mut [u8]) -> BatchBuf<'d> {
+        BatchBuf {
+            ptr: buf.as_mut_ptr(),
+            len: buf.len(),
+            taken: std::sync::Mutex::new(Vec::new()),
+            _buf: std::marker::PhantomData,
+        }
+    }
+
+    /// The bytes `from..to` (clamped to the buffer), borrowed mutably; empty when they overlap
+    /// a region handed out before (no caller asks for that).
+    fn region(&self, from: usize, to: usize) -> &'d mut [u8] {
+        let to = to.min(self.len);
+        let from = from.min(to);
+        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+        if from == to || taken.iter().any(|&(a, b)| from < b && a < to) {
+            return &mut [];
+        }
+        taken.push((from, to));
+        // SAFETY: `from..to` lies inside the buffer, which `new` borrowed exclusively for
+        // `'d`, and overlaps no region handed out before: this is the only borrow of it.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(from), to - from) }
+    }
+
+    /// The whole buffer, for reading. Takes `self`: no region is handed out afterwards.
+    ///
+    /// # Safety
+    /// No region handed out may be written to (or be borrowed mutably) while the result
+    /// lives: the caller has turned them all into shared borrows.
+    unsafe fn whole(self) -> &'d [u8] {
+        // SAFETY: the buffer was borrowed exclusively for `'d` by `new`; every region handed
+        // out is only read from now on (the caller's promise), and `self` is gone, so none is
+        // handed out again: from here every borrow of the buffer is shared.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
 /// Line-aligned pieces of about `size` bytes of `data`, found as they are taken: a boundary
 /// touches the page it falls on, so finding them all up front would fault in (and keep
 /// resident) a page and its read-ahead for every batch of a large file before it is read.
@@ -902,8 +957,24 @@ fn on_own_threads<T: Send>(items: Vec<T>, work: impl Fn(usize, &mut T) + Sync) {
     });
 }
 
+/// Count one partition's `queue` for `c` (the counter that owns its domains); `batch` is the
+/// data the queue's lines lie in. An attempt whose domain is not a host name is a problem,
+/// and no attempt.
+fn count_queue(names: &[String], batch: &[u8], queue: &mut Queue, c: &mut Counter) {
+    let (acc, problems, bad) = (&mut c.acc, &mut c.problems, &mut c.bad);
+    queue.count(
+        acc,
+        batch,
+        &|i| names.get(i as usize).cloned().unwrap_or_default(),
+        &mut |input, line, text| {
+            problems.add(input, line, "bad-domain", text);
+            *bad += 1;
+        },
+    );
+}
+
 /// Phase C of a batch: each counter takes its queue from every partition's outbox and counts
-/// it, in parallel. An attempt whose domain is not a host name is a problem, and no attempt.
+/// it, in parallel.
 fn count_outboxes(
     names: &[String],
     batch: &[u8],
@@ -922,17 +993,8 @@ fn count_outboxes(
     on_own_threads(
         counters.iter_mut().zip(columns.iter_mut()).collect(),
         |_, (c, queues)| {
-            let (acc, problems, bad) = (&mut c.acc, &mut c.problems, &mut c.bad);
             for q in queues.iter_mut() {
-                q.count(
-                    acc,
-                    batch,
-                    &|i| names.get(i as usize).cloned().unwrap_or_default(),
-                    &mut |input, line, text| {
-                        problems.add(input, line, "bad-domain", text);
-                        *bad += 1;
-                    },
-                );
+                count_queue(names, batch, q, c);
             }
         },
     );
@@ -942,6 +1004,109 @@ fn count_outboxes(
             if let Some(slot) = s.outbox.get_mut(t) {
                 *slot = q;
             }
+        }
+    }
+}
+
+/// Which partitions have finished their part of phase B, for the counters that wait on them
+/// ([`partitions_then_counts`]).
+struct Finished {
+    done: std::sync::Mutex<Vec<bool>>,
+    changed: std::sync::Condvar,
+}
+
+impl Finished {
+    fn new(n: usize) -> Finished {
+        Finished {
+            done: std::sync::Mutex::new(vec![false; n]),
+            changed: std::sync::Condvar::new(),
+        }
+    }
+
+    fn set(&self, p: usize) {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = done.get_mut(p) {
+            *d = true;
+        }
+        self.changed.notify_all();
+    }
+
+    /// The first of `left` that has finished, once one has.
+    fn first_of(&self, left: &[usize]) -> usize {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(k) = left.iter().position(|&u| done.get(u) == Some(&true)) {
+                return k;
+            }
+            done = self.changed.wait(done).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Phases B and C of a batch in one pass over the threads: each thread runs its partition,
+/// hands its outbox to the counters, and then counts, as the counter of its own index, its
+/// own partition's queue first (just written, still in its cache) and every other
+/// partition's as soon as that one has finished. A thread that finishes its partition early
+/// so counts instead of waiting for the slower one. The counts are what [`count_outboxes`]
+/// gives after [`run_partition`]: counting does not depend on the order of the attempts.
+/// Needs one thread per partition (a thread waits for the others' partitions).
+#[allow(clippy::too_many_arguments)]
+fn partitions_then_counts(
+    engine: &Engine,
+    outs: &[ChunkOut<'_>],
+    bases: &[u64],
+    input: u32,
+    states: &mut [PartitionState],
+    sinks: &mut [PartSink<'_>],
+    names: &[String],
+    batch: &[u8],
+    counters: &mut [Counter],
+) {
+    let n = states.len();
+    // mail[p][t]: partition p's attempts to the domains that counter t owns
+    let mail: Vec<Vec<std::sync::Mutex<Queue>>> = (0..n)
+        .map(|_| {
+            (0..n)
+                .map(|_| std::sync::Mutex::new(Queue::default()))
+                .collect()
+        })
+        .collect();
+    let finished = Finished::new(n);
+    let lock = |m: &std::sync::Mutex<Queue>| {
+        // a queue is taken by one thread at a time, after its partition has finished
+        let mut q = m.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *q)
+    };
+    let put = |m: &std::sync::Mutex<Queue>, q: Queue| {
+        *m.lock().unwrap_or_else(|e| e.into_inner()) = q;
+    };
+    let items: Vec<_> = states
+        .iter_mut()
+        .zip(sinks.iter_mut())
+        .zip(counters.iter_mut())
+        .collect();
+    on_own_threads(items, |p, ((st, sink), counter)| {
+        run_partition(engine, st, *sink, outs, bases, p, input);
+        if let Some(row) = mail.get(p) {
+            for (slot, q) in row.iter().zip(sink.outbox.iter_mut()) {
+                put(slot, std::mem::take(q));
+            }
+        }
+        finished.set(p);
+        let mut left: Vec<usize> = (0..n).map(|i| (p + i) % n).collect();
+        while !left.is_empty() {
+            let u = left.remove(finished.first_of(&left));
+            if let Some(slot) = mail.get(u).and_then(|row| row.get(p)) {
+                let mut q = lock(slot);
+                count_queue(names, batch, &mut q, counter);
+                put(slot, q);
+            }
+        }
+    });
+    // the emptied queues go back to their partitions, with their buffers
+    for (row, sink) in mail.iter().zip(sinks.iter_mut()) {
+        for (slot, q) in row.iter().zip(sink.outbox.iter_mut()) {
+            *q = lock(slot);
         }
     }
 }
@@ -1365,7 +1530,10 @@ fn phase_a<'d>(engine: &Engine, data: &'d [u8], ctx: &InputCtx) -> Vec<ChunkOut<
 }
 
 /// Phase B of one batch: its partitions in parallel; then phase A's problems, rebased to
-/// file line numbers, and the batch's attempts in line order (empty unless collected).
+/// file line numbers, and the batch's attempts in line order (empty unless collected). With
+/// `count` (the names of the inputs, the batch's data and the counters), phase C too: the
+/// partitions' queues are counted.
+#[allow(clippy::too_many_arguments)]
 fn phase_b(
     engine: &Engine,
     input: u32,
@@ -1374,6 +1542,7 @@ fn phase_b(
     states: &mut [PartitionState],
     sinks: &mut [PartSink<'_>],
     problems: &mut Problems,
+    count: Option<(&[String], &[u8], &mut [Counter])>,
 ) -> Vec<Attempt> {
     let mut bases = Vec::with_capacity(outs.len());
     let mut b = *line_base;
@@ -1382,10 +1551,27 @@ fn phase_b(
         b += o.lines;
     }
     *line_base = b;
-    on_own_threads(
-        states.iter_mut().zip(sinks.iter_mut()).collect(),
-        |p, (st, sink)| run_partition(engine, st, *sink, &outs, &bases, p, input),
-    );
+    match count {
+        // one thread per partition, and one counter per partition: counted as they finish
+        Some((names, batch, counters))
+            if !counters.is_empty()
+                && counters.len() == states.len()
+                && states.len() <= rayon::current_num_threads() =>
+        {
+            partitions_then_counts(
+                engine, &outs, &bases, input, states, sinks, names, batch, counters,
+            );
+        }
+        count => {
+            on_own_threads(
+                states.iter_mut().zip(sinks.iter_mut()).collect(),
+                |p, (st, sink)| run_partition(engine, st, *sink, &outs, &bases, p, input),
+            );
+            if let Some((names, batch, counters)) = count {
+                count_outboxes(names, batch, sinks, counters);
+            }
+        }
+    }
     for (o, base) in outs.into_iter().zip(&bases) {
         let mut pr = o.problems;
         for ip in pr.inputs.values_mut() {
@@ -1485,13 +1671,19 @@ impl<'s> Scanner<'s> {
         }
     }
 
-    /// Phase B of a batch of `input`, whose phase A gave `outs`; `place` is where the batch
-    /// lies.
-    fn run_b(&mut self, input: u32, outs: Vec<ChunkOut<'_>>, place: Batch) -> Vec<Attempt> {
+    /// Phases B and C of the batch `data` of `input`, whose phase A gave `outs`, and its
+    /// attempts.
+    fn run_bc(
+        &mut self,
+        input: u32,
+        outs: Vec<ChunkOut<'_>>,
+        data: &[u8],
+        on_batch: &mut dyn FnMut(Vec<Attempt>),
+    ) {
         for s in self.sinks.iter_mut() {
-            s.batch = place;
+            s.batch = Batch::of(data);
         }
-        phase_b(
+        let attempts = phase_b(
             &self.engine,
             input,
             outs,
@@ -1499,17 +1691,8 @@ impl<'s> Scanner<'s> {
             &mut self.states,
             &mut self.sinks,
             &mut self.problems,
-        )
-    }
-
-    /// Phase C of the batch `data` (no event borrows from it any more), and its attempts.
-    fn run_c(
-        &mut self,
-        data: &[u8],
-        attempts: Vec<Attempt>,
-        on_batch: &mut dyn FnMut(Vec<Attempt>),
-    ) {
-        count_outboxes(self.names, data, &mut self.sinks, &mut self.counters);
+            Some((self.names, data, &mut self.counters)),
+        );
         for s in self.sinks.iter_mut() {
             s.batch = Batch::default();
         }
@@ -1528,8 +1711,7 @@ impl<'s> Scanner<'s> {
         on_batch: &mut dyn FnMut(Vec<Attempt>),
     ) {
         let ((), outs) = rayon::join(beside, || phase_a(&self.engine, data, ctx));
-        let attempts = self.run_b(ctx.input, outs, Batch::of(data));
-        self.run_c(data, attempts, on_batch);
+        self.run_bc(ctx.input, outs, data, on_batch);
     }
 
     /// Scan `[start, end)` of a plain file with `pread`, each batch in `buf`; returns the
@@ -1554,15 +1736,18 @@ impl<'s> Scanner<'s> {
             if buf.len() < want {
                 buf.resize(want, 0);
             }
-            let place = Batch::of(&buf[..want]);
-            let pieces: Vec<ReadPiece<'_>> = buf[..want]
-                .par_chunks_mut(chunk)
-                .enumerate()
-                .map(|(i, region)| {
-                    self.engine
-                        .read_piece(ctx, file, pos + (i * chunk) as u64, region)
+            let batch = BatchBuf::new(&mut buf[..want]);
+            let pieces: Vec<ReadPiece<'_>> = (0..want.div_ceil(chunk))
+                .into_par_iter()
+                .map(|i| {
+                    let from = i * chunk;
+                    let region = batch.region(from, (from + chunk).min(want));
+                    self.engine.read_piece(ctx, file, pos + from as u64, region)
                 })
                 .collect();
+            // SAFETY: each region went to `read_piece`, which reads into it and then keeps only
+            // shared borrows of it (in its piece); every task has ended.
+            let data = unsafe { batch.whole() };
             let joined = join_pieces(&pieces, &mut pending);
             let read = joined.read;
             pos += read;
@@ -1588,8 +1773,7 @@ impl<'s> Scanner<'s> {
             if let Some(t) = &tail_line {
                 outs.push(self.engine.parse_chunk(ctx, t));
             }
-            let attempts = self.run_b(ctx.input, outs, place);
-            self.run_c(&buf[..want], attempts, on_batch);
+            self.run_bc(ctx.input, outs, data, on_batch);
             self.count_progress(read as usize);
         }
         // a final line without newline is left for the next run when asked to
@@ -2030,6 +2214,29 @@ mod tests {
         assert_eq!((p.kept.len(), p.len), (MAX_LINE + 2, 5 * MAX_LINE as u64));
         assert_eq!(p.take().len(), MAX_LINE + 2);
         assert_eq!((p.kept.len(), p.len), (0, 0));
+    }
+
+    /// A batch buffer hands out each byte to one region at most, and reads back as a whole
+    /// what the regions were given.
+    #[test]
+    fn batch_buffer_regions_are_disjoint() {
+        let mut buf = vec![0u8; 10];
+        let b = BatchBuf::new(&mut buf);
+        let r1 = b.region(0, 4);
+        let r2 = b.region(4, 99);
+        assert_eq!((r1.len(), r2.len()), (4, 6));
+        assert!(b.region(3, 5).is_empty(), "overlaps both");
+        assert!(b.region(9, 10).is_empty(), "inside the second");
+        assert!(b.region(10, 12).is_empty(), "past the end");
+        r1.copy_from_slice(b"abcd");
+        r2.copy_from_slice(b"efghij");
+        let (r1, r2): (&[u8], &[u8]) = (r1, r2);
+        // SAFETY: the regions are only read from here on.
+        let whole = unsafe { b.whole() };
+        assert_eq!(
+            (whole, r1, r2),
+            (&b"abcdefghij"[..], &b"abcd"[..], &b"efghij"[..])
+        );
     }
 
     /// Every item is worked on once, by the pool thread of its index modulo the pool's size,
