@@ -1104,6 +1104,14 @@ impl Batch {
         }
     }
 
+    /// The place of the `len` bytes at `start` (an address only: nothing is read).
+    pub fn at(start: *const u8, len: usize) -> Batch {
+        Batch {
+            start: start as usize,
+            len,
+        }
+    }
+
     /// The offset and length of `s` in the batch, if it lies there.
     fn place(&self, s: &str) -> Option<(u32, u32)> {
         let off = (s.as_ptr() as usize).checked_sub(self.start)?;

@@ -808,6 +808,16 @@ impl Engine {
     }
 }
 
+/// What partition 0 walked in a batch of [`Scanner::read_and_count`]: the line number before
+/// each piece's body, the problems of the lines joined at the pieces' edges (with input line
+/// numbers), and the line number after the last line walked.
+#[derive(Default)]
+struct Walked {
+    body_bases: Vec<u64>,
+    problems: Problems,
+    end_base: u64,
+}
+
 /// A batch's buffer, read into by the tasks of phase A (each its own chunk, in parallel) and
 /// then read as a whole by the counters while phase A's events still borrow the chunks: what
 /// `par_chunks_mut` cannot give, as the chunks' borrows last as long as the events.
@@ -850,15 +860,20 @@ impl<'d> BatchBuf<'d> {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(from), to - from) }
     }
 
-    /// The whole buffer, for reading. Takes `self`: no region is handed out afterwards.
+    /// Where the buffer lies (see [`Batch`]).
+    fn place(&self) -> Batch {
+        Batch::at(self.ptr, self.len)
+    }
+
+    /// The whole buffer, for reading.
     ///
     /// # Safety
-    /// No region handed out may be written to (or be borrowed mutably) while the result
-    /// lives: the caller has turned them all into shared borrows.
-    unsafe fn whole(self) -> &'d [u8] {
-        // SAFETY: the buffer was borrowed exclusively for `'d` by `new`; every region handed
-        // out is only read from now on (the caller's promise), and `self` is gone, so none is
-        // handed out again: from here every borrow of the buffer is shared.
+    /// Every region handed out has been written to for the last time (the caller has turned
+    /// them all into shared borrows), and none is handed out while the result lives.
+    unsafe fn whole(&self) -> &'d [u8] {
+        // SAFETY: the buffer was borrowed exclusively for `'d` by `new`; the regions handed
+        // out are only read from now on, and none is handed out again while the result
+        // lives (the caller's promise): every borrow of the buffer is shared.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
@@ -1008,8 +1023,8 @@ fn count_outboxes(
     }
 }
 
-/// Which partitions have finished their part of phase B, for the counters that wait on them
-/// ([`partitions_then_counts`]).
+/// Which of `n` pieces of work (partitions of phase B, pieces of a batch) are done, for the
+/// threads that wait on them ([`partitions_then_counts`], [`Scanner::read_and_count`]).
 struct Finished {
     done: std::sync::Mutex<Vec<bool>>,
     changed: std::sync::Condvar,
@@ -1031,6 +1046,19 @@ impl Finished {
         self.changed.notify_all();
     }
 
+    /// Once `p` has finished.
+    fn wait(&self, p: usize) {
+        self.first_of(&[p]);
+    }
+
+    /// Once every one has finished.
+    fn wait_all(&self) {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        while done.iter().any(|d| !d) {
+            done = self.changed.wait(done).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
     /// The first of `left` that has finished, once one has.
     fn first_of(&self, left: &[usize]) -> usize {
         let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
@@ -1050,16 +1078,12 @@ impl Finished {
 /// so counts instead of waiting for the slower one. The counts are what [`count_outboxes`]
 /// gives after [`run_partition`]: counting does not depend on the order of the attempts.
 /// Needs one thread per partition (a thread waits for the others' partitions).
-#[allow(clippy::too_many_arguments)]
-fn partitions_then_counts(
-    engine: &Engine,
-    outs: &[ChunkOut<'_>],
-    bases: &[u64],
-    input: u32,
+fn partitions_then_counts<'s, 'b>(
+    walk: impl Fn(usize, &mut PartitionState, &mut PartSink<'s>) + Sync,
     states: &mut [PartitionState],
-    sinks: &mut [PartSink<'_>],
+    sinks: &mut [PartSink<'s>],
     names: &[String],
-    batch: &[u8],
+    batch: impl Fn() -> &'b [u8] + Sync,
     counters: &mut [Counter],
 ) {
     let n = states.len();
@@ -1086,13 +1110,14 @@ fn partitions_then_counts(
         .zip(counters.iter_mut())
         .collect();
     on_own_threads(items, |p, ((st, sink), counter)| {
-        run_partition(engine, st, *sink, outs, bases, p, input);
+        walk(p, st, sink);
         if let Some(row) = mail.get(p) {
             for (slot, q) in row.iter().zip(sink.outbox.iter_mut()) {
                 put(slot, std::mem::take(q));
             }
         }
         finished.set(p);
+        let batch = batch();
         let mut left: Vec<usize> = (0..n).map(|i| (p + i) % n).collect();
         while !left.is_empty() {
             let u = left.remove(finished.first_of(&left));
@@ -1206,8 +1231,7 @@ fn run_partition(
 ) {
     let mut latest = i64::MIN;
     for (c, base) in chunks.iter().zip(bases) {
-        let events = c.buckets.get(p).map_or(&[][..], Vec::as_slice);
-        run_events(engine, state, sink, events, *base, input, &mut latest);
+        run_events(engine, state, sink, bucket(c, p), *base, input, &mut latest);
     }
     if latest != i64::MIN {
         state.expire(latest, sink);
@@ -1381,7 +1405,7 @@ fn keep_heap_between_batches() {
 /// A line cut at the edge of a piece or a batch, joined again. At most `MAX_LINE + 2` bytes
 /// are kept: after a trailing `\r` is dropped that is still too long, so an over-long line
 /// is reported as if it had been read whole.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Pending {
     kept: Vec<u8>,
     /// The line's real length so far.
@@ -1529,6 +1553,22 @@ fn phase_a<'d>(engine: &Engine, data: &'d [u8], ctx: &InputCtx) -> Vec<ChunkOut<
         .collect()
 }
 
+/// Partition `p`'s events in `out`.
+fn bucket<'o, 'a>(out: &'o ChunkOut<'a>, p: usize) -> &'o [Keyed<'a>] {
+    out.buckets.get(p).map_or(&[][..], Vec::as_slice)
+}
+
+/// `problems` of a piece of input whose first line is line `base + 1` of the input (they were
+/// found with line numbers relative to the piece).
+fn rebased(mut problems: Problems, base: u64) -> Problems {
+    for ip in problems.inputs.values_mut() {
+        for e in ip.examples.iter_mut() {
+            e.line += base;
+        }
+    }
+    problems
+}
+
 /// Phase B of one batch: its partitions in parallel; then phase A's problems, rebased to
 /// file line numbers, and the batch's attempts in line order (empty unless collected). With
 /// `count` (the names of the inputs, the batch's data and the counters), phase C too: the
@@ -1559,7 +1599,12 @@ fn phase_b(
                 && states.len() <= rayon::current_num_threads() =>
         {
             partitions_then_counts(
-                engine, &outs, &bases, input, states, sinks, names, batch, counters,
+                |p, st, sink| run_partition(engine, st, sink, &outs, &bases, p, input),
+                states,
+                sinks,
+                names,
+                || batch,
+                counters,
             );
         }
         count => {
@@ -1573,13 +1618,7 @@ fn phase_b(
         }
     }
     for (o, base) in outs.into_iter().zip(&bases) {
-        let mut pr = o.problems;
-        for ip in pr.inputs.values_mut() {
-            for e in ip.examples.iter_mut() {
-                e.line += base;
-            }
-        }
-        problems.merge(pr);
+        problems.merge(rebased(o.problems, *base));
     }
     let mut batch: Vec<Attempt> = Vec::new();
     for s in sinks.iter_mut() {
@@ -1714,6 +1753,143 @@ impl<'s> Scanner<'s> {
         self.run_bc(ctx.input, outs, data, on_batch);
     }
 
+    /// Whether a plain file's batches go through [`read_and_count`](Self::read_and_count):
+    /// when attempts are counted only, with one counter per partition and one thread each.
+    fn pipelined(&self) -> bool {
+        !self.collect.attempts
+            && !self.counters.is_empty()
+            && self.counters.len() == self.states.len()
+            && self.states.len() <= rayon::current_num_threads()
+    }
+
+    /// All three phases of one batch of a plain file, `batch` to be read from `pos` (reading
+    /// ends at `end`), in one pass over the threads: each thread reads and parses pieces
+    /// (phase A) while any are left, then runs its partition through the pieces in order,
+    /// each as soon as it is parsed (phase B), and counts (phase C, as in
+    /// [`partitions_then_counts`]). A thread that parses its last piece first so goes on
+    /// with the pieces parsed before, instead of waiting for the other to finish phase A.
+    /// Each thread joins the lines cut at the pieces' edges itself (as [`join_pieces`] does,
+    /// from `pending`), and parses them for its partition. Returns the pieces and, from
+    /// partition 0, the line numbers and the problems of what it walked.
+    fn read_and_count<'d>(
+        &mut self,
+        ctx: &InputCtx,
+        file: &std::fs::File,
+        (pos, end): (u64, u64),
+        batch: &BatchBuf<'d>,
+        pending: &Pending,
+    ) -> (Vec<ReadPiece<'d>>, Walked) {
+        let engine = &self.engine;
+        let chunk = engine.opts.chunk_bytes.max(1);
+        let complete_only = engine.opts.complete_lines_only;
+        let want = batch.len;
+        let k = want.div_ceil(chunk);
+        let slots: Vec<std::sync::OnceLock<ReadPiece<'d>>> =
+            (0..k).map(|_| std::sync::OnceLock::new()).collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let filled = Finished::new(k);
+        let walked = std::sync::Mutex::new(Walked::default());
+        let line_base = self.line_base;
+        let input = ctx.input;
+        for s in self.sinks.iter_mut() {
+            s.batch = batch.place();
+        }
+        let walk = |p: usize, st: &mut PartitionState, sink: &mut PartSink<'_>| {
+            // phase A: pieces, while any are left
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= k {
+                    break;
+                }
+                let from = i * chunk;
+                let region = batch.region(from, (from + chunk).min(want));
+                let piece = engine.read_piece(ctx, file, pos + from as u64, region);
+                if let Some(slot) = slots.get(i) {
+                    let _ = slot.set(piece);
+                }
+                filled.set(i);
+            }
+            // phase B: this partition's events, piece by piece, each once it is there
+            let mut latest = i64::MIN;
+            let mut base = line_base;
+            let mut joining = pending.clone();
+            let mut read = 0u64;
+            let mut stopped = false;
+            let mut record = (p == 0).then(Walked::default);
+            for i in 0..k {
+                filled.wait(i);
+                let Some(piece) = slots.get(i).and_then(std::sync::OnceLock::get) else {
+                    break;
+                };
+                joining.push(piece.head);
+                if piece.closed {
+                    let line = joining.take();
+                    let out = engine.parse_chunk(ctx, &line);
+                    run_events(engine, st, sink, bucket(&out, p), base, input, &mut latest);
+                    if let Some(r) = record.as_mut() {
+                        r.problems.merge(rebased(out.problems, base));
+                    }
+                    base += out.lines;
+                    joining.push(piece.tail);
+                }
+                if let Some(r) = record.as_mut() {
+                    r.body_bases.push(base);
+                }
+                if let Some(body) = &piece.body {
+                    run_events(engine, st, sink, bucket(body, p), base, input, &mut latest);
+                    base += body.lines;
+                }
+                read += piece.read as u64;
+                if piece.short().is_some() {
+                    stopped = true;
+                    break;
+                }
+            }
+            // the input's last line, without a newline
+            if (stopped || pos + read >= end) && joining.len > 0 && !complete_only {
+                let line = joining.take();
+                let out = engine.parse_chunk(ctx, &line);
+                run_events(engine, st, sink, bucket(&out, p), base, input, &mut latest);
+                if let Some(r) = record.as_mut() {
+                    r.problems.merge(rebased(out.problems, base));
+                }
+                base += out.lines;
+            }
+            if latest != i64::MIN {
+                st.expire(latest, sink);
+            }
+            if let Some(mut r) = record {
+                r.end_base = base;
+                *walked.lock().unwrap_or_else(|e| e.into_inner()) = r;
+            }
+        };
+        partitions_then_counts(
+            walk,
+            &mut self.states,
+            &mut self.sinks,
+            self.names,
+            || {
+                filled.wait_all();
+                // SAFETY: every region has been read into (all pieces are filled in), each
+                // went to `read_piece`, which keeps only shared borrows of it, and no region
+                // is handed out any more (all `k` were taken).
+                unsafe { batch.whole() }
+            },
+            &mut self.counters,
+        );
+        for s in self.sinks.iter_mut() {
+            s.batch = Batch::default();
+        }
+        let pieces = slots
+            .into_iter()
+            .filter_map(std::sync::OnceLock::into_inner)
+            .collect();
+        (
+            pieces,
+            walked.into_inner().unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
     /// Scan `[start, end)` of a plain file with `pread`, each batch in `buf`; returns the
     /// offset where the next run would go on.
     fn read_file(
@@ -1737,6 +1913,35 @@ impl<'s> Scanner<'s> {
                 buf.resize(want, 0);
             }
             let batch = BatchBuf::new(&mut buf[..want]);
+            if self.pipelined() {
+                let (pieces, walked) = self.read_and_count(ctx, file, (pos, end), &batch, &pending);
+                // the walkers joined the pieces' edges as this does; here only `pending` and
+                // where reading stopped are wanted
+                let joined = join_pieces(&pieces, &mut pending);
+                let read = joined.read;
+                pos += read;
+                if let Some(why) = joined.stop {
+                    self.problems.error(
+                        ctx.input,
+                        format!(
+                            "{why}: reading stopped at byte {pos} of {end}; the lines before it were used"
+                        ),
+                    );
+                    ended = true;
+                }
+                if (ended || pos >= end) && pending.len > 0 && !complete_only {
+                    pending.take();
+                }
+                for (piece, base) in pieces.into_iter().zip(&walked.body_bases) {
+                    if let Some(body) = piece.body {
+                        self.problems.merge(rebased(body.problems, *base));
+                    }
+                }
+                self.problems.merge(walked.problems);
+                self.line_base = walked.end_base;
+                self.count_progress(read as usize);
+                continue;
+            }
             let pieces: Vec<ReadPiece<'_>> = (0..want.div_ceil(chunk))
                 .into_par_iter()
                 .map(|i| {
