@@ -1071,6 +1071,13 @@ impl Finished {
     }
 }
 
+/// Whether `parts` partitions and `counters` counters go through [`partitions_then_counts`]:
+/// when attempts are counted, by one counter per partition, each partition on a thread of its
+/// own (a thread there waits for the others' partitions).
+fn counted_as_partitions_finish(parts: usize, counters: usize) -> bool {
+    counters > 0 && counters == parts && parts <= rayon::current_num_threads()
+}
+
 /// Phases B and C of a batch in one pass over the threads: each thread runs its partition,
 /// hands its outbox to the counters, and then counts, as the counter of its own index, its
 /// own partition's queue first (just written, still in its cache) and every other
@@ -1096,7 +1103,7 @@ fn partitions_then_counts<'s, 'b>(
         })
         .collect();
     let finished = Finished::new(n);
-    let lock = |m: &std::sync::Mutex<Queue>| {
+    let take = |m: &std::sync::Mutex<Queue>| {
         // a queue is taken by one thread at a time, after its partition has finished
         let mut q = m.lock().unwrap_or_else(|e| e.into_inner());
         std::mem::take(&mut *q)
@@ -1122,7 +1129,7 @@ fn partitions_then_counts<'s, 'b>(
         while !left.is_empty() {
             let u = left.remove(finished.first_of(&left));
             if let Some(slot) = mail.get(u).and_then(|row| row.get(p)) {
-                let mut q = lock(slot);
+                let mut q = take(slot);
                 count_queue(names, batch, &mut q, counter);
                 put(slot, q);
             }
@@ -1131,7 +1138,7 @@ fn partitions_then_counts<'s, 'b>(
     // the emptied queues go back to their partitions, with their buffers
     for (row, sink) in mail.iter().zip(sinks.iter_mut()) {
         for (slot, q) in row.iter().zip(sink.outbox.iter_mut()) {
-            *q = lock(slot);
+            *q = take(slot);
         }
     }
 }
@@ -1570,9 +1577,9 @@ fn rebased(mut problems: Problems, base: u64) -> Problems {
 }
 
 /// Phase B of one batch: its partitions in parallel; then phase A's problems, rebased to
-/// file line numbers, and the batch's attempts in line order (empty unless collected). With
-/// `count` (the names of the inputs, the batch's data and the counters), phase C too: the
-/// partitions' queues are counted.
+/// file line numbers, and the batch's attempts in line order (empty unless collected). Phase C
+/// too: the partitions' queues are counted, with `count`'s names of the inputs, the batch's
+/// data and counters (none when attempts are only collected).
 #[allow(clippy::too_many_arguments)]
 fn phase_b(
     engine: &Engine,
@@ -1582,7 +1589,7 @@ fn phase_b(
     states: &mut [PartitionState],
     sinks: &mut [PartSink<'_>],
     problems: &mut Problems,
-    count: Option<(&[String], &[u8], &mut [Counter])>,
+    (names, batch, counters): (&[String], &[u8], &mut [Counter]),
 ) -> Vec<Attempt> {
     let mut bases = Vec::with_capacity(outs.len());
     let mut b = *line_base;
@@ -1591,31 +1598,21 @@ fn phase_b(
         b += o.lines;
     }
     *line_base = b;
-    match count {
-        // one thread per partition, and one counter per partition: counted as they finish
-        Some((names, batch, counters))
-            if !counters.is_empty()
-                && counters.len() == states.len()
-                && states.len() <= rayon::current_num_threads() =>
-        {
-            partitions_then_counts(
-                |p, st, sink| run_partition(engine, st, sink, &outs, &bases, p, input),
-                states,
-                sinks,
-                names,
-                || batch,
-                counters,
-            );
-        }
-        count => {
-            on_own_threads(
-                states.iter_mut().zip(sinks.iter_mut()).collect(),
-                |p, (st, sink)| run_partition(engine, st, *sink, &outs, &bases, p, input),
-            );
-            if let Some((names, batch, counters)) = count {
-                count_outboxes(names, batch, sinks, counters);
-            }
-        }
+    if counted_as_partitions_finish(states.len(), counters.len()) {
+        partitions_then_counts(
+            |p, st, sink| run_partition(engine, st, sink, &outs, &bases, p, input),
+            states,
+            sinks,
+            names,
+            || batch,
+            counters,
+        );
+    } else {
+        on_own_threads(
+            states.iter_mut().zip(sinks.iter_mut()).collect(),
+            |p, (st, sink)| run_partition(engine, st, *sink, &outs, &bases, p, input),
+        );
+        count_outboxes(names, batch, sinks, counters);
     }
     for (o, base) in outs.into_iter().zip(&bases) {
         problems.merge(rebased(o.problems, *base));
@@ -1730,7 +1727,7 @@ impl<'s> Scanner<'s> {
             &mut self.states,
             &mut self.sinks,
             &mut self.problems,
-            Some((self.names, data, &mut self.counters)),
+            (self.names, data, &mut self.counters),
         );
         for s in self.sinks.iter_mut() {
             s.batch = Batch::default();
@@ -1757,9 +1754,7 @@ impl<'s> Scanner<'s> {
     /// when attempts are counted only, with one counter per partition and one thread each.
     fn pipelined(&self) -> bool {
         !self.collect.attempts
-            && !self.counters.is_empty()
-            && self.counters.len() == self.states.len()
-            && self.states.len() <= rayon::current_num_threads()
+            && counted_as_partitions_finish(self.states.len(), self.counters.len())
     }
 
     /// All three phases of one batch of a plain file, `batch` to be read from `pos` (reading
