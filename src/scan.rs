@@ -818,6 +818,47 @@ struct Walked {
     end_base: u64,
 }
 
+/// One partition's walk through the pieces of a batch in [`Scanner::read_and_count`]: the
+/// line number before the next part, the latest log time seen, and (partition 0) the record.
+struct PieceWalk<'e> {
+    engine: &'e Engine,
+    ctx: &'e InputCtx,
+    p: usize,
+    base: u64,
+    latest: i64,
+    record: Option<Walked>,
+}
+
+impl PieceWalk<'_> {
+    /// A line joined at a piece's edge: parsed, and this partition's part of it run.
+    fn joined(&mut self, line: &[u8], st: &mut PartitionState, sink: &mut dyn Emit) {
+        let mut out = self.engine.parse_chunk(self.ctx, line);
+        let problems = std::mem::take(&mut out.problems);
+        if let Some(r) = self.record.as_mut() {
+            r.problems.merge(rebased(problems, self.base));
+        }
+        self.run(&out, st, sink);
+    }
+
+    /// A piece's body (its whole lines, parsed in phase A): this partition's part of it run.
+    fn body(&mut self, body: Option<&ChunkOut<'_>>, st: &mut PartitionState, sink: &mut dyn Emit) {
+        if let Some(r) = self.record.as_mut() {
+            r.body_bases.push(self.base);
+        }
+        if let Some(body) = body {
+            self.run(body, st, sink);
+        }
+    }
+
+    /// This partition's events of `out`, whose lines follow line `base`.
+    fn run(&mut self, out: &ChunkOut<'_>, st: &mut PartitionState, sink: &mut dyn Emit) {
+        let (engine, input) = (self.engine, self.ctx.input);
+        let events = bucket(out, self.p);
+        run_events(engine, st, sink, events, self.base, input, &mut self.latest);
+        self.base += out.lines;
+    }
+}
+
 /// A batch's buffer, read into by the tasks of phase A (each its own chunk, in parallel) and
 /// then read as a whole by the counters while phase A's events still borrow the chunks: what
 /// `par_chunks_mut` cannot give, as the chunks' borrows last as long as the events.
@@ -1785,7 +1826,6 @@ impl<'s> Scanner<'s> {
         let filled = Finished::new(k);
         let walked = std::sync::Mutex::new(Walked::default());
         let line_base = self.line_base;
-        let input = ctx.input;
         for s in self.sinks.iter_mut() {
             s.batch = batch.place();
         }
@@ -1805,12 +1845,17 @@ impl<'s> Scanner<'s> {
                 filled.set(i);
             }
             // phase B: this partition's events, piece by piece, each once it is there
-            let mut latest = i64::MIN;
-            let mut base = line_base;
+            let mut w = PieceWalk {
+                engine,
+                ctx,
+                p,
+                base: line_base,
+                latest: i64::MIN,
+                record: (p == 0).then(Walked::default),
+            };
             let mut joining = pending.clone();
             let mut read = 0u64;
             let mut stopped = false;
-            let mut record = (p == 0).then(Walked::default);
             for i in 0..k {
                 filled.wait(i);
                 let Some(piece) = slots.get(i).and_then(std::sync::OnceLock::get) else {
@@ -1818,22 +1863,10 @@ impl<'s> Scanner<'s> {
                 };
                 joining.push(piece.head);
                 if piece.closed {
-                    let line = joining.take();
-                    let out = engine.parse_chunk(ctx, &line);
-                    run_events(engine, st, sink, bucket(&out, p), base, input, &mut latest);
-                    if let Some(r) = record.as_mut() {
-                        r.problems.merge(rebased(out.problems, base));
-                    }
-                    base += out.lines;
+                    w.joined(&joining.take(), st, sink);
                     joining.push(piece.tail);
                 }
-                if let Some(r) = record.as_mut() {
-                    r.body_bases.push(base);
-                }
-                if let Some(body) = &piece.body {
-                    run_events(engine, st, sink, bucket(body, p), base, input, &mut latest);
-                    base += body.lines;
-                }
+                w.body(piece.body.as_ref(), st, sink);
                 read += piece.read as u64;
                 if piece.short().is_some() {
                     stopped = true;
@@ -1842,19 +1875,13 @@ impl<'s> Scanner<'s> {
             }
             // the input's last line, without a newline
             if (stopped || pos + read >= end) && joining.len > 0 && !complete_only {
-                let line = joining.take();
-                let out = engine.parse_chunk(ctx, &line);
-                run_events(engine, st, sink, bucket(&out, p), base, input, &mut latest);
-                if let Some(r) = record.as_mut() {
-                    r.problems.merge(rebased(out.problems, base));
-                }
-                base += out.lines;
+                w.joined(&joining.take(), st, sink);
             }
-            if latest != i64::MIN {
-                st.expire(latest, sink);
+            if w.latest != i64::MIN {
+                st.expire(w.latest, sink);
             }
-            if let Some(mut r) = record {
-                r.end_base = base;
+            if let Some(mut r) = w.record {
+                r.end_base = w.base;
                 *walked.lock().unwrap_or_else(|e| e.into_inner()) = r;
             }
         };
@@ -1908,46 +1935,21 @@ impl<'s> Scanner<'s> {
                 buf.resize(want, 0);
             }
             let batch = BatchBuf::new(&mut buf[..want]);
-            if self.pipelined() {
+            // all three phases at once, or phase A here and the others after it
+            let (pieces, walked) = if self.pipelined() {
                 let (pieces, walked) = self.read_and_count(ctx, file, (pos, end), &batch, &pending);
-                // the walkers joined the pieces' edges as this does; here only `pending` and
-                // where reading stopped are wanted
-                let joined = join_pieces(&pieces, &mut pending);
-                let read = joined.read;
-                pos += read;
-                if let Some(why) = joined.stop {
-                    self.problems.error(
-                        ctx.input,
-                        format!(
-                            "{why}: reading stopped at byte {pos} of {end}; the lines before it were used"
-                        ),
-                    );
-                    ended = true;
-                }
-                if (ended || pos >= end) && pending.len > 0 && !complete_only {
-                    pending.take();
-                }
-                for (piece, base) in pieces.into_iter().zip(&walked.body_bases) {
-                    if let Some(body) = piece.body {
-                        self.problems.merge(rebased(body.problems, *base));
-                    }
-                }
-                self.problems.merge(walked.problems);
-                self.line_base = walked.end_base;
-                self.count_progress(read as usize);
-                continue;
-            }
-            let pieces: Vec<ReadPiece<'_>> = (0..want.div_ceil(chunk))
-                .into_par_iter()
-                .map(|i| {
-                    let from = i * chunk;
-                    let region = batch.region(from, (from + chunk).min(want));
-                    self.engine.read_piece(ctx, file, pos + from as u64, region)
-                })
-                .collect();
-            // SAFETY: each region went to `read_piece`, which reads into it and then keeps only
-            // shared borrows of it (in its piece); every task has ended.
-            let data = unsafe { batch.whole() };
+                (pieces, Some(walked))
+            } else {
+                let pieces: Vec<ReadPiece<'_>> = (0..want.div_ceil(chunk))
+                    .into_par_iter()
+                    .map(|i| {
+                        let from = i * chunk;
+                        let region = batch.region(from, (from + chunk).min(want));
+                        self.engine.read_piece(ctx, file, pos + from as u64, region)
+                    })
+                    .collect();
+                (pieces, None)
+            };
             let joined = join_pieces(&pieces, &mut pending);
             let read = joined.read;
             pos += read;
@@ -1960,11 +1962,26 @@ impl<'s> Scanner<'s> {
                 );
                 ended = true;
             }
-            let gaps = joined.gaps;
             let last = ended || pos >= end;
             let tail_line = (last && pending.len > 0 && !complete_only).then(|| pending.take());
-            let mut outs = Vec::with_capacity(2 * gaps.len() + 1);
-            for (p, gap) in pieces.into_iter().zip(&gaps) {
+            self.count_progress(read as usize);
+            if let Some(walked) = walked {
+                // the lines at the pieces' edges and the last one were parsed and run by the
+                // partitions; what is left are the problems and the line count
+                for (piece, base) in pieces.into_iter().zip(&walked.body_bases) {
+                    if let Some(body) = piece.body {
+                        self.problems.merge(rebased(body.problems, *base));
+                    }
+                }
+                self.problems.merge(walked.problems);
+                self.line_base = walked.end_base;
+                continue;
+            }
+            // SAFETY: each region went to `read_piece`, which reads into it and then keeps only
+            // shared borrows of it (in its piece); every task has ended.
+            let data = unsafe { batch.whole() };
+            let mut outs = Vec::with_capacity(2 * joined.gaps.len() + 1);
+            for (p, gap) in pieces.into_iter().zip(&joined.gaps) {
                 if let Some(g) = gap {
                     outs.push(self.engine.parse_chunk(ctx, g));
                 }
@@ -1974,7 +1991,6 @@ impl<'s> Scanner<'s> {
                 outs.push(self.engine.parse_chunk(ctx, t));
             }
             self.run_bc(ctx.input, outs, data, on_batch);
-            self.count_progress(read as usize);
         }
         // a final line without newline is left for the next run when asked to
         pos - pending.len
