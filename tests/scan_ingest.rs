@@ -225,21 +225,31 @@ fn read_and_mapped_files_agree_on_awkward_lines() {
                 batch_bytes: batch,
                 ..base.clone()
             };
-            let got = scan(&[InputSpec::file(&p)], &o);
-            let what =
-                format!("chunk {chunk}, batch {batch}, complete lines only {complete_lines_only}");
-            assert_eq!(got.aggregate, reference.aggregate, "{what}");
-            assert_eq!(got.problems, reference.problems, "{what}");
-            assert_eq!(
-                (got.lines, got.bytes, got.attempts, &got.end_offsets),
-                (
-                    reference.lines,
-                    reference.bytes,
-                    reference.attempts,
-                    &reference.end_offsets
-                ),
-                "{what}"
-            );
+            // one, two and three threads: each thread joins the lines at the chunks' edges
+            // for its partition, and partition 0 reports their problems
+            for threads in [1, 2, 3] {
+                let got = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+                    .install(|| scan(&[InputSpec::file(&p)], &o));
+                let what = format!(
+                    "chunk {chunk}, batch {batch}, complete lines only {complete_lines_only}, \
+                     {threads} threads"
+                );
+                assert_eq!(got.aggregate, reference.aggregate, "{what}");
+                assert_eq!(got.problems, reference.problems, "{what}");
+                assert_eq!(
+                    (got.lines, got.bytes, got.attempts, &got.end_offsets),
+                    (
+                        reference.lines,
+                        reference.bytes,
+                        reference.attempts,
+                        &reference.end_offsets
+                    ),
+                    "{what}"
+                );
+            }
         }
     }
 }
