@@ -1471,6 +1471,12 @@ impl Pending {
         self.len = 0;
         std::mem::take(&mut self.kept)
     }
+
+    /// Let the line go, keeping the buffer.
+    fn clear(&mut self) {
+        self.len = 0;
+        self.kept.clear();
+    }
 }
 
 /// One piece of a batch of a plain file, read and parsed by one phase-A task while it is in
@@ -1513,8 +1519,9 @@ struct Joined {
 }
 
 /// Join the lines cut at the edges of `pieces`: `pending` comes in as the unfinished line
-/// before them and leaves as the one after them.
-fn join_pieces(pieces: &[ReadPiece<'_>], pending: &mut Pending) -> Joined {
+/// before them and leaves as the one after them. Without `keep_gaps` the joined lines are let
+/// go (every gap is `None`): their readers joined them already.
+fn join_pieces(pieces: &[ReadPiece<'_>], pending: &mut Pending, keep_gaps: bool) -> Joined {
     let mut j = Joined {
         gaps: Vec::with_capacity(pieces.len()),
         read: 0,
@@ -1523,7 +1530,12 @@ fn join_pieces(pieces: &[ReadPiece<'_>], pending: &mut Pending) -> Joined {
     for p in pieces {
         pending.push(p.head);
         if p.closed {
-            j.gaps.push(Some(pending.take()));
+            if keep_gaps {
+                j.gaps.push(Some(pending.take()));
+            } else {
+                pending.clear();
+                j.gaps.push(None);
+            }
             pending.push(p.tail);
         } else {
             j.gaps.push(None);
@@ -1950,7 +1962,8 @@ impl<'s> Scanner<'s> {
                     .collect();
                 (pieces, None)
             };
-            let joined = join_pieces(&pieces, &mut pending);
+            // (the partitions joined the pieces' edges for themselves when they walked them)
+            let joined = join_pieces(&pieces, &mut pending, walked.is_none());
             let read = joined.read;
             pos += read;
             if let Some(why) = joined.stop {
@@ -2413,7 +2426,7 @@ mod tests {
         ];
         let mut pending = Pending::default();
         pending.push(b"z");
-        let j = join_pieces(&pieces, &mut pending);
+        let j = join_pieces(&pieces, &mut pending, true);
         assert_eq!(
             j.gaps,
             [Some(b"zab\n".to_vec()), Some(b"cd\n".to_vec()), None]
@@ -2421,15 +2434,22 @@ mod tests {
         assert_eq!(j.read, 10);
         assert_eq!(j.stop.as_deref(), Some("the file shrank while it was read"));
         assert_eq!((pending.kept.as_slice(), pending.len), (&b"efgh"[..], 4));
+        // the gaps let go: the same read, stop and open line, and no gap
+        let mut pending = Pending::default();
+        pending.push(b"z");
+        let j = join_pieces(&pieces, &mut pending, false);
+        assert_eq!(j.gaps, [None, None, None]);
+        assert_eq!((j.read, j.stop.is_some()), (10, true));
+        assert_eq!((pending.kept.as_slice(), pending.len), (&b"efgh"[..], 4));
         let failed = [ReadPiece {
             error: Some(std::io::Error::other("EIO")),
             ..piece(b"ab\n", b"c", 4)
         }];
-        let j = join_pieces(&failed, &mut Pending::default());
+        let j = join_pieces(&failed, &mut Pending::default(), true);
         assert_eq!(j.stop.as_deref(), Some("read error (EIO)"));
         assert_eq!(j.gaps.len(), 1);
         // whole pieces: nothing stops
-        let j = join_pieces(&pieces[..2], &mut Pending::default());
+        let j = join_pieces(&pieces[..2], &mut Pending::default(), true);
         assert_eq!((j.read, j.stop), (8, None));
     }
 
