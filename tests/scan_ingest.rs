@@ -158,9 +158,9 @@ proptest! {
         let log = interleaved_log(seed, 150);
         let p = write(d.path(), "maillog", log.as_bytes());
         let reference = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| {
-            scan(&[InputSpec::file(&p)], &ScanOptions { chunk_bytes: usize::MAX / 4, batch_bytes: usize::MAX / 4, ..opts() })
+            scan(&[InputSpec::file(&p)], &ScanOptions { chunk_bytes: usize::MAX / 4, batch_bytes: usize::MAX / 4, flight_bytes: usize::MAX / 4, ..opts() })
         });
-        let o = ScanOptions { chunk_bytes: chunk, batch_bytes: batch, ..opts() };
+        let o = ScanOptions { chunk_bytes: chunk, batch_bytes: batch, flight_bytes: batch, ..opts() };
         let got = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| scan(&[InputSpec::file(&p)], &o));
         prop_assert!(got.aggregate == reference.aggregate, "aggregates differ (chunk {}, batch {}, threads {})", chunk, batch, threads);
         prop_assert_eq!(got.lines, reference.lines);
@@ -223,6 +223,7 @@ fn read_and_mapped_files_agree_on_awkward_lines() {
             let o = ScanOptions {
                 chunk_bytes: chunk,
                 batch_bytes: batch,
+                flight_bytes: batch,
                 ..base.clone()
             };
             // one, two and three threads: each thread joins the lines at the chunks' edges
@@ -276,6 +277,7 @@ fn a_pipe_gives_what_the_file_gives() {
     let o = ScanOptions {
         chunk_bytes: 1000,
         batch_bytes: 5000,
+        flight_bytes: 5000,
         ..opts()
     };
     assert!(log.len() > 20 * 5000, "several batches");
@@ -308,6 +310,7 @@ fn a_start_offset_skips_what_was_read_before_either_way() {
     let small = ScanOptions {
         chunk_bytes: 300,
         batch_bytes: 1000,
+        flight_bytes: 1000,
         ..opts()
     };
     let read = scan(std::slice::from_ref(&spec), &small);
@@ -401,6 +404,7 @@ fn split_between_tls_line_and_delivery_line() {
             &ScanOptions {
                 chunk_bytes: chunk,
                 batch_bytes: chunk * 3,
+                flight_bytes: chunk * 3,
                 ..opts()
             },
         );
@@ -640,6 +644,7 @@ fn progress_counts_every_byte_read() {
     let o = ScanOptions {
         progress: Some(counter.clone()),
         batch_bytes: 4096,
+        flight_bytes: 4096,
         ..opts()
     };
     let r = scan(&specs, &o);
