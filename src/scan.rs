@@ -1282,8 +1282,9 @@ impl<'d> Flight<'d> {
         true
     }
 
-    /// The batch's bytes, once every piece has been read.
-    fn data(&self) -> &'d [u8] {
+    /// The batch's bytes, once every piece has been read (borrowed no longer than the flight:
+    /// its buffer is read into again once the flight is retired).
+    fn data(&self) -> &[u8] {
         self.filled.wait_all();
         // SAFETY: every region has been read into (all pieces are filled in), each went to
         // `read_piece`, which keeps only shared borrows of it, and no region is handed out any
