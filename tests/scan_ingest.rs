@@ -375,20 +375,39 @@ fn a_file_that_ends_early_is_an_error_after_its_lines() {
     let len = std::fs::metadata(p).expect("sysfs is mounted").len();
     let content = std::fs::read(p).unwrap();
     assert!(content.len() < len as usize, "{len} {}", content.len());
-    let r = scan(&[InputSpec::file(p)], &opts());
-    let errors = &r.problems.inputs[&0].errors;
-    let want = format!(
-        "the file shrank while it was read: reading stopped at byte {} of {len}",
-        content.len()
-    );
-    assert!(errors.iter().any(|e| e.starts_with(&want)), "{errors:?}");
-    assert!(r
-        .problems
-        .summary()
-        .contains("/sys/devices/system/cpu/online"));
-    assert!(r.problems.has_errors());
-    assert_eq!(r.lines, 1);
-    assert_eq!(r.end_offsets, [content.len() as u64]);
+    // in one piece; and in pieces of a byte, two to a batch, so that reading stops in a later
+    // batch while the batches after it are already set up (one, two and three threads)
+    let small = ScanOptions {
+        chunk_bytes: 1,
+        batch_bytes: 2,
+        flight_bytes: 2,
+        ..opts()
+    };
+    for (o, threads) in [
+        (opts(), 2),
+        (small.clone(), 1),
+        (small.clone(), 2),
+        (small, 3),
+    ] {
+        let r = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| scan(&[InputSpec::file(p)], &o));
+        let errors = &r.problems.inputs[&0].errors;
+        let want = format!(
+            "the file shrank while it was read: reading stopped at byte {} of {len}",
+            content.len()
+        );
+        assert!(errors.iter().any(|e| e.starts_with(&want)), "{errors:?}");
+        assert!(r
+            .problems
+            .summary()
+            .contains("/sys/devices/system/cpu/online"));
+        assert!(r.problems.has_errors());
+        assert_eq!(r.lines, 1);
+        assert_eq!(r.end_offsets, [content.len() as u64]);
+    }
 }
 
 #[test]
