@@ -815,13 +815,12 @@ impl Engine {
 }
 
 /// What partition 0 walked in a batch of [`Scanner::read_pipelined`]: the line number before
-/// each piece's body, the problems of the lines joined at the pieces' edges (with input line
-/// numbers), and the line number after the last line walked.
+/// each piece's body, and the problems of the lines joined at the pieces' edges (with input
+/// line numbers).
 #[derive(Default)]
 struct Walked {
     body_bases: Vec<u64>,
     problems: Problems,
-    end_base: u64,
 }
 
 /// One partition's walk through the pieces of a batch in [`Scanner::read_pipelined`]: the
@@ -1159,22 +1158,8 @@ fn partitions_then_counts<'s, 'b>(
 ) {
     let n = states.len();
     // mail[p][t]: partition p's attempts to the domains that counter t owns
-    let mail: Vec<Vec<std::sync::Mutex<Queue>>> = (0..n)
-        .map(|_| {
-            (0..n)
-                .map(|_| std::sync::Mutex::new(Queue::default()))
-                .collect()
-        })
-        .collect();
+    let mail = empty_mail(n);
     let finished = Finished::new(n);
-    let take = |m: &std::sync::Mutex<Queue>| {
-        // a queue is taken by one thread at a time, after its partition has finished
-        let mut q = m.lock().unwrap_or_else(|e| e.into_inner());
-        std::mem::take(&mut *q)
-    };
-    let put = |m: &std::sync::Mutex<Queue>, q: Queue| {
-        *m.lock().unwrap_or_else(|e| e.into_inner()) = q;
-    };
     let items: Vec<_> = states
         .iter_mut()
         .zip(sinks.iter_mut())
@@ -1184,7 +1169,7 @@ fn partitions_then_counts<'s, 'b>(
         walk(p, st, sink);
         if let Some(row) = mail.get(p) {
             for (slot, q) in row.iter().zip(sink.outbox.iter_mut()) {
-                put(slot, std::mem::take(q));
+                put_queue(slot, std::mem::take(q));
             }
         }
         finished.set(p);
@@ -1193,16 +1178,16 @@ fn partitions_then_counts<'s, 'b>(
         while !left.is_empty() {
             let u = left.remove(finished.first_of(&left));
             if let Some(slot) = mail.get(u).and_then(|row| row.get(p)) {
-                let mut q = take(slot);
+                let mut q = take_queue(slot);
                 count_queue(names, batch, &mut q, counter);
-                put(slot, q);
+                put_queue(slot, q);
             }
         }
     });
     // the emptied queues go back to their partitions, with their buffers
     for (row, sink) in mail.iter().zip(sinks.iter_mut()) {
         for (slot, q) in row.iter().zip(sink.outbox.iter_mut()) {
-            *q = take(slot);
+            *q = take_queue(slot);
         }
     }
 }
@@ -2099,8 +2084,9 @@ impl<'s> Scanner<'s> {
     /// (phase B), joining the lines cut at the pieces' edges itself; hands its queues to the
     /// counters; and counts, as the counter of its own index, its own partition's queue and
     /// every other partition's that is there (phase C). A queue that is not there yet is
-    /// counted after the thread's phase A of the next batch: a thread that finishes a batch
-    /// early so goes on to the next one instead of waiting. A batch's buffer is read into
+    /// counted between the pieces the thread parses of the next batch, or at the latest
+    /// before it walks that batch: a thread that finishes a batch early so goes on to the
+    /// next one instead of waiting. A batch's buffer is read into
     /// again (for the batch after next) once every thread is done with it.
     fn read_pipelined(
         &mut self,
@@ -2223,8 +2209,7 @@ impl<'s> Scanner<'s> {
                     st.expire(w.latest, sink);
                 }
                 base = w.base;
-                if let Some(mut r) = w.record {
-                    r.end_base = w.base;
+                if let Some(r) = w.record {
                     *f.record.lock().unwrap_or_else(|e| e.into_inner()) = r;
                 }
                 if let Some(row) = f.mail.get(p) {
