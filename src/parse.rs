@@ -23,9 +23,19 @@ pub fn find1(s: &str, b: u8) -> Option<usize> {
 /// `s[a..b]`, or `""` when `a..b` does not cut `s` at char boundaries. Inline, unlike `str`
 /// indexing (whose `get` the compiler keeps out of line): the hot paths cut lines at the
 /// positions of ASCII bytes many times per line.
+///
+/// `ASCII` says that `s` is all ASCII, so that no boundary needs a check: the functions of
+/// this module that take it pass it on unchanged, and it is `true` only below
+/// [`postfix_message_ascii`], whose caller promises an ASCII message.
 #[inline(always)]
-fn cut(s: &str, a: usize, b: usize) -> &str {
+fn cut<const ASCII: bool>(s: &str, a: usize, b: usize) -> &str {
     match s.as_bytes().get(a..b) {
+        Some(sub) if ASCII => {
+            debug_assert!(s.is_ascii());
+            // SAFETY: `s` is ASCII (see above), and any byte range of ASCII text is valid
+            // UTF-8.
+            unsafe { std::str::from_utf8_unchecked(sub) }
+        }
         Some(sub) if s.is_char_boundary(a) && s.is_char_boundary(b) => {
             // SAFETY: `s` is valid UTF-8 and `a` and `b` are char boundaries of it (checked
             // just above), so the bytes between them are valid UTF-8 too.
@@ -37,8 +47,8 @@ fn cut(s: &str, a: usize, b: usize) -> &str {
 
 /// `s[a..]`, as [`cut`] makes it.
 #[inline(always)]
-fn cut_from(s: &str, a: usize) -> &str {
-    cut(s, a, s.len())
+fn cut_from<const ASCII: bool>(s: &str, a: usize) -> &str {
+    cut::<ASCII>(s, a, s.len())
 }
 
 /// [`find1`] with the first 16 bytes searched inline, for a byte that mostly lies there.
@@ -134,7 +144,7 @@ impl<'a> Target<'a> {
 
 /// Parse `host[addr]:port`, `host[addr]` or `host`; returns the target and the rest of `s`.
 pub fn parse_target(s: &str) -> Option<(Target<'_>, &str)> {
-    target_of(s)
+    target_of::<false>(s)
 }
 
 /// The port of `:digits` at `at` in `b` and where it ends; no port (and `at`) when none
@@ -163,7 +173,7 @@ fn port_after(b: &[u8], at: usize) -> (Option<u16>, usize) {
 
 /// [`parse_target`], inline: in the hot paths the target then stays in registers.
 #[inline(always)]
-fn target_of(s: &str) -> Option<(Target<'_>, &str)> {
+fn target_of<const ASCII: bool>(s: &str) -> Option<(Target<'_>, &str)> {
     // a host name ends at a space, comma, colon or bracket
     let b = s.as_bytes();
     let end_host = bytesearch::find_any(b, [b' ', b',', b':', b'[']).unwrap_or(b.len());
@@ -171,14 +181,14 @@ fn target_of(s: &str) -> Option<(Target<'_>, &str)> {
         return None;
     }
     // (every cut below is at an ASCII byte that a search or compare found, or at the end)
-    let host = cut(s, 0, end_host);
+    let host = cut::<ASCII>(s, 0, end_host);
     if b.get(end_host) != Some(&b'[') {
-        return Some((Target::host_only(host), cut_from(s, end_host)));
+        return Some((Target::host_only(host), cut_from::<ASCII>(s, end_host)));
     }
-    let close = end_host + find1_near(cut_from(s, end_host), b']')?;
-    let addr = cut(s, end_host + 1, close);
+    let close = end_host + find1_near(cut_from::<ASCII>(s, end_host), b']')?;
+    let addr = cut::<ASCII>(s, end_host + 1, close);
     let (port, end) = port_after(b, close + 1);
-    let rest = cut_from(s, end);
+    let rest = cut_from::<ASCII>(s, end);
     Some((
         Target {
             host,
@@ -305,7 +315,7 @@ fn qid_by_class(n: usize, class: u8) -> bool {
 /// must be the `:` of `": "`. (So a queue-id line is what [`is_qid`] accepts before the first
 /// `": "`: any earlier `:` would end the scan, and ids are at most 24 characters.)
 #[inline(always)]
-fn qid_prefix(m: &str) -> Option<(&str, &str)> {
+fn qid_prefix<const ASCII: bool>(m: &str) -> Option<(&str, &str)> {
     let b = m.as_bytes();
     // mostly the id is shorter than 16 characters, and its ": " (the first) in the first block
     if let Some(n) = bytesearch::find_pair_near(b, b':', b' ') {
@@ -316,13 +326,14 @@ fn qid_prefix(m: &str) -> Option<(&str, &str)> {
         let all = (1u32 << n) - 1;
         if let Some(block) = b.first_chunk::<16>() {
             if bytesearch::ranges_mask16(block, [(b'0', b'9'), (b'A', b'F')]) & all == all {
-                return Some((cut(m, 0, n), cut_from(m, n + 2)));
+                return Some((cut::<ASCII>(m, 0, n), cut_from::<ASCII>(m, n + 2)));
             }
         }
         let class = b[..n]
             .iter()
             .fold(3u8, |acc, &c| acc & QID_CLASS[c as usize]);
-        return qid_by_class(n, class).then(|| (cut(m, 0, n), cut_from(m, n + 2)));
+        return qid_by_class(n, class)
+            .then(|| (cut::<ASCII>(m, 0, n), cut_from::<ASCII>(m, n + 2)));
     }
     let mut class = 3u8;
     let mut n = 0;
@@ -340,7 +351,7 @@ fn qid_prefix(m: &str) -> Option<(&str, &str)> {
     if !(5..=24).contains(&n) || b.get(n) != Some(&b':') || b.get(n + 1) != Some(&b' ') {
         return None;
     }
-    qid_by_class(n, class).then(|| (cut(m, 0, n), cut_from(m, n + 2)))
+    qid_by_class(n, class).then(|| (cut::<ASCII>(m, 0, n), cut_from::<ASCII>(m, n + 2)))
 }
 
 /// The keys of a delivery line that [`parse_delivery`] reads.
@@ -426,7 +437,7 @@ fn value_end(s: &[u8], from: usize) -> Option<usize> {
 /// value without `<`, a missing field...): the general [`parse_delivery`] then decides. Where
 /// it gives `Some`, it is what [`parse_delivery`] gives (the proptests hold it to that).
 #[inline]
-fn delivery_fast<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
+fn delivery_fast<'a, const ASCII: bool>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
     let b = s.as_bytes();
     // `to=<`: the value ends at the first ">," (which must be followed by a space)
     if !b.starts_with(b"to=<") {
@@ -437,21 +448,21 @@ fn delivery_fast<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
         return None;
     }
     // (every cut below is at an ASCII byte that a search or compare found)
-    let to = cut(s, 3, gt + 1);
+    let to = cut::<ASCII>(s, 3, gt + 1);
     let mut at = gt + 3;
     let field = |at: usize, key: &[u8]| b.get(at..).is_some_and(|r| r.starts_with(key));
     if !field(at, b"relay=") {
         return None;
     }
-    let (relay, end) = match relay_in_place(s, at + 6) {
+    let (relay, end) = match relay_in_place::<ASCII>(s, at + 6) {
         Some(r) => r,
         None => {
             let end = value_end(b, at + 6)?;
-            let relay_text = cut(s, at + 6, end);
+            let relay_text = cut::<ASCII>(s, at + 6, end);
             let relay = if relay_text == "none" {
                 None
             } else {
-                target_of(relay_text).map(|(t, _)| t)
+                target_of::<ASCII>(relay_text).map(|(t, _)| t)
             };
             (relay, end)
         }
@@ -468,25 +479,26 @@ fn delivery_fast<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
     let mut tls = None;
     if field(at, b"tls=") {
         let end = value_end(b, at + 4)?;
-        tls = Some(cut(s, at + 4, end));
+        tls = Some(cut::<ASCII>(s, at + 4, end));
         at = end + 2;
     }
     if !field(at, b"dsn=") {
         return None;
     }
     let end = value_end(b, at + 4)?;
-    let dsn = Some(cut(s, at + 4, end));
+    let dsn = Some(cut::<ASCII>(s, at + 4, end));
     at = end + 2;
     if !field(at, b"status=") {
         return None;
     }
-    let after = cut_from(s, at + 7);
+    let after = cut_from::<ASCII>(s, at + 7);
     let a = after.as_bytes();
     // mostly `word (text)`: then no white space to trim, and the text ends at the last byte
     let (status, text) = match bytesearch::find_near(a, b' ') {
-        Some(i) if a.get(i + 1) == Some(&b'(') && a.last() == Some(&b')') && a.len() >= i + 3 => {
-            (cut(after, 0, i), cut(after, i + 2, a.len() - 1))
-        }
+        Some(i) if a.get(i + 1) == Some(&b'(') && a.last() == Some(&b')') && a.len() >= i + 3 => (
+            cut::<ASCII>(after, 0, i),
+            cut::<ASCII>(after, i + 2, a.len() - 1),
+        ),
         _ => status_text(after),
     };
     if status.is_empty() {
@@ -512,7 +524,7 @@ fn delivery_fast<'a>(qid: &'a str, s: &'a str) -> Option<Delivery<'a>> {
 /// else (a `,` in the address, text after the target, a value starting with `<`): then the
 /// caller finds the value's end and parses the value.
 #[inline(always)]
-fn relay_in_place(s: &str, v: usize) -> Option<(Option<Target<'_>>, usize)> {
+fn relay_in_place<const ASCII: bool>(s: &str, v: usize) -> Option<(Option<Target<'_>>, usize)> {
     let b = s.as_bytes();
     let r = b.get(v..)?;
     if r.first() == Some(&b'<') {
@@ -526,7 +538,7 @@ fn relay_in_place(s: &str, v: usize) -> Option<(Option<Target<'_>>, usize)> {
         // a host alone: its value ends where the host does, when a ", " follows
         return (end_host > 0 && r.get(end_host..end_host + 2) == Some(b", ")).then(|| {
             (
-                Some(Target::host_only(cut(s, v, v + end_host))),
+                Some(Target::host_only(cut::<ASCII>(s, v, v + end_host))),
                 v + end_host,
             )
         });
@@ -546,8 +558,8 @@ fn relay_in_place(s: &str, v: usize) -> Option<(Option<Target<'_>>, usize)> {
         return None;
     }
     let t = Target {
-        host: cut(s, v, v + end_host),
-        addr: Some(cut(s, v + end_host + 1, v + close)),
+        host: cut::<ASCII>(s, v, v + end_host),
+        addr: Some(cut::<ASCII>(s, v + end_host + 1, v + close)),
         port,
     };
     Some((Some(t), v + end))
@@ -629,31 +641,58 @@ pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEven
 /// [`postfix_message`], reading a TLS summary's protocol and cipher only when `tls_details`
 /// holds (without, they are `None`; everything else is the same). Counting does not use them
 /// (see `Emit::wants_tls_details`).
+#[inline(never)]
 pub fn postfix_message_for<'a>(
     g: &PostfixGrammar,
     m: &'a str,
     tls_details: bool,
 ) -> Option<PostfixEvent<'a>> {
+    message::<false>(g, m, tls_details)
+}
+
+/// [`postfix_message_for`] for a message that is all ASCII (as most logs are): the same
+/// result, without checking that each field is cut at char boundaries.
+///
+/// # Safety
+/// `m` is all ASCII.
+#[inline(never)]
+pub unsafe fn postfix_message_ascii<'a>(
+    g: &PostfixGrammar,
+    m: &'a str,
+    tls_details: bool,
+) -> Option<PostfixEvent<'a>> {
+    message::<true>(g, m, tls_details)
+}
+
+/// [`postfix_message_for`]; `ASCII` as for [`cut`].
+#[inline(always)]
+fn message<'a, const ASCII: bool>(
+    g: &PostfixGrammar,
+    m: &'a str,
+    tls_details: bool,
+) -> Option<PostfixEvent<'a>> {
     // queue-id lines first: they are the bulk of the traffic
-    if let Some((qid, rest)) = qid_prefix(m) {
+    if let Some((qid, rest)) = qid_prefix::<ASCII>(m) {
         if rest.starts_with("to=") {
-            return delivery_fast(qid, rest)
-                .or_else(|| parse_delivery(qid, rest))
-                .map(PostfixEvent::Delivery);
+            // (each built where it is returned: an `Option<Delivery>` in between is copied)
+            if let Some(d) = delivery_fast::<ASCII>(qid, rest) {
+                return Some(PostfixEvent::Delivery(d));
+            }
+            return parse_delivery(qid, rest).map(PostfixEvent::Delivery);
         }
         return Some(PostfixEvent::QueueNote { qid, text: rest });
     }
     // "<Trust> TLS connection established to ..." and, for a resumed session, "... reused to"
     if let Some(i) = find_after_first_word(m, " TLS connection ", &TLS_CONNECTION) {
         // (cuts at the space the search found and after the ASCII text that follows it)
-        let word = cut(m, 0, i);
-        let rest = cut_from(m, i + " TLS connection ".len());
+        let word = cut::<ASCII>(m, 0, i);
+        let rest = cut_from::<ASCII>(m, i + " TLS connection ".len());
         // anything else ("established from": inbound; "setting up TLS connection to") falls through
         if let Some(rest) = rest
             .strip_prefix("established to ")
             .or_else(|| rest.strip_prefix("reused to "))
         {
-            return summary_line(g, word, rest, tls_details);
+            return summary_line::<ASCII>(g, word, rest, tls_details);
         }
     }
     if let Some(r) = m.strip_prefix("TLS connection established to ") {
@@ -668,7 +707,7 @@ pub fn postfix_message_for<'a>(
     postfix_other_lines(g, m)
 }
 
-fn summary_line<'a>(
+fn summary_line<'a, const ASCII: bool>(
     g: &PostfixGrammar,
     word: &str,
     rest: &'a str,
@@ -686,7 +725,7 @@ fn summary_line<'a>(
     } else {
         Trust::Unstated
     };
-    let (target, tail) = target_of(rest)?;
+    let (target, tail) = target_of::<ASCII>(rest)?;
     if !tls_details {
         return Some(PostfixEvent::Summary {
             trust,
@@ -699,10 +738,10 @@ fn summary_line<'a>(
     let (proto, cipher) = match find_after_first_word(tail, " with cipher ", &WITH_CIPHER) {
         Some(w) => {
             // (cuts at the space found, after the ASCII pattern, and at the cipher's end)
-            let c = cut_from(tail, w + " with cipher ".len());
-            let c =
-                Some(cut(c, 0, find1_near(c, b' ').unwrap_or(c.len()))).filter(|c| !c.is_empty());
-            (Some(cut(tail, 0, w)).filter(|p| !p.is_empty()), c)
+            let c = cut_from::<ASCII>(tail, w + " with cipher ".len());
+            let c = Some(cut::<ASCII>(c, 0, find1_near(c, b' ').unwrap_or(c.len())))
+                .filter(|c| !c.is_empty());
+            (Some(cut::<ASCII>(tail, 0, w)).filter(|p| !p.is_empty()), c)
         }
         None => (None, None),
     };
@@ -1166,7 +1205,7 @@ mod tests {
         );
         // the delivery fast path alone, on the text after a queue id
         if let Some(rest) = m.split_once(": ").map(|(_, r)| r) {
-            if let Some(d) = delivery_fast("Q", rest) {
+            if let Some(d) = delivery_fast::<false>("Q", rest) {
                 proptest::prop_assert_eq!(
                     Some(d),
                     super::reference::parse_delivery("Q", rest),
@@ -1198,6 +1237,20 @@ mod tests {
             "{:?}",
             m
         );
+        // an ASCII message read without boundary checks: the same events
+        if m.is_ascii() {
+            for details in [false, true] {
+                // SAFETY: `m` is ASCII (checked just above)
+                let fast = unsafe { postfix_message_ascii(&g.postfix, m, details) };
+                proptest::prop_assert_eq!(fast, postfix_message_for(&g.postfix, m, details));
+            }
+            if let Some(rest) = m.split_once(": ").map(|(_, r)| r) {
+                proptest::prop_assert_eq!(
+                    delivery_fast::<true>("Q", rest),
+                    delivery_fast::<false>("Q", rest)
+                );
+            }
+        }
         Ok(())
     }
 
@@ -1232,11 +1285,15 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// `cut` is `str::get`, with `""` where that gives nothing.
+        /// `cut` is `str::get`, with `""` where that gives nothing; in ASCII text too
+        /// without its checks of char boundaries.
         #[test]
         fn cuts_are_gets(s in "[aé€ ]{0,8}", a in 0usize..20, b in 0usize..20) {
-            proptest::prop_assert_eq!(cut(&s, a, b), s.get(a..b).unwrap_or(""));
-            proptest::prop_assert_eq!(cut_from(&s, a), s.get(a..).unwrap_or(""));
+            proptest::prop_assert_eq!(cut::<false>(&s, a, b), s.get(a..b).unwrap_or(""));
+            proptest::prop_assert_eq!(cut_from::<false>(&s, a), s.get(a..).unwrap_or(""));
+            let t = s.replace(['é', '€'], "e");
+            proptest::prop_assert_eq!(cut::<true>(&t, a, b), t.get(a..b).unwrap_or(""));
+            proptest::prop_assert_eq!(cut_from::<true>(&t, a), t.get(a..).unwrap_or(""));
         }
     }
 
@@ -1248,7 +1305,7 @@ mod tests {
         // the fast path reads the common shapes itself
         for m in &SHAPES[..3] {
             let (q, rest) = m.split_once(": ").unwrap();
-            assert!(delivery_fast(q, rest).is_some(), "{m}");
+            assert!(delivery_fast::<false>(q, rest).is_some(), "{m}");
         }
     }
 

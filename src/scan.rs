@@ -263,9 +263,28 @@ impl Span {
         }
     }
 
-    fn get(self, line: &str) -> &str {
-        let (a, b) = (self.off as usize, self.off as usize + self.len as usize);
-        line.get(a..b).unwrap_or("")
+    /// Where the span starts and ends.
+    fn range(self) -> (usize, usize) {
+        (self.off as usize, self.off as usize + self.len as usize)
+    }
+}
+
+/// `line[a..b]`, or `""` when that is not inside `line` or (unless `ascii`) does not cut it at
+/// char boundaries. With `ascii` the boundaries need no check: every byte range of ASCII text
+/// is a string.
+///
+/// # Safety
+/// With `ascii`, `line` is all ASCII.
+#[inline(always)]
+unsafe fn part_of(line: &str, a: usize, b: usize, ascii: bool) -> &str {
+    match line.as_bytes().get(a..b) {
+        Some(bytes) if ascii => {
+            debug_assert!(line.is_ascii());
+            // SAFETY: `line` is ASCII (the caller's promise), and any byte range of ASCII
+            // text is valid UTF-8.
+            unsafe { std::str::from_utf8_unchecked(bytes) }
+        }
+        _ => line.get(a..b).unwrap_or(""),
     }
 }
 
@@ -301,6 +320,9 @@ struct ChunkOut<'a> {
     lines: u64,
     buckets: Vec<Vec<Keyed<'a>>>,
     problems: Problems,
+    /// Every byte of the chunk is ASCII (the newline pass saw none above 0x7f): any byte
+    /// range of its lines is valid UTF-8.
+    ascii: bool,
 }
 
 /// Per-input constants of phase A.
@@ -707,6 +729,7 @@ impl Engine {
             lines: 0,
             buckets: (0..self.parts).map(|_| Vec::with_capacity(guess)).collect(),
             problems: Problems::default(),
+            ascii: false,
         };
         // line numbers inside the chunk are relative (1-based); phase B adds the chunk's base.
         // Problems found here are recorded with relative numbers and rebased by the caller.
@@ -718,6 +741,7 @@ impl Engine {
         }
         let mut words = ENDS.with(|e| std::mem::take(&mut *e.borrow_mut()));
         let bytes = crate::bytesearch::newline_bitmap(chunk, &mut words);
+        out.ascii = bytes.ascii;
         let whole = if bytes.nul {
             None
         } else if bytes.ascii {
@@ -858,8 +882,15 @@ impl PieceWalk<'_> {
     /// This partition's events of `out`, whose lines follow line `base`.
     fn run(&mut self, out: &ChunkOut<'_>, st: &mut PartitionState, sink: &mut dyn Emit) {
         let (engine, input) = (self.engine, self.ctx.input);
-        let events = bucket(out, self.p);
-        run_events(engine, st, sink, events, self.base, input, &mut self.latest);
+        run_events(
+            engine,
+            st,
+            sink,
+            (out, self.p),
+            self.base,
+            input,
+            &mut self.latest,
+        );
         self.base += out.lines;
     }
 }
@@ -1558,7 +1589,7 @@ fn run_partition(
 ) {
     let mut latest = i64::MIN;
     for (c, base) in chunks.iter().zip(bases) {
-        run_events(engine, state, sink, bucket(c, p), *base, input, &mut latest);
+        run_events(engine, state, sink, (c, p), *base, input, &mut latest);
     }
     if latest != i64::MIN {
         state.expire(latest, sink);
@@ -1578,11 +1609,13 @@ fn run_events(
     engine: &Engine,
     state: &mut PartitionState,
     sink: &mut dyn Emit,
-    events: &[Keyed<'_>],
+    (out, p): (&ChunkOut<'_>, usize),
     base: u64,
     input: u32,
     latest: &mut i64,
 ) {
+    let events = bucket(out, p);
+    let ascii = out.ascii;
     let g = &engine.grammars;
     let level = engine.opts.tls_level;
     // a summary's protocol and cipher are parsed only for a sink that keeps them
@@ -1603,7 +1636,10 @@ fn run_events(
         };
         *latest = (*latest).max(k.time);
         let text = k.text;
-        let from = |off: u16| text.get(off as usize..).unwrap_or("");
+        // SAFETY: `text` is a line of the chunk that `out` was parsed from, and `ascii` says
+        // whether that chunk was all ASCII
+        let part = |(a, b): (usize, usize)| unsafe { part_of(text, a, b, ascii) };
+        let from = |off: u16| part((off as usize, text.len()));
         match k.ev {
             Ev::Postfix {
                 host,
@@ -1612,7 +1648,12 @@ fn run_events(
                 msg,
             } => {
                 // matched by reference: moving the event out would copy it
-                let parsed = parse::postfix_message_for(&g.postfix, from(msg), tls_details);
+                let m = from(msg);
+                let parsed = match ascii {
+                    // SAFETY: `m` is part of a line of an all-ASCII chunk
+                    true => unsafe { parse::postfix_message_ascii(&g.postfix, m, tls_details) },
+                    false => parse::postfix_message_for(&g.postfix, m, tls_details),
+                };
                 let ev = match &parsed {
                     Some(PostfixEvent::Other) => continue,
                     Some(ev) => ev,
@@ -1621,8 +1662,9 @@ fn run_events(
                         continue;
                     }
                 };
+                let [host, prog, pid] = [host, prog, pid].map(|s| part(s.range()));
                 state
-                    .postfix_process(k.hash, host.get(text), prog.get(text), pid.get(text))
+                    .postfix_process(k.hash, host, prog, pid)
                     .feed(g, level, ev, at, sink);
             }
             Ev::Exim { msg } => {
