@@ -640,7 +640,8 @@ pub fn postfix_message<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEven
 
 /// [`postfix_message`], reading a TLS summary's protocol and cipher only when `tls_details`
 /// holds (without, they are `None`; everything else is the same). Counting does not use them
-/// (see `Emit::wants_tls_details`).
+/// (see `Emit::wants_tls_details`). Kept out of line, as [`postfix_message_ascii`]: inlined into
+/// the scan's loop, its event was built aside and copied.
 #[inline(never)]
 pub fn postfix_message_for<'a>(
     g: &PostfixGrammar,
