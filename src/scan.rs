@@ -1165,9 +1165,10 @@ impl Finished {
     }
 }
 
-/// Whether `parts` partitions and `counters` counters go through [`partitions_then_counts`]:
-/// when attempts are counted, by one counter per partition, each partition on a thread of its
-/// own (a thread there waits for the others' partitions).
+/// Whether `parts` partitions and `counters` counters go through [`partitions_then_counts`]
+/// (or, for a plain file, [`Scanner::read_pipelined`]): when attempts are counted, by one
+/// counter per partition, each partition on a thread of its own (a thread there waits for the
+/// others' partitions).
 fn counted_as_partitions_finish(parts: usize, counters: usize) -> bool {
     counters > 0 && counters == parts && parts <= rayon::current_num_threads()
 }
@@ -1204,16 +1205,16 @@ fn partitions_then_counts<'s, 'b>(
             }
         }
         finished.set(p);
-        let batch = batch();
         let mut left: Vec<usize> = (0..n).map(|i| (p + i) % n).collect();
-        while !left.is_empty() {
-            let u = left.remove(finished.first_of(&left));
-            if let Some(slot) = mail.get(u).and_then(|row| row.get(p)) {
-                let mut q = take_queue(slot);
-                count_queue(names, batch, &mut q, counter);
-                put_queue(slot, q);
-            }
-        }
+        count_mail(
+            &mail,
+            &finished,
+            p,
+            (names, batch()),
+            counter,
+            &mut left,
+            true,
+        );
     });
     // the emptied queues go back to their partitions, with their buffers
     for (row, sink) in mail.iter().zip(sinks.iter_mut()) {
@@ -1263,6 +1264,33 @@ fn put_queue(m: &std::sync::Mutex<Queue>, q: Queue) {
     *m.lock().unwrap_or_else(|e| e.into_inner()) = q;
 }
 
+/// Count, as counter `p`, its queues in `mail` from the partitions in `left` (in that order)
+/// that `walked` says are done, and with `wait` the others too, as they finish; those counted
+/// leave `left`. `batch` is the data the queues' lines lie in.
+fn count_mail(
+    mail: &[Vec<std::sync::Mutex<Queue>>],
+    walked: &Finished,
+    p: usize,
+    (names, batch): (&[String], &[u8]),
+    counter: &mut Counter,
+    left: &mut Vec<usize>,
+    wait: bool,
+) {
+    while !left.is_empty() {
+        let at = match left.iter().position(|&u| walked.done(u)) {
+            Some(at) => at,
+            None if wait => walked.first_of(left),
+            None => return,
+        };
+        let u = left.remove(at);
+        if let Some(slot) = mail.get(u).and_then(|row| row.get(p)) {
+            let mut q = take_queue(slot);
+            count_queue(names, batch, &mut q, counter);
+            put_queue(slot, q);
+        }
+    }
+}
+
 impl<'d> Flight<'d> {
     fn new(
         pos: u64,
@@ -1308,9 +1336,7 @@ impl<'d> Flight<'d> {
         unsafe { self.buf.whole() }
     }
 
-    /// Count, as counter `p`, the queues for it of the partitions in `left` (their order)
-    /// that have walked the batch, and with `wait` the others too, as they finish; those
-    /// counted leave `left`.
+    /// [`count_mail`] for this batch, once all its pieces are read.
     fn count(
         &self,
         p: usize,
@@ -1320,19 +1346,15 @@ impl<'d> Flight<'d> {
         wait: bool,
     ) {
         let batch = self.data();
-        while !left.is_empty() {
-            let at = match left.iter().position(|&u| self.walked.done(u)) {
-                Some(at) => at,
-                None if wait => self.walked.first_of(left),
-                None => return,
-            };
-            let u = left.remove(at);
-            if let Some(slot) = self.mail.get(u).and_then(|row| row.get(p)) {
-                let mut q = take_queue(slot);
-                count_queue(names, batch, &mut q, counter);
-                put_queue(slot, q);
-            }
-        }
+        count_mail(
+            &self.mail,
+            &self.walked,
+            p,
+            (names, batch),
+            counter,
+            left,
+            wait,
+        );
     }
 }
 
