@@ -271,7 +271,8 @@ impl Span {
 
 /// `line[a..b]`, or `""` when that is not inside `line` or (unless `ascii`) does not cut it at
 /// char boundaries. With `ascii` the boundaries need no check: every byte range of ASCII text
-/// is a string.
+/// is a string. (`parse`'s `cut` does the same for a message's fields; calling it from here
+/// instead cost 1% more instructions, as the scan's loop was compiled differently.)
 ///
 /// # Safety
 /// With `ascii`, `line` is all ASCII.
