@@ -12,7 +12,7 @@
 //! thread count — the property tests pin that.
 
 use crate::aggregate::{
-    Accumulator, Aggregate, AttemptFacts, Batch, DomainHasher, LineText, Queue,
+    Accumulator, Aggregate, AttemptFacts, Batch, DomainHasher, LineText, Queue, SortedRows,
 };
 use crate::bytesearch;
 use crate::classify::TlsLevel;
@@ -1738,7 +1738,8 @@ struct Collect {
 }
 
 struct Outcome {
-    aggregate: Aggregate,
+    /// The counters' accumulators (none unless the scan aggregates).
+    accs: Vec<Accumulator>,
     problems: Problems,
     lines: u64,
     bytes: u64,
@@ -2515,7 +2516,10 @@ impl<'s> Scanner<'s> {
 
     /// The end of all input: pending non-final attempts without a recipient line are
     /// emitted, the last queues counted and the counters' tables merged.
-    fn finish(mut self, on_batch: &mut dyn FnMut(Vec<Attempt>)) -> (Aggregate, Problems, u64) {
+    fn finish(
+        mut self,
+        on_batch: &mut dyn FnMut(Vec<Attempt>),
+    ) -> (Vec<Accumulator>, Problems, u64) {
         for (st, sink) in self.states.iter_mut().zip(self.sinks.iter_mut()) {
             st.finish(sink);
         }
@@ -2542,7 +2546,6 @@ impl<'s> Scanner<'s> {
             attempts = attempts.saturating_sub(c.bad);
             partials.push(c.acc);
         }
-        let aggregate = Accumulator::into_aggregate_all(partials);
         for (i, p) in problems.inputs.iter_mut() {
             if p.file.is_empty() {
                 p.file = self.names.get(*i as usize).cloned().unwrap_or_default();
@@ -2551,7 +2554,7 @@ impl<'s> Scanner<'s> {
         problems
             .inputs
             .retain(|_, p| !p.counts.is_empty() || !p.errors.is_empty());
-        (aggregate, problems, attempts)
+        (partials, problems, attempts)
     }
 }
 
@@ -2639,9 +2642,9 @@ fn scan_inner(
         // correlation state does not carry over from one input to the next... except that
         // rotated files continue each other: keep it, and flush only at the very end.
     }
-    let (aggregate, problems, attempts) = scanner.finish(on_batch);
+    let (accs, problems, attempts) = scanner.finish(on_batch);
     Ok(Outcome {
-        aggregate,
+        accs,
         problems,
         lines,
         bytes,
@@ -2663,7 +2666,7 @@ fn on_a_worker<R: Send>(work: impl FnOnce() -> R + Send) -> R {
 
 /// Scan inputs into per-domain and per-MX aggregates.
 pub fn scan_aggregate(inputs: &[InputSpec], opts: &ScanOptions) -> Result<ScanResult, ScanError> {
-    let o = on_a_worker(|| {
+    let (o, aggregate) = on_a_worker(|| {
         scan_inner(
             inputs,
             opts,
@@ -2673,14 +2676,50 @@ pub fn scan_aggregate(inputs: &[InputSpec], opts: &ScanOptions) -> Result<ScanRe
             },
             &mut |_| {},
         )
+        .map(|mut o| {
+            let accs = std::mem::take(&mut o.accs);
+            (o, Accumulator::into_aggregate_all(accs))
+        })
     })?;
     Ok(ScanResult {
-        aggregate: o.aggregate,
+        aggregate,
         problems: o.problems,
         lines: o.lines,
         bytes: o.bytes,
         attempts: o.attempts,
         end_offsets: o.end_offsets,
+    })
+}
+
+/// The result of a scan whose rows are only listed ([`scan_rows`]).
+pub struct ScanRows {
+    pub rows: SortedRows,
+    pub problems: Problems,
+    pub lines: u64,
+    pub bytes: u64,
+    pub attempts: u64,
+}
+
+/// [`scan_aggregate`] for a caller that lists the rows by name (`domains`): the same rows,
+/// without a map of them all.
+pub fn scan_rows(inputs: &[InputSpec], opts: &ScanOptions) -> Result<ScanRows, ScanError> {
+    on_a_worker(|| {
+        let o = scan_inner(
+            inputs,
+            opts,
+            Collect {
+                aggregate: true,
+                attempts: false,
+            },
+            &mut |_| {},
+        )?;
+        Ok(ScanRows {
+            rows: Accumulator::into_sorted_all(o.accs),
+            problems: o.problems,
+            lines: o.lines,
+            bytes: o.bytes,
+            attempts: o.attempts,
+        })
     })
 }
 
@@ -2976,7 +3015,8 @@ mod tests {
                 .inputs
                 .get(&0)
                 .and_then(|i| i.counts.get("bad-domain").copied());
-            (o.attempts, rows, bad, o.aggregate.domains.len())
+            let domains = Accumulator::into_aggregate_all(o.accs).domains.len();
+            (o.attempts, rows, bad, domains)
         };
         assert_eq!(run(true, false), (1, 0, Some(1), 1));
         assert_eq!(run(false, true), (1, 1, Some(1), 0));
@@ -3038,23 +3078,19 @@ mod tests {
                     })
                     .unwrap();
                 let problems = o.problems.inputs.get(&0).map(|i| i.counts.clone());
-                let counted: u64 = o
-                    .aggregate
-                    .domains
-                    .values()
-                    .map(|r| r.counts.attempts)
-                    .sum();
+                let aggregate = Accumulator::into_aggregate_all(o.accs);
+                let counted: u64 = aggregate.domains.values().map(|r| r.counts.attempts).sum();
                 assert_eq!(
                     (o.attempts, counted),
                     (good, good),
                     "{threads} threads, batch {batch_bytes}"
                 );
-                assert_eq!(o.aggregate.domains.len(), 11);
+                assert_eq!(aggregate.domains.len(), 11);
                 assert_eq!(
                     problems.and_then(|c| c.get("bad-domain").copied()),
                     Some(bad)
                 );
-                seen.push(o.aggregate);
+                seen.push(aggregate);
             }
         }
         assert!(seen.windows(2).all(|w| w[0] == w[1]));
