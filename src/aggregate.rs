@@ -1270,8 +1270,12 @@ impl Batch {
 #[derive(Debug, Clone, Copy)]
 enum Piece {
     Batch(u32, u32),
-    Arena(u32, u32),
+    Arena(Copied),
 }
+
+/// Where a copied string is in [`Queue::arena`]: start and length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Copied(u32, u32);
 
 struct Queued {
     /// The domain's hash by the accumulator's [`DomainHasher`].
@@ -1281,8 +1285,8 @@ struct Queued {
     input: u32,
     outcome: DaneOutcome,
     per_day: bool,
-    domain: Piece,
-    mx: Option<Piece>,
+    domain: Copied,
+    mx: Option<Copied>,
     text: Piece,
 }
 
@@ -1291,33 +1295,46 @@ impl Queue {
     fn put(&mut self, s: &str, batch: Batch) -> Piece {
         match batch.place(s) {
             Some((off, len)) => Piece::Batch(off, len),
-            None => self.copy(s),
+            None => Piece::Arena(self.copy(s)),
         }
     }
 
     /// Keep a copy of `s`.
-    fn copy(&mut self, s: &str) -> Piece {
+    fn copy(&mut self, s: &str) -> Copied {
         let start = self.arena.len();
         self.arena.push_str(s);
-        Piece::Arena(start as u32, s.len() as u32)
+        Copied(start as u32, s.len() as u32)
     }
 
-    /// A kept line again, unchecked (see [`LineText`]); `batch` as for [`get`](Self::get).
+    /// A copied string again.
+    fn copied(&self, Copied(start, len): Copied) -> &str {
+        let span = start as usize..start as usize + len as usize;
+        match self.arena.as_bytes().get(span) {
+            // SAFETY: `copy` pushed a whole `&str` at exactly this place, and the arena is
+            // cleared only together with the items that hold its places (in `count`): the
+            // bytes there are that string's, valid UTF-8. (Checking its char boundaries again
+            // on every count was most of the cost of reading it back.)
+            Some(b) => unsafe { std::str::from_utf8_unchecked(b) },
+            None => "",
+        }
+    }
+
+    /// A kept line again, unchecked (see [`LineText`]); `batch` is the data of the batch it
+    /// was queued in.
     fn get_line<'q>(&'q self, p: Piece, batch: &'q [u8]) -> LineText<'q> {
         let span = |start: u32, len: u32| start as usize..start as usize + len as usize;
         match p {
-            Piece::Arena(start, len) => {
-                LineText::Text(self.arena.get(span(start, len)).unwrap_or(""))
-            }
+            Piece::Arena(c) => LineText::Text(self.copied(c)),
             Piece::Batch(start, len) => LineText::Bytes(batch.get(span(start, len)).unwrap_or(b"")),
         }
     }
 
     /// A kept string again; `batch` is the data of the batch it was queued in.
+    #[cfg(test)]
     fn get<'q>(&'q self, p: Piece, batch: &'q [u8]) -> &'q str {
         let span = |start: u32, len: u32| start as usize..start as usize + len as usize;
         match p {
-            Piece::Arena(start, len) => self.arena.get(span(start, len)).unwrap_or(""),
+            Piece::Arena(c) => self.copied(c),
             // the bytes of a `&str` that lay there: valid UTF-8, checked again all the same
             Piece::Batch(start, len) => match batch.get(span(start, len)) {
                 // SAFETY: ASCII bytes (checked just before) are valid UTF-8.
@@ -1396,9 +1413,9 @@ impl Queue {
                 text,
                 per_day: q.per_day,
             };
-            let domain = self.get(q.domain, batch);
+            let domain = self.copied(q.domain);
             if acc
-                .add_hashed(q.hash, domain, q.mx.map(|m| self.get(m, batch)), &facts)
+                .add_hashed(q.hash, domain, q.mx.map(|m| self.copied(m)), &facts)
                 .is_err()
             {
                 bad(q.input, q.line, &text.text());
@@ -1427,7 +1444,7 @@ mod tests {
         let mut q = Queue::default();
         let (inside, outside) = (q.put(&data[15..26], batch), q.put("mx.example", batch));
         assert!(matches!(inside, Piece::Batch(10, 11)));
-        assert!(matches!(outside, Piece::Arena(0, 10)));
+        assert!(matches!(outside, Piece::Arena(Copied(0, 10))));
         let bytes = &data.as_bytes()[5..];
         assert_eq!(q.get(inside, bytes), "a@b.example");
         assert_eq!(q.get(outside, bytes), "mx.example");
