@@ -774,7 +774,17 @@ impl Engine {
                 out.problems.add(ctx.input, rel, "too-long", &text);
                 continue;
             }
-            let line = match whole.and_then(|w| w.get(from..to)) {
+            let cut = match whole {
+                // SAFETY: every byte range of an all-ASCII chunk is valid UTF-8 (the range
+                // itself is checked to lie in the chunk)
+                Some(w) if out.ascii => w
+                    .as_bytes()
+                    .get(from..to)
+                    .map(|b| unsafe { std::str::from_utf8_unchecked(b) }),
+                Some(w) => w.get(from..to),
+                None => None,
+            };
+            let line = match cut {
                 Some(l) => l,
                 None => {
                     if memchr::memchr(0, raw).is_some() {
