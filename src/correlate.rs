@@ -7,12 +7,13 @@
 //! correlator sees each key's events in log order, whatever the chunking (see `scan`).
 
 use crate::aggregate::{HashMap, Key};
+use crate::bytesearch;
 use crate::classify::{apply_rule, TlsField, TlsLevel};
 use crate::grammar::{Grammars, VerbMeaning};
 use crate::model::{DaneMode, DaneOutcome, FailureClass, Mta};
 use crate::parse::{
-    rfind1, same, same_bytes, tlsrpt_type_key, Delivery, EximEvent, EximFlag, KeyValueLine,
-    PostfixEvent, Target, Trust,
+    same, same_bytes, tlsrpt_type_key, Delivery, EximEvent, EximFlag, KeyValueLine, PostfixEvent,
+    Target, Trust,
 };
 use memchr::memmem::Finder;
 use std::collections::hash_map::Entry;
@@ -78,9 +79,11 @@ fn recipient_domain(addr: &str) -> &str {
     // `<local@domain>` as Postfix writes it: nothing to trim at either end
     let b = addr.as_bytes();
     if b.len() >= 2 && b.first() == Some(&b'<') && b.last() == Some(&b'>') {
-        let inner = &addr[1..addr.len() - 1];
-        return match rfind1(inner, b'@') {
-            Some(at) => &inner[at + 1..],
+        let inner = &b[1..b.len() - 1];
+        return match bytesearch::rfind(inner, b'@') {
+            // SAFETY: the bytes between the `@` and the `>`, both ASCII, of a `&str`: they
+            // start and end at char boundaries, so they are valid UTF-8
+            Some(at) => unsafe { std::str::from_utf8_unchecked(&inner[at + 1..]) },
             None => "",
         };
     }
