@@ -592,6 +592,8 @@ impl Engine {
         None
     }
 
+    /// The event of a line, if it has one.
+    #[cfg(test)]
     fn line_event<'a>(
         &self,
         line: &'a str,
@@ -600,6 +602,25 @@ impl Engine {
         problems: &mut Problems,
         memo: &mut LineMemo,
     ) -> Option<Keyed<'a>> {
+        let mut event = None;
+        self.line_event_to(line, ctx, rel, problems, memo, |k| event = Some(k));
+        event
+    }
+
+    /// Hand the event of a line, if it has one, to `put`. (The scan's `put` pushes it into its
+    /// partition's bucket. Returned instead, the event was built on the stack and copied: the
+    /// copy's 16-byte loads of the narrower stores that had just built it could not take their
+    /// bytes from those stores, and waited for them to reach the cache.)
+    #[inline(always)]
+    fn line_event_to<'a>(
+        &self,
+        line: &'a str,
+        ctx: &InputCtx,
+        rel: u64,
+        problems: &mut Problems,
+        memo: &mut LineMemo,
+        mut put: impl FnMut(Keyed<'a>),
+    ) {
         let g = &self.grammars;
         let common = g.prefix.parse_common(line, &mut memo.prefix);
         if let Some(c) = &common {
@@ -620,17 +641,39 @@ impl Engine {
             });
             match kind {
                 Some(Program::PostfixDelivery) => {
-                    return self.postfix_common(line, c, ctx, rel, memo)
+                    if let Some(k) = self.postfix_common(line, c, ctx, rel, memo) {
+                        put(k);
+                    }
+                    return;
                 }
-                Some(Program::PostfixOther) => return None,
+                Some(Program::PostfixOther) => return,
                 _ => {}
             }
         }
+        self.general_event_to(line, common, ctx, rel, problems, memo, &mut put);
+    }
+
+    /// The general path of [`line_event_to`](Self::line_event_to), out of line: its event and
+    /// the common path's are pushed in two places, each built where it is pushed.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn general_event_to<'a>(
+        &self,
+        line: &'a str,
+        common: Option<CommonShape>,
+        ctx: &InputCtx,
+        rel: u64,
+        problems: &mut Problems,
+        memo: &mut LineMemo,
+        put: &mut dyn FnMut(Keyed<'a>),
+    ) {
         let p = match common.and_then(|c| c.prefix(line)) {
             Some(p) => p,
-            None => g.prefix.parse_memo(line, &mut memo.prefix),
+            None => self.grammars.prefix.parse_memo(line, &mut memo.prefix),
         };
-        self.prefix_event(line, &p, ctx, rel, problems, memo)
+        if let Some(k) = self.prefix_event(line, &p, ctx, rel, problems, memo) {
+            put(k);
+        }
     }
 
     /// The event of a line whose prefix is `p` (the general path of
@@ -803,9 +846,12 @@ impl Engine {
                     }
                 }
             };
-            if let Some(k) = self.line_event(line, ctx, rel, &mut out.problems, &mut memo) {
-                out.buckets[(k.hash % self.parts as u64) as usize].push(k);
-            }
+            let (buckets, parts) = (&mut out.buckets, self.parts as u64);
+            self.line_event_to(line, ctx, rel, &mut out.problems, &mut memo, |k| {
+                if let Some(b) = buckets.get_mut((k.hash % parts) as usize) {
+                    b.push(k);
+                }
+            });
         }
         out.lines = rel;
         ENDS.with(|e| *e.borrow_mut() = words);
