@@ -520,7 +520,7 @@ impl Engine {
     }
 
     /// The event of a line of the common shape whose program is a Postfix delivery agent:
-    /// what [`line_event`](Self::line_event) makes of the prefix that the shape stands for
+    /// what [`line_event_to`](Self::line_event_to) makes of the prefix that the shape stands for
     /// (the spans of its parts, and the hash of `host prog[pid` as [`process_hash`] takes it),
     /// without cutting the line into strings.
     fn postfix_common<'a>(
@@ -590,21 +590,6 @@ impl Engine {
             }
         }
         None
-    }
-
-    /// The event of a line, if it has one.
-    #[cfg(test)]
-    fn line_event<'a>(
-        &self,
-        line: &'a str,
-        ctx: &InputCtx,
-        rel: u64,
-        problems: &mut Problems,
-        memo: &mut LineMemo,
-    ) -> Option<Keyed<'a>> {
-        let mut event = None;
-        self.line_event_to(line, ctx, rel, problems, memo, |k| event = Some(k));
-        event
     }
 
     /// Hand the event of a line, if it has one, to `put`. (The scan's `put` pushes it into its
@@ -677,7 +662,7 @@ impl Engine {
     }
 
     /// The event of a line whose prefix is `p` (the general path of
-    /// [`line_event`](Self::line_event)).
+    /// [`line_event_to`](Self::line_event_to)).
     fn prefix_event<'a>(
         &self,
         line: &'a str,
@@ -2725,9 +2710,14 @@ fn on_a_worker<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| work())
 }
 
-/// Scan inputs into per-domain and per-MX aggregates.
-pub fn scan_aggregate(inputs: &[InputSpec], opts: &ScanOptions) -> Result<ScanResult, ScanError> {
-    let (o, aggregate) = on_a_worker(|| {
+/// A scan that counts attempts, its outcome made into `R` by `finish` on a thread of the pool
+/// (which the making may use in parallel).
+fn counting_scan<R: Send>(
+    inputs: &[InputSpec],
+    opts: &ScanOptions,
+    finish: impl FnOnce(Outcome) -> R + Send,
+) -> Result<R, ScanError> {
+    on_a_worker(|| {
         scan_inner(
             inputs,
             opts,
@@ -2737,13 +2727,14 @@ pub fn scan_aggregate(inputs: &[InputSpec], opts: &ScanOptions) -> Result<ScanRe
             },
             &mut |_| {},
         )
-        .map(|mut o| {
-            let accs = std::mem::take(&mut o.accs);
-            (o, Accumulator::into_aggregate_all(accs))
-        })
-    })?;
-    Ok(ScanResult {
-        aggregate,
+        .map(finish)
+    })
+}
+
+/// Scan inputs into per-domain and per-MX aggregates.
+pub fn scan_aggregate(inputs: &[InputSpec], opts: &ScanOptions) -> Result<ScanResult, ScanError> {
+    counting_scan(inputs, opts, |o| ScanResult {
+        aggregate: Accumulator::into_aggregate_all(o.accs),
         problems: o.problems,
         lines: o.lines,
         bytes: o.bytes,
@@ -2764,23 +2755,12 @@ pub struct ScanRows {
 /// [`scan_aggregate`] for a caller that lists the rows by name (`domains`): the same rows,
 /// without a map of them all.
 pub fn scan_rows(inputs: &[InputSpec], opts: &ScanOptions) -> Result<ScanRows, ScanError> {
-    on_a_worker(|| {
-        let o = scan_inner(
-            inputs,
-            opts,
-            Collect {
-                aggregate: true,
-                attempts: false,
-            },
-            &mut |_| {},
-        )?;
-        Ok(ScanRows {
-            rows: Accumulator::into_sorted_all(o.accs),
-            problems: o.problems,
-            lines: o.lines,
-            bytes: o.bytes,
-            attempts: o.attempts,
-        })
+    counting_scan(inputs, opts, |o| ScanRows {
+        rows: Accumulator::into_sorted_all(o.accs),
+        problems: o.problems,
+        lines: o.lines,
+        bytes: o.bytes,
+        attempts: o.attempts,
     })
 }
 
@@ -3035,7 +3015,8 @@ mod tests {
                 }
                 let line = String::from_utf8_lossy(&b).into_owned();
                 let rel = rel as u64;
-                let got = engine.line_event(&line, &ctx, rel, &mut problems, &mut fast);
+                let mut got = None;
+                engine.line_event_to(&line, &ctx, rel, &mut problems, &mut fast, |k| got = Some(k));
                 let p = engine.grammars.prefix.parse(&line);
                 let want = engine.prefix_event(&line, &p, &ctx, rel, &mut problems, &mut LineMemo::default());
                 proptest::prop_assert_eq!(format!("{got:?}"), format!("{want:?}"), "{}", line);
