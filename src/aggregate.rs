@@ -1306,21 +1306,26 @@ impl Queue {
         }
     }
 
-    /// Keep a copy of `s`.
+    /// Keep a copy of `s`. (A place that does not fit in 32 bits, past 4 GiB of names queued
+    /// in one batch, is kept as an empty one: [`copied`](Self::copied) must only ever see
+    /// exact places.)
     fn copy(&mut self, s: &str) -> Copied {
         let start = self.arena.len();
         self.arena.push_str(s);
-        Copied(start as u32, s.len() as u32)
+        match (u32::try_from(start), u32::try_from(s.len())) {
+            (Ok(start), Ok(len)) => Copied(start, len),
+            _ => Copied(0, 0),
+        }
     }
 
     /// A copied string again.
     fn copied(&self, Copied(start, len): Copied) -> &str {
         let span = start as usize..start as usize + len as usize;
         match self.arena.as_bytes().get(span) {
-            // SAFETY: `copy` pushed a whole `&str` at exactly this place, and the arena is
-            // cleared only together with the items that hold its places (in `count`): the
-            // bytes there are that string's, valid UTF-8. (Checking its char boundaries again
-            // on every count was most of the cost of reading it back.)
+            // SAFETY: `copy` pushed a whole `&str` at exactly this place (or made it empty),
+            // and the arena is cleared only together with the items that hold its places (in
+            // `count`): the bytes there are that string's, valid UTF-8. (Checking its char
+            // boundaries again on every count was most of the cost of reading it back.)
             Some(b) => unsafe { std::str::from_utf8_unchecked(b) },
             None => "",
         }

@@ -117,8 +117,8 @@ pub struct Rules {
     /// Leftmost-first: at each position, the earliest-listed rule that matches there.
     texts: AhoCorasick,
     /// The same search without the automaton's general entry: a packed (Teddy) searcher,
-    /// when the CPU and the number of rules allow one. It took about a third of a rule
-    /// search's instructions.
+    /// when the CPU and the number of rules allow one. (The general entry cost about a third
+    /// of a rule search's instructions.)
     packed: Option<aho_corasick::packed::Searcher>,
     /// Per rule: whether an earlier-listed rule's text can start inside this one's text (after
     /// its first byte). When none can, the search goes on after a match instead of one byte
@@ -188,7 +188,8 @@ impl Rules {
             from = if self.nested.get(k).copied().unwrap_or(true) {
                 m.start() + 1
             } else {
-                m.end()
+                // (an empty text, which no grammar may hold, would match without moving on)
+                m.end().max(m.start() + 1)
             };
             if best == 0 || from >= s.len() {
                 break;
