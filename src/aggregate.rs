@@ -764,6 +764,9 @@ struct Table {
     /// A table that only names things (the MX hosts of `domains` without MX rows) keeps no
     /// rows: a row is some 300 bytes, and a name is never counted there.
     names_only: bool,
+    /// Rows without their details: no example lines and no failing names, only counts, times
+    /// and names (see [`Accumulator::without_details`]).
+    lean: bool,
     hasher: foldhash::fast::RandomState,
 }
 
@@ -856,7 +859,12 @@ impl Table {
         h.first = h.first.min(a.time);
         h.last = h.last.max(a.time);
         let failed = matches!(a.outcome, DaneOutcome::Failed(_));
-        if failed {
+        if self.lean {
+            if failed && a.per_day {
+                let day = a.time.div_euclid(86_400) as i32;
+                *row.failure_days.entry(day).or_default() += 1;
+            }
+        } else if failed {
             if a.per_day {
                 let day = a.time.div_euclid(86_400) as i32;
                 *row.failure_days.entry(day).or_default() += 1;
@@ -895,7 +903,7 @@ impl Table {
                 row.names.add(name());
                 h.last_name = id;
             }
-            if failed && id != h.last_failing {
+            if failed && !self.lean && id != h.last_failing {
                 row.failing_names.add(name());
                 h.last_failing = id;
             }
@@ -983,6 +991,16 @@ impl Accumulator {
             },
             mx_rows,
         }
+    }
+
+    /// This accumulator with rows that keep no details: no example lines (a row's `examples`
+    /// and `verified_example` stay empty) and no failing names (`failing_names`), for a
+    /// caller that writes only counts, times and names (`domains` as CSV or a table). Each
+    /// failure and each earlier verified attempt then costs less.
+    pub fn without_details(mut self) -> Accumulator {
+        self.domains.lean = true;
+        self.mx.lean = true;
+        self
     }
 
     /// Count one attempt to the raw `domain` (and raw `mx_host`) as written in the log.
@@ -1607,35 +1625,7 @@ mod tests {
     /// ways) give, all moved into one table at once, what their aggregates merged give.
     #[test]
     fn accumulators_into_one_aggregate_equal_their_merge() {
-        let fill = |mx_rows: bool| {
-            let mut accs: Vec<Accumulator> = (0..3).map(|_| Accumulator::new(mx_rows)).collect();
-            for i in 0..3000u64 {
-                let d = match i % 3 {
-                    0 => format!("d{}.example", i % 70),
-                    1 => format!("D{}.Example.", i % 50),
-                    _ => format!("only{}.example", i % 20),
-                };
-                let outcome = match i % 5 {
-                    0 => DaneOutcome::Failed(FailureClass::ALL[(i % 6) as usize]),
-                    1 => DaneOutcome::NotDane,
-                    _ => DaneOutcome::Verified,
-                };
-                let f = AttemptFacts {
-                    time: 1_000_000 + (i * 7919 % 5000) as i64,
-                    outcome,
-                    input: (i % 2) as u32,
-                    line: i * 31 % 1000,
-                    file: "f",
-                    text: LineText::Text("a line"),
-                    per_day: true,
-                };
-                let mx = format!("mx{}.example", i % 7);
-                if let Some(acc) = accs.get_mut((i % 3) as usize) {
-                    acc.add(&d, Some(&mx), &f).unwrap();
-                }
-            }
-            accs
-        };
+        let fill = |mx_rows: bool| fill_three(mx_rows, false);
         for mx_rows in [false, true] {
             let mut merged = Aggregate::default();
             for a in fill(mx_rows) {
@@ -1650,6 +1640,77 @@ mod tests {
             assert_eq!(sorted.domains(), all.sorted_domains());
             assert_eq!(sorted.mx(), all.sorted_mx());
         }
+    }
+
+    /// Rows without details are the rows with them, less their example lines and failing
+    /// names: the same counts, times, names and failure days.
+    #[test]
+    fn rows_without_details_keep_everything_else() {
+        for mx_rows in [false, true] {
+            let full = Accumulator::into_aggregate_all(fill_three(mx_rows, false));
+            let lean = Accumulator::into_aggregate_all(fill_three(mx_rows, true));
+            let strip = |mut rows: HashMap<String, Row>| {
+                for r in rows.values_mut() {
+                    r.examples.clear();
+                    r.verified_example = None;
+                    r.failing_names = NameSet::default();
+                }
+                rows
+            };
+            assert!(full.domains.values().any(|r| !r.examples.is_empty()));
+            assert!(full.domains.values().any(|r| r.verified_example.is_some()));
+            assert!(full
+                .domains
+                .values()
+                .any(|r| r.failing_names.iter().next().is_some()));
+            assert!(lean
+                .domains
+                .values()
+                .chain(lean.mx.values())
+                .all(|r| r.examples.is_empty()
+                    && r.verified_example.is_none()
+                    && r.failing_names.iter().next().is_none()));
+            assert!(lean.domains.values().any(|r| !r.failure_days.is_empty()));
+            assert_eq!(lean.domains, strip(full.domains));
+            assert_eq!(lean.mx, strip(full.mx));
+        }
+    }
+
+    /// Three accumulators (without details when `lean`) filled with attempts whose names
+    /// overlap: one name written in two ways, names in one accumulator only.
+    fn fill_three(mx_rows: bool, lean: bool) -> Vec<Accumulator> {
+        let mut accs: Vec<Accumulator> = (0..3)
+            .map(|_| match lean {
+                true => Accumulator::new(mx_rows).without_details(),
+                false => Accumulator::new(mx_rows),
+            })
+            .collect();
+        for i in 0..3000u64 {
+            let d = match i % 3 {
+                0 => format!("d{}.example", i % 70),
+                1 => format!("D{}.Example.", i % 50),
+                _ => format!("only{}.example", i % 20),
+            };
+            let outcome = match i % 5 {
+                0 => DaneOutcome::Failed(FailureClass::ALL[(i % 6) as usize]),
+                1 => DaneOutcome::NotDane,
+                _ => DaneOutcome::Verified,
+            };
+            let f = AttemptFacts {
+                time: 1_000_000 + (i * 7919 % 5000) as i64,
+                outcome,
+                input: (i % 2) as u32,
+                line: i * 31 % 1000,
+                file: "f",
+                text: LineText::Text("a line"),
+                per_day: true,
+            };
+            let mx = format!("mx{}.example", i % 7);
+            if let Some(acc) = accs.get_mut((i % 3) as usize) {
+                acc.add(&d, Some(&mx), &f).unwrap();
+            }
+        }
+        accs
     }
 
     #[test]

@@ -79,6 +79,9 @@ pub struct ScanOptions {
     /// Keep per-MX rows ([`Aggregate::mx`]); without them each attempt costs less. Of the
     /// commands that aggregate here, only `domains --by mx` reads them.
     pub mx_rows: bool,
+    /// Keep each row's details: its example lines and its failing names
+    /// ([`Accumulator::without_details`] when not). `domains` writes them only as JSON.
+    pub row_details: bool,
     /// Bytes of input read so far, added after each batch (drives a progress bar).
     pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
@@ -103,6 +106,7 @@ impl Default for ScanOptions {
             file_access: FileAccess::Read,
             per_day: true,
             mx_rows: true,
+            row_details: true,
             progress: None,
         }
     }
@@ -2089,7 +2093,10 @@ impl<'s> Scanner<'s> {
         let counters: Vec<Counter> = if collect.aggregate {
             (0..parts)
                 .map(|_| Counter {
-                    acc: Accumulator::with_hasher(opts.mx_rows, &hasher),
+                    acc: match opts.row_details {
+                        true => Accumulator::with_hasher(opts.mx_rows, &hasher),
+                        false => Accumulator::with_hasher(opts.mx_rows, &hasher).without_details(),
+                    },
                     problems: Problems::default(),
                     bad: 0,
                 })

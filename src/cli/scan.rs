@@ -379,9 +379,11 @@ pub fn run_domains(a: DomainsArgs) -> Result<i32> {
     };
     let inputs = a.logs.inputs()?;
     let mut opts = ScanOptions {
-        // the table has no per-day columns, and MX rows only with --by mx
+        // the table has no per-day columns, MX rows only with --by mx, and examples and
+        // failing names only as JSON
         per_day: false,
         mx_rows: by_mx,
+        row_details: format == "json",
         ..a.logs.options()?
     };
     let t = Instant::now();
