@@ -41,7 +41,8 @@ pub struct AttemptRef<'x> {
     pub input: u32,
     pub line: u64,
     /// The line whose reading emitted the attempt: `line`, except for a non-final-MX attempt,
-    /// which waits for the delivery line that names its recipient.
+    /// which waits for the delivery line that names its recipient (a line of the input being
+    /// read, which may come after `input`).
     pub emitted_at: u64,
     /// The whole log line that completed the attempt.
     pub text: &'x str,

@@ -1066,6 +1066,10 @@ struct PartSink<'s> {
     names: &'s [String],
     /// Per input, its [`InputSpec::warm_up_lines`].
     warm_up: &'s [u64],
+    /// The input being scanned: an attempt is left out when the line whose reading emitted
+    /// it lies in this input's warm-up (a non-final-MX attempt's own line may lie in an
+    /// input before, whose line numbers say nothing about this one's).
+    input: u32,
     since: Option<i64>,
     until: Option<i64>,
     per_day: bool,
@@ -1574,7 +1578,7 @@ impl Emit for PartSink<'_> {
         }
         if self
             .warm_up
-            .get(a.input as usize)
+            .get(self.input as usize)
             .is_some_and(|&w| a.emitted_at <= w)
         {
             return;
@@ -2108,6 +2112,7 @@ impl<'s> Scanner<'s> {
             .map(|_| PartSink {
                 names,
                 warm_up,
+                input: 0,
                 since: opts.since,
                 until: opts.until,
                 per_day: opts.per_day,
@@ -2157,6 +2162,7 @@ impl<'s> Scanner<'s> {
     ) {
         for s in self.sinks.iter_mut() {
             s.batch = Batch::of(data);
+            s.input = input;
         }
         let attempts = phase_b(
             &self.engine,
@@ -2294,6 +2300,7 @@ impl<'s> Scanner<'s> {
                     }
                 }
                 sink.batch = f.buf.place();
+                sink.input = ctx.input;
                 let mut w = PieceWalk {
                     engine,
                     ctx,

@@ -259,9 +259,12 @@ fn a_run_boundary_inside_a_message_keeps_its_correlation() {
         + 1;
     let mut first = lines[..cut].concat();
     let mut second = lines[cut..].concat();
-    // and a non-final-MX failure before the cut whose message is delivered after it
-    first.push_str(&non_final_across("BB00000001", BASE + 9_000, false));
-    second.push_str(&non_final_across("BB00000001", BASE + 9_031, true));
+    // and a non-final-MX failure before the cut whose message is delivered after it (its
+    // times close to the cut's: a log that went back by more than the correlation's process
+    // expiry would drop the state of the processes before the cut wherever a batch or an input
+    // ends, as the warm-up lines, scanned as an input of their own, do)
+    first.push_str(&non_final_across("BB00000001", BASE + 2_110, false));
+    second.push_str(&non_final_across("BB00000001", BASE + 2_141, true));
     let want = reference(&(first.clone() + &second));
     assert_eq!(want.0["nf.example"].0.dane_failed, 1);
     assert_eq!(want.0["nf.example"].0.dane_verified, 1);
@@ -469,4 +472,161 @@ fn command_line_summary_and_exit_codes() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("nightly.toml"), "{err}");
+}
+
+/// Log lines that the scan counts as problems, one each: a delivery line cut short
+/// (`malformed-postfix`), a line without a syslog prefix (`no-prefix`), and one that is not
+/// UTF-8 (`invalid-utf8`).
+fn problem_lines(t: i64) -> Vec<u8> {
+    let mut b = format!(
+        "{} mail postfix/smtp[10999]: ABCDE3: to=<a@d.example>, relay=x[1.2.3.4]:2\n\
+         garbage without any prefix\n",
+        ts(t)
+    )
+    .into_bytes();
+    b.extend_from_slice(format!("{} mail postfix/smtp[10998]: caf", ts(t)).as_bytes());
+    b.extend_from_slice(b"\xe9\n");
+    b
+}
+
+fn append_bytes(p: &Path, b: &[u8]) {
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .unwrap()
+        .write_all(b)
+        .unwrap();
+}
+
+/// Problem counts per kind, over every file.
+fn problem_counts(r: &Report) -> BTreeMap<&'static str, u64> {
+    let mut m = BTreeMap::new();
+    for p in r.line_problems.inputs.values() {
+        for (k, n) in &p.counts {
+            *m.entry(*k).or_default() += n;
+        }
+    }
+    m
+}
+
+#[test]
+fn a_log_read_to_its_end_then_rotated_keeps_its_correlation_with_the_new_log() {
+    // message 10 is a DANE failure: its TLS lines end the old log, its delivery line starts
+    // the new one; so does a non-final-MX failure, whose recipient is named in the new log
+    // only; problem lines just before the rotation were counted by the first run
+    let m10 = message(10);
+    let m10: Vec<&str> = m10.split_inclusive('\n').collect();
+    assert_eq!(m10.len(), 3);
+    let mut old = messages(0..10).into_bytes();
+    old.extend_from_slice(&problem_lines(BASE + 6_990));
+    old.extend_from_slice(m10[..2].concat().as_bytes());
+    old.extend_from_slice(non_final_across("BB00000002", BASE + 7_010, false).as_bytes());
+    let new = m10[2].to_string()
+        + &non_final_across("BB00000002", BASE + 7_041, true)
+        + &messages(11..20);
+    let mut all = old.clone();
+    all.extend_from_slice(new.as_bytes());
+    let want = {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = config(d.path(), false, "");
+        append_bytes(&d.path().join("logs/mail.log"), &all);
+        let r = run(&cfg);
+        assert_eq!(problem_counts(&r).values().sum::<u64>(), 3);
+        totals(&r)
+    };
+    assert_eq!(want.0["bad2.example"].0.dane_failed, 1);
+    assert_eq!(want.0["nf.example"].0.dane_failed, 1);
+    assert_eq!(want.0["nf.example"].0.dane_verified, 1);
+    for compress in [false, true] {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = config(d.path(), false, "");
+        let logs = d.path().join("logs");
+        let log = logs.join("mail.log");
+        append_bytes(&log, &old);
+        let r1 = run(&cfg);
+        assert_eq!(r1.attempts, 10);
+        // (the non-final failure has no recipient yet: it is counted when its delivery line
+        // comes)
+        assert_eq!(
+            problem_counts(&r1),
+            BTreeMap::from([
+                ("invalid-utf8", 1),
+                ("malformed-postfix", 1),
+                ("no-prefix", 1),
+                ("non-final-without-recipient", 1)
+            ])
+        );
+        // rotated (renamed, or compressed at once without delaycompress); a new log starts,
+        // with a problem line of its own on its third line
+        let rotated = if compress {
+            gzip(&log, &logs.join("mail.log.1.gz"));
+            "mail.log.1.gz"
+        } else {
+            fs::rename(&log, logs.join("mail.log.1")).unwrap();
+            "mail.log.1"
+        };
+        let (head, tail) = new.split_at(new.match_indices('\n').nth(2).unwrap().0 + 1);
+        append(&log, head);
+        append(&log, "garbage in the new log\n");
+        append(&log, tail);
+        let r2 = run(&cfg);
+        assert_eq!(r2.files.len(), 2, "{:?}", r2.files);
+        assert!(r2.files[0].path.ends_with(rotated), "{:?}", r2.files);
+        assert_eq!(r2.files[0].bytes, 0, "{:?}", r2.files);
+        assert!(r2.files[1].path.ends_with("mail.log"), "{:?}", r2.files);
+        assert_eq!(r2.attempts, 12, "{compress}");
+        // the same as one run over all of it
+        assert_eq!(totals(&r2), want, "{compress}");
+        let bad = &r2.window.domains["bad2.example"];
+        assert_eq!(bad.counts.attempts, 1);
+        assert_eq!(bad.counts.dane_failed, 1);
+        // the attempt's line is the delivery line, the first of the new log
+        let ex = &bad.examples[0];
+        assert!(ex.file.ends_with("logs/mail.log"), "{ex:?}");
+        assert_eq!(ex.line, 1, "{ex:?}");
+        // the non-final failure's line is the last of the old log
+        let ex = &r2.window.domains["nf.example"].examples[0];
+        assert!(ex.file.ends_with(rotated), "{ex:?}");
+        assert_eq!(ex.line as usize, old.split(|b| *b == b'\n').count() - 1);
+        // only the new log's problem line is counted, at its line in the new log
+        assert_eq!(problem_counts(&r2), BTreeMap::from([("no-prefix", 1)]));
+        let p = r2.line_problems.inputs.values().next().unwrap();
+        assert!(p.file.ends_with("logs/mail.log"), "{p:?}");
+        assert_eq!(p.examples[0].line, 4, "{p:?}");
+        assert!(r2.render().contains("skipped or doubtful lines in "));
+    }
+}
+
+#[test]
+fn a_problem_line_in_the_warm_up_is_counted_once() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path(), false, "");
+    let log = d.path().join("logs/mail.log");
+    append(&log, &messages(0..10));
+    append_bytes(&log, &problem_lines(BASE + 6_990));
+    append(&log, &messages(10..12));
+    let r1 = run(&cfg);
+    let once = BTreeMap::from([
+        ("invalid-utf8", 1),
+        ("malformed-postfix", 1),
+        ("no-prefix", 1),
+    ]);
+    assert_eq!(problem_counts(&r1), once);
+    // the next run reads those lines again as warm-up: not counted again; a new problem line
+    // is, at its line in the file
+    let before =
+        messages(0..10).lines().count() as u64 + 3 + messages(10..12).lines().count() as u64;
+    append(&log, &messages(12..14));
+    append(&log, "garbage after the stop\n");
+    let r2 = run(&cfg);
+    assert_eq!(r2.files[0].how, "continued");
+    assert_eq!(r2.attempts, 2);
+    assert_eq!(problem_counts(&r2), BTreeMap::from([("no-prefix", 1)]));
+    let p = &r2.line_problems.inputs[&0];
+    let at = before + messages(12..14).lines().count() as u64 + 1;
+    assert_eq!(p.examples[0].line, at, "{p:?}");
+    // a run with nothing new counts nothing
+    let r3 = run(&cfg);
+    assert!(r3.line_problems.inputs.is_empty(), "{:?}", r3.line_problems);
 }

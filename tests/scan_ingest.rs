@@ -671,3 +671,39 @@ fn progress_counts_every_byte_read() {
     // decompressed bytes of the gzip file, then the plain file
     assert_eq!(counter.load(Ordering::Relaxed), 2 * text.len() as u64);
 }
+
+#[test]
+fn a_non_final_failure_delivered_in_the_next_input_is_judged_by_that_inputs_warm_up() {
+    // the first input's first two lines are warm-up; its non-final failure after them is
+    // new, and so is the delivery line that names its recipient, early in the next input
+    let d = tempfile::tempdir().unwrap();
+    let p = "Nov  2 10:00:00 mail postfix/smtp[7]:";
+    let q = "Nov  2 10:00:31 mail postfix/smtp[7]:";
+    let a = write(
+        d.path(),
+        "maillog.1",
+        format!(
+            "{p} Verified TLS connection established to mx.old.example[192.0.2.1]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n\
+             {p} ABCDE01: to=<u@old.example>, relay=mx.old.example[192.0.2.1]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=2.0.0, status=sent (250 ok)\n\
+             {p} CA certificate verification failed for mxa.nf.example[192.0.2.9]:25: num=65:no matching DANE TLSA records\n\
+             {p} Untrusted TLS connection established to mxa.nf.example[192.0.2.9]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n\
+             {p} ABCDE02: Server certificate not verified\n"
+        )
+        .as_bytes(),
+    );
+    let b = write(
+        d.path(),
+        "maillog",
+        format!(
+            "{q} Verified TLS connection established to mxb.nf.example[192.0.2.10]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n\
+             {q} ABCDE02: to=<u@nf.example>, relay=mxb.nf.example[192.0.2.10]:25, delay=31, delays=0.1/0/31/0.1, dsn=2.0.0, status=sent (250 ok)\n"
+        )
+        .as_bytes(),
+    );
+    let mut first = InputSpec::file(&a);
+    first.warm_up_lines = 2;
+    let r = scan(&[first, InputSpec::file(&b)], &opts());
+    assert!(!r.aggregate.domains.contains_key("old.example"));
+    let nf = &r.aggregate.domains["nf.example"].counts;
+    assert_eq!((nf.dane_failed, nf.dane_verified), (1, 1), "{nf:?}");
+}

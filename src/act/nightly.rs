@@ -212,6 +212,11 @@ pub struct Report {
     pub too_old: u64,
     /// Read problems (one line each).
     pub problems: Vec<String>,
+    /// Lines read this run that were skipped or doubtful (malformed, not UTF-8, ...), keyed by
+    /// the file's place in `files`, with line numbers in that file. Warm-up lines are not
+    /// among them (the run that read them first counted them), nor the lines of a file that
+    /// is read again next run.
+    pub line_problems: scan::Problems,
     /// The window's aggregate.
     pub window: Aggregate,
     pub window_days: (i32, i32),
@@ -271,6 +276,15 @@ impl Report {
         );
         for p in &self.problems {
             let _ = writeln!(s, "  problem: {p}");
+        }
+        for p in self.line_problems.inputs.values() {
+            let kinds: Vec<String> = p.counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            let _ = writeln!(
+                s,
+                "  skipped or doubtful lines in {}: {}",
+                p.file,
+                kinds.join(", ")
+            );
         }
         let mut verdicts: BTreeMap<Verdict, usize> = BTreeMap::new();
         let mut attempts = 0;
@@ -372,8 +386,10 @@ struct Planned {
 /// The part of a file to read this run.
 enum Spooled {
     /// Read `spec`; the content ends at offset `end`, with `lines` newlines in the part read.
+    /// `warm` holds the whole lines of up to the overlap before where the last run stopped.
     Read {
         spec: InputSpec,
+        warm: Vec<u8>,
         end: u64,
         lines: u64,
     },
@@ -430,9 +446,9 @@ fn set_mtime_like(dst: &Path, src: &Path) {
 /// Prepare the read of `[start, end)` of a file: the complete lines of a plain file are
 /// copied into the spool, so that the scanner reads exactly that range while the MTA keeps
 /// appending; a compressed file read whole is scanned in place after a counting pass; the
-/// unread tail of a compressed rotation is decompressed into the spool. A spool starts with
-/// the whole lines of up to `overlap` bytes before `start`, the spec's warm-up lines, so that
-/// correlation across the last run's stop is rebuilt (docs/act.md).
+/// unread tail of a compressed rotation is decompressed into the spool. The whole lines of up
+/// to `overlap` bytes before `start` come back too, to be scanned before the content as
+/// warm-up, so that correlation across the last run's stop is rebuilt (docs/act.md).
 fn spool(p: &Planned, spool_dir: &Path, n: usize, overlap: u64) -> Result<Spooled, NightlyError> {
     let dst = spool_dir.join(format!("{n}.log"));
     let src = &p.probe.path;
@@ -455,6 +471,7 @@ fn spool(p: &Planned, spool_dir: &Path, n: usize, overlap: u64) -> Result<Spoole
             } else {
                 Spooled::Read {
                     spec: InputSpec::file(src),
+                    warm: Vec::new(),
                     end: c.bytes,
                     lines: c.lines,
                 }
@@ -476,15 +493,15 @@ fn spool(p: &Planned, spool_dir: &Path, n: usize, overlap: u64) -> Result<Spoole
             Ok(_) => {}
             Err(e) => return Ok(unreadable(e)),
         }
-        let warm = warm_up_part(&before, from == 0);
-        let sizes = match write_spool(&dst, warm, |out| io::copy(&mut r, out))? {
+        let warm = warm_up_part(&before, from == 0).to_vec();
+        let sizes = match write_spool(&dst, |out| io::copy(&mut r, out))? {
             Ok(sizes) => sizes,
             Err(e) => return Ok(unreadable(e)),
         };
         if sizes.bytes == 0 {
             return Ok(Spooled::Nothing);
         }
-        return Ok(spooled(display, dst, src, p.start, sizes));
+        return Ok(spooled(display, dst, src, p.start, sizes, warm));
     }
     let mut f = File::open(src).map_err(io_err(src))?;
     let len = f.metadata().map_err(io_err(src))?.len();
@@ -492,36 +509,47 @@ fn spool(p: &Planned, spool_dir: &Path, n: usize, overlap: u64) -> Result<Spoole
     if end <= p.start {
         return Ok(Spooled::Nothing);
     }
-    let from = p.start - overlap.min(p.start);
-    let mut before = Vec::new();
-    f.seek(SeekFrom::Start(from)).map_err(io_err(src))?;
-    (&mut f)
-        .take(p.start - from)
-        .read_to_end(&mut before)
-        .map_err(io_err(src))?;
-    let warm = warm_up_part(&before, from == 0);
+    let warm = lines_before_start(p, overlap).map_err(io_err(src))?;
     f.seek(SeekFrom::Start(p.start)).map_err(io_err(src))?;
-    let sizes = write_spool(&dst, warm, |out| {
-        io::copy(&mut (&mut f).take(end - p.start), out)
-    })?
-    .map_err(io_err(src))?;
-    Ok(spooled(display, dst, src, p.start, sizes))
+    let sizes = write_spool(&dst, |out| io::copy(&mut (&mut f).take(end - p.start), out))?
+        .map_err(io_err(src))?;
+    Ok(spooled(display, dst, src, p.start, sizes, warm))
 }
 
-/// What a spool file holds: its warm-up lines, and the bytes and lines of the new content
-/// after them.
+/// The whole lines of up to `overlap` bytes of `p`'s content just before `p.start`, where the
+/// last run stopped (decompressed when the file is compressed).
+fn lines_before_start(p: &Planned, overlap: u64) -> io::Result<Vec<u8>> {
+    let from = p.start - overlap.min(p.start);
+    let mut before = Vec::new();
+    if p.probe.compressed {
+        let mut r = state::decompressed(&p.probe.path)?;
+        io::copy(&mut (&mut r).take(from), &mut io::sink())?;
+        (&mut r).take(p.start - from).read_to_end(&mut before)?;
+    } else {
+        let mut f = File::open(&p.probe.path)?;
+        f.seek(SeekFrom::Start(from))?;
+        (&mut f).take(p.start - from).read_to_end(&mut before)?;
+    }
+    if (before.len() as u64) < p.start - from {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("shorter than the {} bytes read before", p.start),
+        ));
+    }
+    Ok(warm_up_part(&before, from == 0).to_vec())
+}
+
+/// What a spool file holds: the bytes and lines of the new content.
 struct SpoolSizes {
-    warm_lines: u64,
     bytes: u64,
     lines: u64,
 }
 
-/// Write the spool file `dst`: `warm`, then the new content that `rest` copies into it. An
-/// error of `rest` (reading the log) comes back inside, for the caller to judge; one of the
-/// spool file itself stops the run.
+/// Write the spool file `dst` with the new content that `rest` copies into it. An error of
+/// `rest` (reading the log) comes back inside, for the caller to judge; one of the spool file
+/// itself stops the run.
 fn write_spool(
     dst: &Path,
-    warm: &[u8],
     rest: impl FnOnce(&mut dyn Write) -> io::Result<u64>,
 ) -> Result<io::Result<SpoolSizes>, NightlyError> {
     let mut out = Counting {
@@ -529,32 +557,75 @@ fn write_spool(
         bytes: 0,
         lines: 0,
     };
-    out.write_all(warm).map_err(io_err(dst))?;
-    let (warm_bytes, warm_lines) = (out.bytes, out.lines);
     if let Err(e) = rest(&mut out) {
         return Ok(Err(e));
     }
     out.flush().map_err(io_err(dst))?;
     Ok(Ok(SpoolSizes {
-        warm_lines,
-        bytes: out.bytes - warm_bytes,
-        lines: out.lines - warm_lines,
+        bytes: out.bytes,
+        lines: out.lines,
     }))
 }
 
-/// The read of a spool file written by [`write_spool`] for the content of `src` from `start`.
-fn spooled(display: String, dst: PathBuf, src: &Path, start: u64, sizes: SpoolSizes) -> Spooled {
+/// The read of a spool file written by [`write_spool`] for the content of `src` from `start`,
+/// after the warm-up lines `warm`.
+fn spooled(
+    display: String,
+    dst: PathBuf,
+    src: &Path,
+    start: u64,
+    sizes: SpoolSizes,
+    warm: Vec<u8>,
+) -> Spooled {
     set_mtime_like(&dst, src);
     Spooled::Read {
         spec: InputSpec {
             display,
             path: Some(dst),
             start_offset: 0,
-            warm_up_lines: sizes.warm_lines,
+            warm_up_lines: 0,
         },
+        warm,
         end: start + sizes.bytes,
         lines: sizes.lines,
     }
+}
+
+/// Warm-up lines as an input of their own, scanned just before the content they warm up:
+/// `lines`, whole lines of `source` that end where a run stopped in it. All of the input is
+/// warm-up, so that its problems can be left out with it (they were counted by the run that
+/// read the lines first). `None` when there are no lines.
+fn warm_up_input(
+    spool_dir: &Path,
+    n: usize,
+    source: &Planned,
+    lines: &[u8],
+) -> Result<Option<(InputSpec, u64)>, NightlyError> {
+    let count = memchr::memchr_iter(b'\n', lines).count() as u64;
+    if count == 0 {
+        return Ok(None);
+    }
+    let dst = spool_dir.join(format!("{n}.warm-up.log"));
+    fs::write(&dst, lines).map_err(io_err(&dst))?;
+    set_mtime_like(&dst, &source.probe.path);
+    let spec = InputSpec {
+        // a path holds no NUL: no input is named the same (attempts come back by name)
+        display: format!("{}\0warm-up", source.probe.path.display()),
+        path: Some(dst),
+        start_offset: 0,
+        warm_up_lines: count,
+    };
+    Ok(Some((spec, source.lines_before.saturating_sub(count))))
+}
+
+/// Whether `a` and `b` are files of one rotated set: the same directory and base name
+/// (`maillog.1.gz` and `maillog`), as [`ingest::expand`] orders them.
+fn same_rotated_set(a: &Path, b: &Path) -> bool {
+    let base = |p: &Path| {
+        p.file_name()
+            .map(|n| ingest::rotation_key(&n.to_string_lossy()).0)
+    };
+    a.parent() == b.parent() && base(a).is_some() && base(a) == base(b)
 }
 
 /// The whole lines of `before` (the bytes just before where the last run stopped, which is a
@@ -773,9 +844,21 @@ pub fn run(
 
 /// How a planned file is read.
 enum ReadPlan {
-    Scan { input: usize, end: u64, lines: u64 },
+    Scan { end: u64, lines: u64 },
     Nothing,
     Retry,
+}
+
+/// An input of the scan, as the nightly job counts it.
+struct Scanned {
+    /// The log file its lines are from.
+    name: String,
+    /// Lines of that file before the input's first line.
+    line_base: u64,
+    /// The planned file whose reading it belongs to (the one it warms up, for warm-up lines).
+    owner: usize,
+    /// Whether it is warm-up lines only.
+    warm_up: bool,
 }
 
 /// Read the planned files' new parts; per-day aggregates and the new file table.
@@ -787,7 +870,9 @@ fn read_new(
     first_day: i32,
     report: &mut Report,
 ) -> Result<(BTreeMap<i32, Aggregate>, Vec<state::FileState>), NightlyError> {
+    let overlap = cfg.logs.overlap_kib.saturating_mul(1024);
     let mut specs = Vec::new();
+    let mut scanned: Vec<Scanned> = Vec::new();
     let mut reads: Vec<ReadPlan> = Vec::new();
     for (n, p) in planned.iter().enumerate() {
         if p.keep.is_some() {
@@ -799,7 +884,7 @@ fn read_new(
             });
             continue;
         }
-        let s = spool(p, spool_dir, n, cfg.logs.overlap_kib.saturating_mul(1024))?;
+        let s = spool(p, spool_dir, n, overlap)?;
         let bytes = match &s {
             Spooled::Read { end, .. } => end - p.start,
             _ => 0,
@@ -822,11 +907,58 @@ fn read_new(
             bytes,
         });
         match s {
-            Spooled::Read { spec, end, lines } => {
-                reads.push(ReadPlan::Scan {
-                    input: specs.len(),
-                    end,
-                    lines,
+            Spooled::Read {
+                spec,
+                warm,
+                end,
+                lines,
+            } => {
+                // The warm-up: the file's own lines before where the last run stopped; for a
+                // file read from its start, the last lines of the file before it in the same
+                // rotated set when nothing of that one is read this run (it was read to its
+                // end, then rotated): their correlation state is not carried over otherwise.
+                let warm = if p.start > 0 {
+                    Some((p, warm))
+                } else {
+                    match n
+                        .checked_sub(1)
+                        .and_then(|m| Some((planned.get(m)?, reads.get(m)?)))
+                    {
+                        Some((before, ReadPlan::Nothing))
+                            if same_rotated_set(&before.probe.path, &p.probe.path) =>
+                        {
+                            match lines_before_start(before, overlap) {
+                                Ok(w) => Some((before, w)),
+                                Err(e) => {
+                                    report.problems.push(format!(
+                                        "{}: {e}; its last lines were not read again for {}",
+                                        before.probe.path.display(),
+                                        p.probe.path.display()
+                                    ));
+                                    None
+                                }
+                            }
+                        }
+                        _ => None,
+                    }
+                };
+                if let Some((source, lines)) = warm {
+                    if let Some((w, line_base)) = warm_up_input(spool_dir, n, source, &lines)? {
+                        scanned.push(Scanned {
+                            name: source.probe.path.display().to_string(),
+                            line_base,
+                            owner: n,
+                            warm_up: true,
+                        });
+                        specs.push(w);
+                    }
+                }
+                reads.push(ReadPlan::Scan { end, lines });
+                scanned.push(Scanned {
+                    name: spec.display.clone(),
+                    line_base: p.lines_before,
+                    owner: n,
+                    warm_up: false,
                 });
                 specs.push(spec);
             }
@@ -841,24 +973,13 @@ fn read_new(
     let bar = opts.progress.then(|| {
         crate::progress::Bar::for_scan("danemine nightly: scanning", &specs, &mut opts_scan)
     });
-    // per input, per day: input errors (a compressed file still being written) must not count
-    let mut per_input: Vec<BTreeMap<i32, Aggregate>> = vec![BTreeMap::new(); specs.len()];
+    // per planned file, per day: input errors (a compressed file still being written) must
+    // not count
+    let mut per_file: Vec<BTreeMap<i32, Aggregate>> = vec![BTreeMap::new(); planned.len()];
     let index: BTreeMap<&str, usize> = specs
         .iter()
         .enumerate()
         .map(|(i, s)| (s.display.as_str(), i))
-        .collect();
-    // a spool's lines start with its warm-up lines, which lie before where the last run stopped
-    let line_base: Vec<u64> = reads
-        .iter()
-        .zip(planned)
-        .filter_map(|(r, p)| match r {
-            ReadPlan::Scan { input, .. } => Some(
-                p.lines_before
-                    .saturating_sub(specs.get(*input).map_or(0, |s| s.warm_up_lines)),
-            ),
-            _ => None,
-        })
         .collect();
     let mut too_old = 0u64;
     let mut attempts = 0u64;
@@ -872,18 +993,24 @@ fn read_new(
                 too_old += 1;
                 return;
             }
-            let Some(&i) = index.get(a.file.as_str()) else {
+            let Some((i, s)) = index
+                .get(a.file.as_str())
+                .and_then(|&i| Some((i, scanned.get(i)?)))
+            else {
+                return;
+            };
+            let Some(days) = per_file.get_mut(s.owner) else {
                 return;
             };
             attempts += 1;
-            per_input[i].entry(day).or_default().add(
+            days.entry(day).or_default().add(
                 &a.domain,
                 a.mx_host.as_deref(),
                 t,
                 a.outcome,
                 i as u32,
-                a.line + line_base[i],
-                &a.file,
+                a.line + s.line_base,
+                &s.name,
                 a.detail.as_deref().unwrap_or(""),
                 true,
             );
@@ -892,16 +1019,43 @@ fn read_new(
     drop(bar);
     report.too_old = too_old;
     report.attempts = attempts;
-    let mut failed_inputs = BTreeSet::new();
+    let mut failed = BTreeSet::new();
     for (i, p) in &problems.inputs {
+        let Some(s) = scanned.get(*i as usize) else {
+            continue;
+        };
         for e in &p.errors {
-            report.problems.push(format!("{}: {e}", p.file));
-            failed_inputs.insert(*i as usize);
+            report.problems.push(format!("{}: {e}", s.name));
+            failed.insert(s.owner);
         }
     }
+    for (i, mut p) in problems.inputs {
+        let Some(s) = scanned.get(i as usize) else {
+            continue;
+        };
+        // warm-up lines were read, and their problems counted, by the run that read them
+        // first; a file read again next run counts its problems then
+        if s.warm_up || failed.contains(&s.owner) || p.counts.is_empty() {
+            continue;
+        }
+        p.errors.clear();
+        for e in &mut p.examples {
+            e.line += s.line_base;
+        }
+        let owner = s.owner as u32;
+        let kept = &mut report.line_problems;
+        kept.inputs
+            .entry(owner)
+            .or_default()
+            .file
+            .clone_from(&s.name);
+        kept.merge(scan::Problems {
+            inputs: BTreeMap::from([(owner, p)]),
+        });
+    }
     let mut per_day: BTreeMap<i32, Aggregate> = BTreeMap::new();
-    for (i, days) in per_input.into_iter().enumerate() {
-        if failed_inputs.contains(&i) {
+    for (n, days) in per_file.into_iter().enumerate() {
+        if failed.contains(&n) {
             continue;
         }
         for (d, a) in days {
@@ -910,17 +1064,17 @@ fn read_new(
     }
     // the new file table
     let mut files = Vec::new();
-    for (p, r) in planned.iter().zip(&reads) {
+    for (n, (p, r)) in planned.iter().zip(&reads).enumerate() {
         if let Some(k) = &p.keep {
             files.push(k.clone());
             continue;
         }
         match r {
-            ReadPlan::Scan { input, .. } if failed_inputs.contains(input) => {
+            ReadPlan::Scan { .. } if failed.contains(&n) => {
                 // read again next run; nothing of it was counted
             }
             ReadPlan::Retry => {}
-            ReadPlan::Scan { end, lines, .. } => {
+            ReadPlan::Scan { end, lines } => {
                 files.push(p.probe.state(*end, p.lines_before + lines));
             }
             ReadPlan::Nothing => files.push(p.probe.state(p.start, p.lines_before)),
