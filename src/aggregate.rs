@@ -1421,6 +1421,9 @@ impl Queue {
         bad: &mut dyn FnMut(u32, u64, &str),
     ) {
         let mut files: Option<(u32, String)> = None;
+        // rows without details read no line and no file name (a bad domain's line is read
+        // when it is told)
+        let lean = acc.domains.lean;
         for (k, q) in self.items.iter().enumerate() {
             // two steps ahead: the index bucket, then (bucket in cache) the row's slot
             if let Some(a) = self.items.get(k + 2 * AHEAD) {
@@ -1429,11 +1432,14 @@ impl Queue {
             if let Some(a) = self.items.get(k + AHEAD) {
                 acc.domains.prefetch_slot(a.hash);
             }
-            if files.as_ref().is_none_or(|(i, _)| *i != q.input) {
+            if !lean && files.as_ref().is_none_or(|(i, _)| *i != q.input) {
                 files = Some((q.input, file(q.input)));
             }
             let f = files.as_ref().map_or("", |(_, f)| f.as_str());
-            let text = self.get_line(q.text, batch);
+            let text = match lean {
+                true => LineText::Text(""),
+                false => self.get_line(q.text, batch),
+            };
             let facts = AttemptFacts {
                 time: q.time,
                 outcome: q.outcome,
@@ -1448,7 +1454,7 @@ impl Queue {
                 .add_hashed(q.hash, domain, q.mx.map(|m| self.copied(m)), &facts)
                 .is_err()
             {
-                bad(q.input, q.line, &text.text());
+                bad(q.input, q.line, &self.get_line(q.text, batch).text());
             }
         }
         self.items.clear();

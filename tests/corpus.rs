@@ -62,18 +62,30 @@ fn mailu_num65_sequence_is_a_cert_mismatch() {
     assert_eq!(a[0].mx_host.as_deref(), Some("mail.mydomain.com"));
     // the reporter's anonymised recipient domain has an underscore: never emitted as a domain
     assert_eq!(a[0].domain, "my_domain.com");
-    let r = scan_aggregate(
-        &[InputSpec::file(corpus("postfix.log"))],
-        &ScanOptions::default(),
-    )
-    .unwrap();
-    let p = &r.problems.inputs[&0];
-    assert_eq!(p.counts.get("bad-domain"), Some(&1));
-    assert!(p
-        .examples
-        .iter()
-        .any(|e| e.line == 10 && e.kind == "bad-domain"));
-    assert!(!r.aggregate.domains.contains_key("my_domain.com"));
+    // told with its line, whether the rows keep their details or not (without, the line is
+    // read only when a domain is bad)
+    let mut told = Vec::new();
+    for row_details in [true, false] {
+        let r = scan_aggregate(
+            &[InputSpec::file(corpus("postfix.log"))],
+            &ScanOptions {
+                row_details,
+                ..ScanOptions::default()
+            },
+        )
+        .unwrap();
+        let p = &r.problems.inputs[&0];
+        assert_eq!(p.counts.get("bad-domain"), Some(&1));
+        let e = p
+            .examples
+            .iter()
+            .find(|e| e.line == 10 && e.kind == "bad-domain")
+            .expect("the bad domain's line");
+        assert!(e.text.contains("my_domain.com"), "{}", e.text);
+        told.push(e.text.clone());
+        assert!(!r.aggregate.domains.contains_key("my_domain.com"));
+    }
+    assert_eq!(told[0], told[1]);
 }
 
 #[test]
