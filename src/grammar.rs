@@ -260,6 +260,8 @@ pub struct PostfixGrammar {
     pub summary_untrusted: Vec<String>,
     pub summary_anonymous: Vec<String>,
     pub dane_evidence: Vec<String>,
+    /// `dane_evidence` searched all at once (built again whenever it changes).
+    evidence: AhoCorasick,
     pub rules: Rules,
     /// TLSRPT failure type (lower case, no `tlsrpt_` prefix) → class, or `None` for not-dane.
     pub tlsrpt: BTreeMap<String, Option<FailureClass>>,
@@ -270,6 +272,16 @@ impl PostfixGrammar {
     pub fn rule(&self, s: &str) -> Option<&Rule> {
         self.rules.first(s)
     }
+
+    /// Whether one of the `dane_evidence` texts occurs in `s`.
+    pub fn has_dane_evidence(&self, s: &str) -> bool {
+        self.evidence.is_match(s)
+    }
+}
+
+/// The search for any of `texts` (a `contains` of each, in one pass).
+fn any_of(texts: &[String], path: &str) -> Result<AhoCorasick, GrammarError> {
+    AhoCorasick::new(texts).map_err(|e| syntax(path, &format!("evidence texts: {e}")))
 }
 
 /// Exim grammar (see `grammars/exim.toml`).
@@ -552,6 +564,7 @@ impl Grammars {
                                 summary_trusted: r.summary.trusted,
                                 summary_untrusted: r.summary.untrusted,
                                 summary_anonymous: r.summary.anonymous,
+                                evidence: any_of(&r.evidence.dane, path)?,
                                 dane_evidence: r.evidence.dane,
                                 rules: Rules::new(rules, path)?,
                                 tlsrpt,
@@ -568,6 +581,7 @@ impl Grammars {
                             prepend(&mut g.summary_untrusted, r.summary.untrusted);
                             prepend(&mut g.summary_anonymous, r.summary.anonymous);
                             prepend(&mut g.dane_evidence, r.evidence.dane);
+                            g.evidence = any_of(&g.dane_evidence, path)?;
                             g.rules.prepend(rules, path)?;
                             g.tlsrpt.extend(tlsrpt);
                         }

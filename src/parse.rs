@@ -105,6 +105,8 @@ macro_rules! finder {
 finder!(TLS_CONNECTION, " TLS connection ");
 finder!(VERIFY_FAILED, "certificate verification failed for ");
 finder!(WITH_CIPHER, " with cipher ");
+finder!(TLSA_NAME, "name=_");
+finder!(TCP_LABEL, "._tcp.");
 
 #[inline]
 fn find_with(f: &Finder<'_>, s: &str) -> Option<usize> {
@@ -755,17 +757,23 @@ fn summary_line<'a, const ASCII: bool>(
 }
 
 fn postfix_other_lines<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEvent<'a>> {
-    if let Some(i) = find_with(&VERIFY_FAILED, m) {
-        let rest = &m[i + "certificate verification failed for ".len()..];
+    const VERIFY: &str = "certificate verification failed for ";
+    // mostly the message starts with it (a search that finds nothing costs more than a
+    // compare)
+    let verify = match m.starts_with(VERIFY) {
+        true => Some(0),
+        false => find_with(&VERIFY_FAILED, m),
+    };
+    if let Some(i) = verify {
+        let rest = &m[i + VERIFY.len()..];
         let (target, tail) = parse_target(rest)?;
         let text = tail.strip_prefix(": ").unwrap_or(tail);
-        let dane = g.dane_evidence.iter().any(|e| text.contains(e.as_str()));
+        let dane = g.has_dane_evidence(text);
         return Some(PostfixEvent::VerifyFailed { target, dane, text });
     }
     if let Some(rest) = m.strip_prefix("warning: ") {
         if rest.starts_with("DANE TLSA lookup problem") {
-            let host = rest
-                .find("name=_")
+            let host = find_with(&TLSA_NAME, rest)
                 .map(|i| &rest[i + 5..])
                 .map(|n| n.split([' ', ',']).next().unwrap_or(""))
                 .map(strip_tlsa_owner)
@@ -811,7 +819,7 @@ fn postfix_other_lines<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEven
 fn strip_tlsa_owner(n: &str) -> &str {
     let n = n.strip_suffix('.').unwrap_or(n);
     match n.strip_prefix('_') {
-        Some(r) => match r.find("._tcp.") {
+        Some(r) => match find_with(&TCP_LABEL, r) {
             Some(i) => &r[i + "._tcp.".len()..],
             None => n,
         },
@@ -1095,6 +1103,10 @@ mod tests {
         "Trusted TLS connection reused to domain.tld[1.2.3.4]:25: TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits)",
         "TLS connection established to domain.tld[1.2.3.4]:25: TLSv1 with cipher X (256/256 bits)",
         "certificate verification failed for mx1.monbel257.cz[192.0.0.18]:25: num=65:no matching DANE TLSA records",
+        "CA certificate verification failed for mail.mydomain.com[157.0.0.1]:25: num=2:unable to get issuer certificate",
+        "certificate verification failed for mx.example[192.0.2.1]:25: untrusted issuer /CN=x TLSA",
+        "warning: DANE TLSA lookup problem: Host or domain name not found. Name service error for name=_25._tcp.mx0.provider5.example type=TLSA: Host not found, try again",
+        "warning: DANE TLSA lookup problem: name=_25._tcp.mx.example.org.",
         "SSL_connect error to smtp.gmail.com[142.250.110.108]:587: -1",
         "setting up TLS connection to in1-smtp.messagingengine.com[66.111.4.74]:25",
         "warning: TLS policy lookup for problemdomain.de/aspmx.l.google.com: non DNSSEC destination",
@@ -1593,13 +1605,24 @@ mod tests {
 #[cfg(test)]
 mod reference {
     use super::{
-        find_with, is_qid, same, strip_tlsa_owner, Delivery, PostfixEvent, PostfixGrammar, Target,
-        Trust, TLS_CONNECTION, VERIFY_FAILED, WITH_CIPHER,
+        find_with, is_qid, same, Delivery, PostfixEvent, PostfixGrammar, Target, Trust,
+        TLS_CONNECTION, VERIFY_FAILED, WITH_CIPHER,
     };
     use memchr::memmem::Finder;
 
     fn find_after_first_word(s: &str, pat: &str, _: &Finder<'_>) -> Option<usize> {
         s.find(pat)
+    }
+
+    fn strip_tlsa_owner(n: &str) -> &str {
+        let n = n.strip_suffix('.').unwrap_or(n);
+        match n.strip_prefix('_') {
+            Some(r) => match r.find("._tcp.") {
+                Some(i) => &r[i + "._tcp.".len()..],
+                None => n,
+            },
+            None => n,
+        }
     }
 
     fn find1(s: &str, b: u8) -> Option<usize> {
