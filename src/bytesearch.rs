@@ -268,15 +268,16 @@ pub fn rfind(s: &[u8], b: u8) -> Option<usize> {
 /// line (memchr) pays its set-up and tail code on every line; one pass over the chunk, 64
 /// bytes a step with the widest compare the CPU has, then costs a few instructions a line.
 /// Also tells, from the same pass, whether `s` holds a NUL byte and whether it is all ASCII.
-pub fn newline_bitmap(s: &[u8], out: &mut Vec<u64>) -> ChunkBytes {
-    // every word is written below: only words that `out` did not have yet are zero-filled (a
-    // buffer reused for chunks of one size is not filled again)
+/// The bitmap is the start of `out` that it returns.
+pub fn newline_bitmap<'w>(s: &[u8], out: &'w mut Vec<u64>) -> (&'w [u64], ChunkBytes) {
+    // every word is written below: only words that `out` never had are zero-filled, and `out`
+    // is not shortened, so that a buffer reused for chunks of about one size is not filled
+    // again whenever a chunk is a little longer than the one before
     let words = s.len().div_ceil(64);
     if out.len() < words {
         out.resize(words, 0);
-    } else {
-        out.truncate(words);
     }
+    let out = &mut out[..words];
     let full = s.len() / 64;
     let mut done = 0;
     let mut bytes = ChunkBytes {
@@ -302,7 +303,7 @@ pub fn newline_bitmap(s: &[u8], out: &mut Vec<u64>) -> ChunkBytes {
         bytes.nul |= b.nul;
         bytes.ascii &= b.ascii;
     }
-    bytes
+    (out, bytes)
 }
 
 /// What [`newline_bitmap`] saw of a chunk's bytes besides its newlines.
@@ -475,12 +476,14 @@ mod tests {
         ) {
             let want: Vec<usize> = s.iter().enumerate().filter(|(_, &c)| c == b'\n').map(|(i, _)| i).collect();
             // a buffer left longer, or shorter, by an earlier chunk
-            let mut words = vec![7u64; 3];
-            let bytes = newline_bitmap(&s, &mut words);
+            let mut buf = vec![7u64; 3];
+            let (words, bytes) = newline_bitmap(&s, &mut buf);
             let mut longer = vec![u64::MAX; 9];
-            prop_assert_eq!(newline_bitmap(&s, &mut longer), bytes);
-            prop_assert_eq!(&longer, &words);
-            prop_assert_eq!(Newlines::new(&words).collect::<Vec<_>>(), want);
+            let (longer_words, longer_bytes) = newline_bitmap(&s, &mut longer);
+            prop_assert_eq!(longer_bytes, bytes);
+            prop_assert_eq!(longer_words, words);
+            prop_assert_eq!(words.len(), s.len().div_ceil(64));
+            prop_assert_eq!(Newlines::new(words).collect::<Vec<_>>(), want);
             let seen = |b: &[u8]| ChunkBytes { nul: b.contains(&0), ascii: b.is_ascii() };
             prop_assert_eq!(bytes, seen(&s));
             // each vector path this CPU has, whichever `newline_bitmap` picked

@@ -772,8 +772,8 @@ impl Engine {
         thread_local! {
             static ENDS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        let mut words = ENDS.with(|e| std::mem::take(&mut *e.borrow_mut()));
-        let bytes = crate::bytesearch::newline_bitmap(chunk, &mut words);
+        let mut buf = ENDS.with(|e| std::mem::take(&mut *e.borrow_mut()));
+        let (words, bytes) = crate::bytesearch::newline_bitmap(chunk, &mut buf);
         out.ascii = bytes.ascii;
         let whole = if bytes.nul {
             None
@@ -788,7 +788,7 @@ impl Engine {
         let mut memo = LineMemo::default();
         let mut start = 0usize;
         let mut rel = 0u64;
-        let mut ends = crate::bytesearch::Newlines::new(&words);
+        let mut ends = crate::bytesearch::Newlines::new(words);
         while start < chunk.len() {
             let end = ends.next().unwrap_or(chunk.len());
             rel += 1;
@@ -843,7 +843,7 @@ impl Engine {
             });
         }
         out.lines = rel;
-        ENDS.with(|e| *e.borrow_mut() = words);
+        ENDS.with(|e| *e.borrow_mut() = buf);
         out
     }
 
