@@ -859,16 +859,13 @@ impl Table {
         h.first = h.first.min(a.time);
         h.last = h.last.max(a.time);
         let failed = matches!(a.outcome, DaneOutcome::Failed(_));
+        if failed && a.per_day {
+            let day = a.time.div_euclid(86_400) as i32;
+            *row.failure_days.entry(day).or_default() += 1;
+        }
         if self.lean {
-            if failed && a.per_day {
-                let day = a.time.div_euclid(86_400) as i32;
-                *row.failure_days.entry(day).or_default() += 1;
-            }
+            // rows without details keep no example lines
         } else if failed {
-            if a.per_day {
-                let day = a.time.div_euclid(86_400) as i32;
-                *row.failure_days.entry(day).or_default() += 1;
-            }
             // the row's examples may take the attempt only before the bound; there the rule
             // of `Row::add` decides
             if pos(a.input, a.line).is_none_or(|p| p < h.examples_bound) {

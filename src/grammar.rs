@@ -259,7 +259,9 @@ pub struct PostfixGrammar {
     pub summary_trusted: Vec<String>,
     pub summary_untrusted: Vec<String>,
     pub summary_anonymous: Vec<String>,
-    pub dane_evidence: Vec<String>,
+    /// Texts that prove DANE in a certificate-verification line (see
+    /// [`dane_evidence`](Self::dane_evidence)); private, so that `evidence` stays its search.
+    dane_evidence: Vec<String>,
     /// `dane_evidence` searched all at once (built again whenever it changes).
     evidence: AhoCorasick,
     pub rules: Rules,
@@ -273,9 +275,14 @@ impl PostfixGrammar {
         self.rules.first(s)
     }
 
-    /// Whether one of the `dane_evidence` texts occurs in `s`.
+    /// Whether one of the [`dane_evidence`](Self::dane_evidence) texts occurs in `s`.
     pub fn has_dane_evidence(&self, s: &str) -> bool {
         self.evidence.is_match(s)
+    }
+
+    /// The texts that prove DANE in a certificate-verification line.
+    pub fn dane_evidence(&self) -> &[String] {
+        &self.dane_evidence
     }
 }
 

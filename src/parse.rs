@@ -1831,7 +1831,7 @@ mod reference {
             let rest = &m[i + "certificate verification failed for ".len()..];
             let (target, tail) = parse_target(rest)?;
             let text = tail.strip_prefix(": ").unwrap_or(tail);
-            let dane = g.dane_evidence.iter().any(|e| text.contains(e.as_str()));
+            let dane = g.dane_evidence().iter().any(|e| text.contains(e.as_str()));
             return Some(PostfixEvent::VerifyFailed { target, dane, text });
         }
         if let Some(rest) = m.strip_prefix("warning: ") {
