@@ -78,6 +78,18 @@ fn json_table_by_mx_and_window() {
         .as_str()
         .unwrap()
         .contains("Server certificate not verified"));
+    // the details that only JSON writes (the CSV's rows are counted without them)
+    assert_eq!(bad["failing_mx"][0], "mx.bad.example");
+    let good = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["domain"] == "good.example")
+        .unwrap();
+    assert_eq!(good["verified_example"]["outcome"], "verified");
+    assert!(good["verified_example"]["line"]
+        .as_u64()
+        .is_some_and(|l| l > 0));
 
     let out = bin()
         .args(["domains", "--format", "table", "--year", "2026"])
