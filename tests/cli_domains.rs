@@ -65,12 +65,14 @@ fn json_table_by_mx_and_window() {
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let bad = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["domain"] == "bad.example")
-        .unwrap();
+    let row = |domain: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["domain"] == domain)
+            .unwrap()
+    };
+    let bad = row("bad.example");
     assert_eq!(bad["verdict"], "failing");
     assert_eq!(bad["cert_mismatch"], 1);
     assert_eq!(bad["examples"][0]["line"], 5);
@@ -80,12 +82,7 @@ fn json_table_by_mx_and_window() {
         .contains("Server certificate not verified"));
     // the details that only JSON writes (the CSV's rows are counted without them)
     assert_eq!(bad["failing_mx"][0], "mx.bad.example");
-    let good = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["domain"] == "good.example")
-        .unwrap();
+    let good = row("good.example");
     assert_eq!(good["verified_example"]["outcome"], "verified");
     assert!(good["verified_example"]["line"]
         .as_u64()
