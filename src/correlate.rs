@@ -925,8 +925,11 @@ impl PartitionState {
     }
 
     /// Drop the state of processes silent for [`PROCESS_EXPIRY`] before `now` (log time),
-    /// reporting their pending attempts. Results do not depend on when this runs: an expired
-    /// state is reset on its next event anyway.
+    /// reporting their pending attempts. Where log time only moves forward, results do not
+    /// depend on when this runs: an expired state is reset on its next event anyway. A log
+    /// that goes back by more than the expiry can bring a dropped process back within it;
+    /// the scan runs this at batch ends with the batch's latest time over all partitions,
+    /// so that the result depends on the batch boundaries only, never on the thread count.
     pub fn expire(&mut self, now: i64, out: &mut dyn Emit) {
         for s in self.postfix_in_order(|s| s.expired(now)) {
             s.finish(out);

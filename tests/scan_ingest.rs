@@ -707,3 +707,61 @@ fn a_non_final_failure_delivered_in_the_next_input_is_judged_by_that_inputs_warm
     let nf = &r.aggregate.domains["nf.example"].counts;
     assert_eq!((nf.dane_failed, nf.dane_verified), (1, 1), "{nf:?}");
 }
+
+/// A log that goes back in time by more than the process expiry inside one batch: the
+/// expiry at the batch's end uses the batch's latest time over every partition, so the
+/// processes first seen after the jump are dropped (or kept) alike for any thread count.
+#[test]
+fn expiry_after_a_jump_back_in_time_does_not_depend_on_threads() {
+    let tls = |t: &str, pid: u32, host: &str| {
+        format!(
+            "Nov  2 {t} mail postfix/smtp[{pid}]: Verified TLS connection established to \
+             {host}[192.0.2.1]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n"
+        )
+    };
+    let pids = 200..216u32;
+    let mut first = tls("12:00:00", 100, "mx.late.example");
+    for pid in pids.clone() {
+        first.push_str(&tls("10:00:00", pid, &format!("mx.d{pid}.example")));
+    }
+    let mut log = first.clone();
+    for pid in pids.clone() {
+        log.push_str(&format!(
+            "Nov  2 10:00:01 mail postfix/smtp[{pid}]: 1A2B{pid}: to=<u@d{pid}.example>, \
+             relay=mx.d{pid}.example[192.0.2.1]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=2.0.0, \
+             status=sent (250 2.0.0 Ok)\n"
+        ));
+    }
+    let d = tempfile::tempdir().unwrap();
+    let p = write(d.path(), "maillog", log.as_bytes());
+    // the first batch ends after the summaries, so the deliveries come after its expiry
+    let o = ScanOptions {
+        batch_bytes: first.len(),
+        flight_bytes: first.len(),
+        chunk_bytes: 300,
+        ..opts()
+    };
+    let runs: Vec<ScanResult> = (1..=3)
+        .map(|threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| scan(&[InputSpec::file(&p)], &o))
+        })
+        .collect();
+    let attempts: u64 = runs[0]
+        .aggregate
+        .domains
+        .values()
+        .map(|r| r.counts.attempts)
+        .sum();
+    assert_eq!(attempts, pids.len() as u64);
+    for (i, r) in runs.iter().enumerate().skip(1) {
+        assert!(
+            r.aggregate == runs[0].aggregate,
+            "{} threads differ from one",
+            i + 1
+        );
+    }
+}
