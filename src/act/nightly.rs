@@ -981,28 +981,30 @@ fn read_new(
         .enumerate()
         .map(|(i, s)| (s.display.as_str(), i))
         .collect();
-    let mut too_old = 0u64;
-    let mut attempts = 0u64;
+    // per planned file: attempts kept, and attempts older than the window (what a file whose
+    // read fails contributes is left out of both, as its rows are)
+    let mut counted = vec![(0u64, 0u64); planned.len()];
     let problems = if specs.is_empty() {
         scan::Problems::default()
     } else {
         scan::scan_attempts(&specs, &opts_scan, &mut |a| {
-            let t = a.time.timestamp();
-            let day = t.div_euclid(86_400) as i32;
-            if day < first_day {
-                too_old += 1;
-                return;
-            }
             let Some((i, s)) = index
                 .get(a.file.as_str())
                 .and_then(|&i| Some((i, scanned.get(i)?)))
             else {
                 return;
             };
-            let Some(days) = per_file.get_mut(s.owner) else {
+            let (Some(days), Some(count)) = (per_file.get_mut(s.owner), counted.get_mut(s.owner))
+            else {
                 return;
             };
-            attempts += 1;
+            let t = a.time.timestamp();
+            let day = t.div_euclid(86_400) as i32;
+            if day < first_day {
+                count.1 += 1;
+                return;
+            }
+            count.0 += 1;
             days.entry(day).or_default().add(
                 &a.domain,
                 a.mx_host.as_deref(),
@@ -1017,8 +1019,6 @@ fn read_new(
         })?
     };
     drop(bar);
-    report.too_old = too_old;
-    report.attempts = attempts;
     let mut failed = BTreeSet::new();
     for (i, p) in &problems.inputs {
         let Some(s) = scanned.get(*i as usize) else {
@@ -1027,6 +1027,12 @@ fn read_new(
         for e in &p.errors {
             report.problems.push(format!("{}: {e}", s.name));
             failed.insert(s.owner);
+        }
+    }
+    for (n, (kept, old)) in counted.into_iter().enumerate() {
+        if !failed.contains(&n) {
+            report.attempts += kept;
+            report.too_old += old;
         }
     }
     for (i, mut p) in problems.inputs {
