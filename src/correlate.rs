@@ -57,6 +57,11 @@ pub trait Emit {
     fn wants_tls_details(&self) -> bool {
         true
     }
+    /// Whether a non-final-MX attempt on this line, still waiting for its recipient line at
+    /// the end of the input, is left to a later read of that line (not a problem).
+    fn read_again(&self, _input: u32, _line: u64) -> bool {
+        false
+    }
 }
 
 /// The position and time of an event.
@@ -491,9 +496,18 @@ impl PostfixState {
         }
     }
 
-    /// Report non-final attempts that never met their recipient line (end of input).
+    /// Report non-final attempts that never met their recipient line (the process expired).
     pub fn finish(&mut self, out: &mut dyn Emit) {
+        self.finish_pending(out, false);
+    }
+
+    /// As [`finish`](Self::finish), at the end of the input: a non-final attempt whose line
+    /// is read again later ([`Emit::read_again`]) is left to that read when `at_end`.
+    fn finish_pending(&mut self, out: &mut dyn Emit, at_end: bool) {
         for p in self.pending.drain(..) {
+            if at_end && out.read_again(p.at_input, p.at_line) {
+                continue;
+            }
             out.problem(
                 p.at_input,
                 p.at_line,
@@ -941,7 +955,7 @@ impl PartitionState {
     /// Flush what is still pending at the end of the input.
     pub fn finish(&mut self, out: &mut dyn Emit) {
         for s in self.postfix_in_order(|_| true) {
-            s.finish(out);
+            s.finish_pending(out, true);
         }
         self.postfix.clear();
         self.postfix_collided.clear();

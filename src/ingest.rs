@@ -35,6 +35,10 @@ pub struct InputSpec {
     /// job's overlap with the part of a log that its last run read. An attempt that the reading
     /// of one of these lines completes was counted then, and is not emitted now.
     pub warm_up_lines: u64,
+    /// Lines of this input after this many are read again by the next nightly run, as its
+    /// warm-up: a non-final-MX attempt on one of them that still waits for its recipient
+    /// line at the end of the scan is left to that run instead of reported as a problem.
+    pub read_again_after: Option<u64>,
 }
 
 impl InputSpec {
@@ -46,6 +50,7 @@ impl InputSpec {
             path: Some(path),
             start_offset: 0,
             warm_up_lines: 0,
+            read_again_after: None,
         }
     }
 
@@ -56,6 +61,7 @@ impl InputSpec {
             path: None,
             start_offset: 0,
             warm_up_lines: 0,
+            read_again_after: None,
         }
     }
 }

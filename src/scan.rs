@@ -1066,6 +1066,8 @@ struct PartSink<'s> {
     names: &'s [String],
     /// Per input, its [`InputSpec::warm_up_lines`].
     warm_up: &'s [u64],
+    /// Per input, its [`InputSpec::read_again_after`].
+    read_again: &'s [Option<u64>],
     /// The input being scanned: an attempt is left out when the line whose reading emitted
     /// it lies in this input's warm-up (a non-final-MX attempt's own line may lie in an
     /// input before, whose line numbers say nothing about this one's).
@@ -1651,6 +1653,14 @@ impl Emit for PartSink<'_> {
     fn wants_tls_details(&self) -> bool {
         self.attempts.is_some()
     }
+
+    fn read_again(&self, input: u32, line: u64) -> bool {
+        self.read_again
+            .get(input as usize)
+            .copied()
+            .flatten()
+            .is_some_and(|after| line > after)
+    }
 }
 
 /// Run the events of partition `p`, in log order, through its correlation `state` into
@@ -2086,6 +2096,7 @@ impl<'s> Scanner<'s> {
         collect: Collect,
         names: &'s [String],
         warm_up: &'s [u64],
+        read_again: &'s [Option<u64>],
     ) -> Self {
         // one partition per thread: every partition keeps its own correlation state
         let parts = rayon::current_num_threads().clamp(1, 64);
@@ -2110,6 +2121,7 @@ impl<'s> Scanner<'s> {
             .map(|_| PartSink {
                 names,
                 warm_up,
+                read_again,
                 input: 0,
                 since: opts.since,
                 until: opts.until,
@@ -2626,7 +2638,8 @@ fn scan_inner(
     let grammars = Grammars::load(&opts.grammar_files)?;
     let names: Vec<String> = inputs.iter().map(|i| i.display.clone()).collect();
     let warm_up: Vec<u64> = inputs.iter().map(|i| i.warm_up_lines).collect();
-    let mut scanner = Scanner::new(grammars, opts, collect, &names, &warm_up);
+    let read_again: Vec<Option<u64>> = inputs.iter().map(|i| i.read_again_after).collect();
+    let mut scanner = Scanner::new(grammars, opts, collect, &names, &warm_up, &read_again);
     let mut lines = 0u64;
     let mut bytes = 0u64;
     let mut end_offsets = Vec::with_capacity(inputs.len());

@@ -584,6 +584,7 @@ fn spooled(
             path: Some(dst),
             start_offset: 0,
             warm_up_lines: 0,
+            read_again_after: None,
         },
         warm,
         end: start + sizes.bytes,
@@ -614,6 +615,7 @@ fn warm_up_input(
         path: Some(dst),
         start_offset: 0,
         warm_up_lines: count,
+        read_again_after: None,
     };
     Ok(Some((spec, source.lines_before.saturating_sub(count))))
 }
@@ -626,6 +628,29 @@ fn same_rotated_set(a: &Path, b: &Path) -> bool {
             .map(|n| ingest::rotation_key(&n.to_string_lossy()).0)
     };
     a.parent() == b.parent() && base(a).is_some() && base(a) == base(b)
+}
+
+/// How many of the `lines` lines of a spooled content `[start, end)` of a file (the spool
+/// file `spool`) the next run does not read again: its warm-up (as [`lines_before_start`]
+/// takes it) holds the lines after the first newline at or after `end - overlap`.
+fn lines_not_read_again(
+    spool: &Path,
+    start: u64,
+    end: u64,
+    lines: u64,
+    overlap: u64,
+) -> io::Result<u64> {
+    let from = end - overlap.min(end);
+    if from == 0 || from < start {
+        return Ok(0);
+    }
+    let mut f = File::open(spool)?;
+    f.seek(SeekFrom::Start(from - start))?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail)?;
+    // every newline there but the last (the content's end) starts a line read again
+    let again = memchr::memchr_iter(b'\n', &tail).count().saturating_sub(1) as u64;
+    Ok(lines.saturating_sub(again))
 }
 
 /// The whole lines of `before` (the bytes just before where the last run stopped, which is a
@@ -908,11 +933,25 @@ fn read_new(
         });
         match s {
             Spooled::Read {
-                spec,
+                mut spec,
                 warm,
                 end,
                 lines,
             } => {
+                // the newest file of its set is where the next run starts (or, rotated, what
+                // it warms up from): what it reads again is left to it
+                let newest = !planned
+                    .iter()
+                    .skip(n + 1)
+                    .any(|q| same_rotated_set(&q.probe.path, &p.probe.path));
+                if newest && !(p.probe.compressed && p.start == 0) {
+                    if let Some(spool) = spec.path.as_deref() {
+                        spec.read_again_after = Some(
+                            lines_not_read_again(spool, p.start, end, lines, overlap)
+                                .map_err(io_err(spool))?,
+                        );
+                    }
+                }
                 // The warm-up: the file's own lines before where the last run stopped; for a
                 // file read from its start, the last lines of the file before it in the same
                 // rotated set when nothing of that one is read this run (it was read to its
