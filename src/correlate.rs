@@ -866,6 +866,9 @@ pub struct PartitionState {
     /// Processes whose key hash is taken by another process (a 64-bit collision).
     postfix_collided: HashMap<Key, PostfixState>,
     pub exim: HashMap<String, EximState>,
+    /// The latest log time among the events of every partition since the last place where
+    /// process states expire (`None` for no event): that expiry's clock.
+    pub window: Option<i64>,
 }
 
 /// Whether `key` is `host` 0x1f `prog` 0x1f `pid`.
@@ -941,9 +944,9 @@ impl PartitionState {
     /// Drop the state of processes silent for [`PROCESS_EXPIRY`] before `now` (log time),
     /// reporting their pending attempts. Where log time only moves forward, results do not
     /// depend on when this runs: an expired state is reset on its next event anyway. A log
-    /// that goes back by more than the expiry can bring a dropped process back within it;
-    /// the scan runs this at batch ends with the batch's latest time over all partitions,
-    /// so that the result depends on the batch boundaries only, never on the thread count.
+    /// that goes back by more than the expiry can bring a dropped process back within it, so
+    /// the scan runs this at places that the input defines (`ScanOptions::expiry_bytes`),
+    /// never where a batch, a chunk or a thread's share happens to end.
     pub fn expire(&mut self, now: i64, out: &mut dyn Emit) {
         for s in self.postfix_in_order(|s| s.expired(now)) {
             s.finish(out);

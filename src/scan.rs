@@ -66,6 +66,11 @@ pub struct ScanOptions {
     pub flight_bytes: usize,
     /// Bytes per parallel chunk within a batch.
     pub chunk_bytes: usize,
+    /// Where the states of processes silent for an hour are dropped: before the first line
+    /// at or after every multiple of this many bytes of an input (from where its reading
+    /// starts), with the latest time among the events since the last such place as the
+    /// clock. Defined by the input alone, so the result does not depend on how it is cut.
+    pub expiry_bytes: usize,
     /// Leave a final line without newline unread (for incremental reading of growing files).
     pub complete_lines_only: bool,
     /// How plain files are read.
@@ -102,6 +107,7 @@ impl Default for ScanOptions {
             // nearer the caches (with 8 MB the pipelining took 4% more CPU than it saved)
             flight_bytes: 2 << 20,
             chunk_bytes: 1 << 20,
+            expiry_bytes: 8 << 20,
             complete_lines_only: false,
             file_access: FileAccess::Read,
             per_day: true,
@@ -328,9 +334,22 @@ struct ChunkOut<'a> {
     /// Every byte of the chunk is ASCII (the newline pass saw none above 0x7f): any byte
     /// range of its lines is valid UTF-8.
     ascii: bool,
-    /// The latest log time among the events of every partition (`i64::MIN` for none): the
-    /// clock of the expiry at a batch's end, the same for every partition and thread count.
+    /// The places in the chunk where process states expire ([`ScanOptions::expiry_bytes`]).
+    cuts: Vec<Cut>,
+    /// The latest log time among the events of every partition after the last cut (all of
+    /// them without one; `i64::MIN` for none): part of the next expiry's clock.
     latest: i64,
+}
+
+/// A place where process states expire, in a chunk: before its line `line` (relative; one
+/// past its last line for the chunk's end), the first that starts at or after a multiple of
+/// [`ScanOptions::expiry_bytes`]. `before` is
+/// the latest log time among the chunk's events (of every partition) before it and after
+/// the chunk's previous cut (`i64::MIN` for none).
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    line: u64,
+    before: i64,
 }
 
 /// Per-input constants of phase A.
@@ -338,6 +357,9 @@ struct InputCtx {
     input: u32,
     reference: (i32, u32),
     fallback_time: i64,
+    /// The file offset where reading starts: offsets of the input are counted from there
+    /// (see [`ScanOptions::expiry_bytes`]).
+    start: u64,
 }
 
 /// Hash of a correlation key's parts (the same within a run; foldhash reads words, not bytes).
@@ -759,15 +781,26 @@ impl Engine {
         })
     }
 
-    fn parse_chunk<'a>(&self, ctx: &InputCtx, chunk: &'a [u8]) -> ChunkOut<'a> {
+    /// Phase A of `chunk`, whole lines that start at byte `at` of the input (counted from
+    /// where its reading starts).
+    fn parse_chunk<'a>(&self, ctx: &InputCtx, chunk: &'a [u8], at: u64) -> ChunkOut<'a> {
         let guess = chunk.len() / 160 / self.parts + 16;
         let mut out = ChunkOut {
             lines: 0,
             buckets: (0..self.parts).map(|_| Vec::with_capacity(guess)).collect(),
             problems: Problems::default(),
             ascii: false,
+            cuts: Vec::new(),
             latest: i64::MIN,
         };
+        // the next multiple of `expiry_bytes` after the chunk's start: the line that holds its
+        // byte before it (or ends just before it) is followed by a cut; the chunk that holds
+        // that line says so, whatever the chunking
+        let every = self.opts.expiry_bytes.max(1) as u64;
+        let after = |x: u64| (x / every).saturating_add(1).saturating_mul(every);
+        let mut next_cut = after(at);
+        let mut cut_after = false;
+        let mut latest = i64::MIN;
         // line numbers inside the chunk are relative (1-based); phase B adds the chunk's base.
         // Problems found here are recorded with relative numbers and rebased by the caller.
         // A chunk without NUL bytes that is valid UTF-8 as a whole (the usual case) needs no
@@ -796,6 +829,21 @@ impl Engine {
         while start < chunk.len() {
             let end = ends.next().unwrap_or(chunk.len());
             rel += 1;
+            if cut_after {
+                out.cuts.push(Cut {
+                    line: rel,
+                    before: latest,
+                });
+                latest = i64::MIN;
+                cut_after = false;
+            }
+            // the line's bytes with its newline: a multiple of `expiry_bytes` among them puts
+            // a cut after it
+            let line_end = at + (end + 1).min(chunk.len()) as u64;
+            if line_end >= next_cut {
+                cut_after = true;
+                next_cut = after(line_end);
+            }
             let (from, mut to) = (start, end);
             if to > from && chunk[to - 1] == b'\r' {
                 to -= 1;
@@ -840,7 +888,7 @@ impl Engine {
                 }
             };
             let (buckets, parts) = (&mut out.buckets, self.parts as u64);
-            let latest = &mut out.latest;
+            let latest = &mut latest;
             self.line_event_to(line, ctx, rel, &mut out.problems, &mut memo, |k| {
                 *latest = (*latest).max(k.time);
                 if let Some(b) = buckets.get_mut((k.hash % parts) as usize) {
@@ -848,7 +896,15 @@ impl Engine {
                 }
             });
         }
+        if cut_after {
+            out.cuts.push(Cut {
+                line: rel + 1,
+                before: latest,
+            });
+            latest = i64::MIN;
+        }
         out.lines = rel;
+        out.latest = latest;
         ENDS.with(|e| *e.borrow_mut() = buf);
         out
     }
@@ -868,6 +924,7 @@ impl Engine {
         let (Some(first), Some(last)) = (memchr::memchr(b'\n', data), memchr::memrchr(b'\n', data))
         else {
             return ReadPiece {
+                at,
                 head: data,
                 closed: false,
                 body: None,
@@ -878,10 +935,12 @@ impl Engine {
             };
         };
         let body = &data[first + 1..last + 1];
+        let body_at = (at + first as u64 + 1).saturating_sub(ctx.start);
         ReadPiece {
+            at,
             head: &data[..first + 1],
             closed: true,
-            body: (!body.is_empty()).then(|| self.parse_chunk(ctx, body)),
+            body: (!body.is_empty()).then(|| self.parse_chunk(ctx, body, body_at)),
             tail: &data[last + 1..],
             read,
             asked,
@@ -900,21 +959,21 @@ struct Walked {
 }
 
 /// One partition's walk through the pieces of a batch in [`Scanner::read_pipelined`]: the
-/// line number before the next part, the latest log time of every partition's events (the
-/// clock of the expiry at the batch's end), and (partition 0) the record.
+/// line number before the next part, and (partition 0) the record.
 struct PieceWalk<'e> {
     engine: &'e Engine,
     ctx: &'e InputCtx,
     p: usize,
     base: u64,
-    latest: i64,
     record: Option<Walked>,
 }
 
 impl PieceWalk<'_> {
-    /// A line joined at a piece's edge: parsed, and this partition's part of it run.
-    fn joined(&mut self, line: &[u8], st: &mut PartitionState, sink: &mut dyn Emit) {
-        let mut out = self.engine.parse_chunk(self.ctx, line);
+    /// A line joined at a piece's edge, which starts at file offset `at`: parsed, and this
+    /// partition's part of it run.
+    fn joined(&mut self, (line, at): (&[u8], u64), st: &mut PartitionState, sink: &mut dyn Emit) {
+        let at = at.saturating_sub(self.ctx.start);
+        let mut out = self.engine.parse_chunk(self.ctx, line, at);
         let problems = std::mem::take(&mut out.problems);
         if let Some(r) = self.record.as_mut() {
             r.problems.merge(rebased(problems, self.base));
@@ -935,8 +994,7 @@ impl PieceWalk<'_> {
     /// This partition's events of `out`, whose lines follow line `base`.
     fn run(&mut self, out: &ChunkOut<'_>, st: &mut PartitionState, sink: &mut dyn Emit) {
         let (engine, input) = (self.engine, self.ctx.input);
-        run_events(engine, st, sink, (out, self.p), self.base, input);
-        self.latest = self.latest.max(out.latest);
+        run_chunk(engine, st, sink, (out, self.p), self.base, input);
         self.base += out.lines;
     }
 }
@@ -1674,13 +1732,8 @@ fn run_partition(
     p: usize,
     input: u32,
 ) {
-    let mut latest = i64::MIN;
     for (c, base) in chunks.iter().zip(bases) {
-        run_events(engine, state, sink, (c, p), *base, input);
-        latest = latest.max(c.latest);
-    }
-    if latest != i64::MIN {
-        state.expire(latest, sink);
+        run_chunk(engine, state, sink, (c, p), *base, input);
     }
 }
 
@@ -1691,8 +1744,9 @@ fn run_partition(
 /// less CPU and 2.5-8.5% less wall time in two A/B series; one thread, unchanged).
 const PREFETCH_AHEAD: usize = 6;
 
-/// Correlate the `events` of one partition in one chunk (line numbers relative to `base`).
-fn run_events(
+/// Partition `p`'s events of `out` (line numbers relative to `base`) through its correlation
+/// `state`, with the expiries at the chunk's cuts.
+fn run_chunk(
     engine: &Engine,
     state: &mut PartitionState,
     sink: &mut dyn Emit,
@@ -1701,7 +1755,38 @@ fn run_events(
     input: u32,
 ) {
     let events = bucket(out, p);
-    let ascii = out.ascii;
+    let mut done = 0;
+    for cut in &out.cuts {
+        let rest = events.get(done..).unwrap_or_default();
+        let upto = done + rest.partition_point(|k| k.rel_line < cut.line);
+        let part = events.get(done..upto).unwrap_or_default();
+        run_events(engine, state, sink, (part, out.ascii), base, input);
+        done = upto;
+        let clock = state
+            .window
+            .take()
+            .map_or(cut.before, |w| w.max(cut.before));
+        if clock != i64::MIN {
+            state.expire(clock, sink);
+        }
+    }
+    let rest = events.get(done..).unwrap_or_default();
+    run_events(engine, state, sink, (rest, out.ascii), base, input);
+    if out.latest != i64::MIN {
+        state.window = Some(state.window.map_or(out.latest, |w| w.max(out.latest)));
+    }
+}
+
+/// Correlate `events` of one partition in one chunk (line numbers relative to `base`; `ascii`
+/// when the chunk is all ASCII).
+fn run_events(
+    engine: &Engine,
+    state: &mut PartitionState,
+    sink: &mut dyn Emit,
+    (events, ascii): (&[Keyed<'_>], bool),
+    base: u64,
+    input: u32,
+) {
     let g = &engine.grammars;
     let level = engine.opts.tls_level;
     // a summary's protocol and cipher are parsed only for a sink that keeps them
@@ -1878,6 +1963,11 @@ impl Pending {
         self.len = 0;
         std::mem::take(&mut self.kept)
     }
+
+    /// Where the line held starts, when its bytes so far end at file offset `end`.
+    fn start(&self, end: u64) -> u64 {
+        end.saturating_sub(self.len)
+    }
 }
 
 /// One piece of a batch of a plain file, read and parsed by one phase-A task while it is in
@@ -1886,6 +1976,8 @@ impl Pending {
 /// ends after it; the whole lines between them are parsed (`body`). A piece without a
 /// newline is all head.
 struct ReadPiece<'d> {
+    /// The file offset the piece was read from.
+    at: u64,
     head: &'d [u8],
     /// `head` ends with a newline.
     closed: bool,
@@ -1912,7 +2004,8 @@ impl ReadPiece<'_> {
 struct Joined {
     /// `gaps[i]`, when there is one, is the line that ends in piece `i`'s head; it comes
     /// before the piece's body. Pieces after a short one have no entry and are not used.
-    gaps: Vec<Option<Vec<u8>>>,
+    /// With the line, the file offset where it starts.
+    gaps: Vec<Option<(Vec<u8>, u64)>>,
     /// Bytes read by the pieces used.
     read: u64,
     /// Why the pieces stopped short of the batch's end, if they did.
@@ -1930,7 +2023,8 @@ fn join_pieces(pieces: &[ReadPiece<'_>], pending: &mut Pending) -> Joined {
     for p in pieces {
         pending.push(p.head);
         if p.closed {
-            j.gaps.push(Some(pending.take()));
+            let start = pending.start(p.at + p.head.len() as u64);
+            j.gaps.push(Some((pending.take(), start)));
             pending.push(p.tail);
         } else {
             j.gaps.push(None);
@@ -2000,11 +2094,12 @@ fn file_tail(file: &std::fs::File, start: u64, end: u64, complete_only: bool) ->
     Some(t)
 }
 
-/// Phase A of one batch: its chunks in parallel.
-fn phase_a<'d>(engine: &Engine, data: &'d [u8], ctx: &InputCtx) -> Vec<ChunkOut<'d>> {
+/// Phase A of one batch, which starts at offset `at` of the input: its chunks in parallel.
+fn phase_a<'d>(engine: &Engine, data: &'d [u8], ctx: &InputCtx, at: u64) -> Vec<ChunkOut<'d>> {
+    let base = data.as_ptr() as usize;
     split_chunks(data, engine.opts.chunk_bytes)
         .par_iter()
-        .map(|c| engine.parse_chunk(ctx, c))
+        .map(|c| engine.parse_chunk(ctx, c, at + (c.as_ptr() as usize - base) as u64))
         .collect()
 }
 
@@ -2196,12 +2291,12 @@ impl<'s> Scanner<'s> {
     /// release of the previous batch's pages).
     fn run_batch(
         &mut self,
-        data: &[u8],
+        (data, at): (&[u8], u64),
         ctx: &InputCtx,
         beside: &(dyn Fn() + Sync),
         on_batch: &mut dyn FnMut(Vec<Attempt>),
     ) {
-        let ((), outs) = rayon::join(beside, || phase_a(&self.engine, data, ctx));
+        let ((), outs) = rayon::join(beside, || phase_a(&self.engine, data, ctx, at));
         self.run_bc(ctx.input, outs, data, on_batch);
     }
 
@@ -2316,9 +2411,10 @@ impl<'s> Scanner<'s> {
                     ctx,
                     p,
                     base,
-                    latest: i64::MIN,
                     record: (p == 0).then(Walked::default),
                 };
+                // the file offset after the last piece walked
+                let mut end_at = f.pos;
                 for (i, slot) in f.slots.iter().enumerate() {
                     f.filled.wait(i);
                     let Some(piece) = slot.get() else {
@@ -2326,11 +2422,13 @@ impl<'s> Scanner<'s> {
                     };
                     open.push(piece.head);
                     if piece.closed {
-                        w.joined(&open.take(), st, sink);
+                        let at = open.start(piece.at + piece.head.len() as u64);
+                        w.joined((&open.take(), at), st, sink);
                         open.push(piece.tail);
                     }
                     w.body(piece.body.as_ref(), st, sink);
                     read += piece.read as u64;
+                    end_at = piece.at + piece.read as u64;
                     stop = piece.short();
                     if stop.is_some() {
                         break;
@@ -2339,10 +2437,8 @@ impl<'s> Scanner<'s> {
                 // the input's last line, without a newline
                 let last = stop.is_some() || n + 1 == batches;
                 if last && open.len > 0 && !complete_only {
-                    w.joined(&open.take(), st, sink);
-                }
-                if w.latest != i64::MIN {
-                    st.expire(w.latest, sink);
+                    let at = open.start(end_at);
+                    w.joined((&open.take(), at), st, sink);
                 }
                 base = w.base;
                 if let Some(r) = w.record {
@@ -2448,20 +2544,25 @@ impl<'s> Scanner<'s> {
                 ended = true;
             }
             let last = ended || pos >= end;
-            let tail_line = (last && pending.len > 0 && !complete_only).then(|| pending.take());
+            let tail_line = (last && pending.len > 0 && !complete_only).then(|| {
+                let start = pending.start(pos);
+                (pending.take(), start)
+            });
             self.count_progress(read as usize);
             // SAFETY: each region went to `read_piece`, which reads into it and then keeps only
             // shared borrows of it (in its piece); every task has ended.
             let data = unsafe { batch.whole() };
             let mut outs = Vec::with_capacity(2 * joined.gaps.len() + 1);
             for (p, gap) in pieces.into_iter().zip(&joined.gaps) {
-                if let Some(g) = gap {
-                    outs.push(self.engine.parse_chunk(ctx, g));
+                if let Some((g, at)) = gap {
+                    let at = at.saturating_sub(ctx.start);
+                    outs.push(self.engine.parse_chunk(ctx, g, at));
                 }
                 outs.extend(p.body);
             }
-            if let Some(t) = &tail_line {
-                outs.push(self.engine.parse_chunk(ctx, t));
+            if let Some((t, at)) = &tail_line {
+                let at = at.saturating_sub(ctx.start);
+                outs.push(self.engine.parse_chunk(ctx, t, at));
             }
             self.run_bc(ctx.input, outs, data, on_batch);
         }
@@ -2495,7 +2596,8 @@ impl<'s> Scanner<'s> {
         // slower, as phase A's streaming reads evict the domain tables.)
         for batch in line_chunks(data, self.engine.opts.batch_bytes) {
             let range = done.take();
-            self.run_batch(batch, ctx, &|| drop_pages(range), on_batch);
+            let at = (batch.as_ptr() as usize - data.as_ptr() as usize) as u64;
+            self.run_batch((batch, at), ctx, &|| drop_pages(range), on_batch);
             self.count_progress(batch.len());
             if let Some(m) = map {
                 // whole pages up to the end of this batch
@@ -2523,8 +2625,9 @@ impl<'s> Scanner<'s> {
         // a batch's buffer comes back from here, to be read into again
         let mut take = |b: std::io::Result<Vec<u8>>| match b {
             Ok(data) => {
+                let at = consumed;
                 consumed += data.len() as u64;
-                self.run_batch(&data, ctx, &|| {}, on_batch);
+                self.run_batch((&data, at), ctx, &|| {}, on_batch);
                 self.count_progress(data.len());
                 Some(data)
             }
@@ -2659,8 +2762,9 @@ fn scan_inner(
             }
         };
         scanner.line_base = 0;
-        let ctx = |reference_month: Option<u32>, mtime: Option<i64>| InputCtx {
+        let ctx = |reference_month: Option<u32>, mtime: Option<i64>, start: u64| InputCtx {
             input,
+            start,
             reference: match opts.year {
                 Some(y) => (y, reference_month.unwrap_or(12)),
                 None => year_month_of(mtime.unwrap_or_else(now_unix)),
@@ -2678,8 +2782,13 @@ fn scan_inner(
                     .year
                     .and_then(|_| file_tail(&file, start, end, opts.complete_lines_only))
                     .and_then(|t| last_bsd_month(&t));
-                let done =
-                    scanner.read_file(&ctx(month, mtime), &file, (start, end), &mut bufs, on_batch);
+                let done = scanner.read_file(
+                    &ctx(month, mtime, start),
+                    &file,
+                    (start, end),
+                    &mut bufs,
+                    on_batch,
+                );
                 bytes += done - start;
                 end_offsets.push(done);
             }
@@ -2694,7 +2803,8 @@ fn scan_inner(
                 }
                 let data = &data[..usable];
                 let month = opts.year.and_then(|_| last_bsd_month(data));
-                scanner.read_mapped(&ctx(month, mtime), map.as_ref(), data, on_batch);
+                // (the mapped data starts where reading does: offsets are counted in it)
+                scanner.read_mapped(&ctx(month, mtime, 0), map.as_ref(), data, on_batch);
                 bytes += data.len() as u64;
                 end_offsets.push(start as u64 + usable as u64);
             }
@@ -2704,7 +2814,7 @@ fn scan_inner(
                 mtime,
             } => {
                 let consumed =
-                    scanner.read_stream(&ctx(None, mtime), reader, compression, on_batch);
+                    scanner.read_stream(&ctx(None, mtime, 0), reader, compression, on_batch);
                 bytes += consumed;
                 end_offsets.push(consumed);
             }
@@ -2865,8 +2975,9 @@ pub fn trace(text: &str, opts: &ScanOptions) -> Result<(Vec<TraceAttempt>, Probl
             None => year_month_of(now_unix()),
         },
         fallback_time: 0,
+        start: 0,
     };
-    let out = engine.parse_chunk(&ctx, text.as_bytes());
+    let out = engine.parse_chunk(&ctx, text.as_bytes(), 0);
     let mut state = PartitionState::default();
     let mut sink = TraceSink {
         attempts: Vec::new(),
@@ -2902,8 +3013,9 @@ mod tests {
         assert!(matches!(read_at_most(&file, 10, &mut buf), (80, None)));
         assert!(matches!(read_at_most(&file, 60, &mut buf), (40, None)));
         assert!(matches!(read_at_most(&file, 100, &mut buf), (0, None)));
-        // pieces of 4 bytes: "ab\nc" "d\nef" "gh" (2 of 4: short) "ij\nk"
-        let piece = |head: &'static [u8], tail: &'static [u8], read| ReadPiece {
+        // pieces of 4 bytes from offset 100: "ab\nc" "d\nef" "gh" (2 of 4: short) "ij\nk"
+        let piece = |at, head: &'static [u8], tail: &'static [u8], read| ReadPiece {
+            at,
             head,
             closed: head.ends_with(b"\n"),
             body: None,
@@ -2913,24 +3025,28 @@ mod tests {
             error: None,
         };
         let pieces = [
-            piece(b"ab\n", b"c", 4),
-            piece(b"d\n", b"ef", 4),
-            piece(b"gh", b"", 2),
-            piece(b"ij\n", b"k", 4),
+            piece(100, b"ab\n", b"c", 4),
+            piece(104, b"d\n", b"ef", 4),
+            piece(108, b"gh", b"", 2),
+            piece(112, b"ij\n", b"k", 4),
         ];
         let mut pending = Pending::default();
         pending.push(b"z");
         let j = join_pieces(&pieces, &mut pending);
         assert_eq!(
             j.gaps,
-            [Some(b"zab\n".to_vec()), Some(b"cd\n".to_vec()), None]
+            [
+                Some((b"zab\n".to_vec(), 99)),
+                Some((b"cd\n".to_vec(), 103)),
+                None
+            ]
         );
         assert_eq!(j.read, 10);
         assert_eq!(j.stop.as_deref(), Some("the file shrank while it was read"));
         assert_eq!((pending.kept.as_slice(), pending.len), (&b"efgh"[..], 4));
         let failed = [ReadPiece {
             error: Some(std::io::Error::other("EIO")),
-            ..piece(b"ab\n", b"c", 4)
+            ..piece(0, b"ab\n", b"c", 4)
         }];
         let j = join_pieces(&failed, &mut Pending::default());
         assert_eq!(j.stop.as_deref(), Some("read error (EIO)"));
@@ -3025,7 +3141,7 @@ mod tests {
             ),
         ) {
             let engine = Engine { grammars: Grammars::builtin(), opts: ScanOptions::default(), parts: 2 };
-            let ctx = InputCtx { input: 0, reference: (2026, 11), fallback_time: 7 };
+            let ctx = InputCtx { input: 0, reference: (2026, 11), fallback_time: 7, start: 0 };
             let mut fast = LineMemo::default();
             let mut problems = Problems::default();
             for (rel, (shape, edits)) in lines.iter().enumerate() {
