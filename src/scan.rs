@@ -68,8 +68,9 @@ pub struct ScanOptions {
     pub chunk_bytes: usize,
     /// Where the states of processes silent for an hour are dropped: before the first line
     /// at or after every multiple of this many bytes of an input (from where its reading
-    /// starts), with the latest time among the events since the last such place as the
-    /// clock. Defined by the input alone, so the result does not depend on how it is cut.
+    /// starts), and at each input's end, with the latest time among the events since the last
+    /// such place as the clock. Defined by the inputs alone, so the result does not depend on
+    /// how they are cut.
     pub expiry_bytes: usize,
     /// Leave a final line without newline unread (for incremental reading of growing files).
     pub complete_lines_only: bool,
@@ -2687,6 +2688,16 @@ impl<'s> Scanner<'s> {
         consumed
     }
 
+    /// The end of an input, its last place where process states expire (see
+    /// [`ScanOptions::expiry_bytes`]).
+    fn end_input(&mut self) {
+        for (st, sink) in self.states.iter_mut().zip(self.sinks.iter_mut()) {
+            if let Some(clock) = st.window.take() {
+                st.expire(clock, sink);
+            }
+        }
+    }
+
     /// The end of all input: pending non-final attempts without a recipient line are
     /// emitted, the last queues counted and the counters' tables merged.
     fn finish(
@@ -2819,6 +2830,7 @@ fn scan_inner(
                 end_offsets.push(consumed);
             }
         }
+        scanner.end_input();
         lines += scanner.line_base;
         // correlation state does not carry over from one input to the next... except that
         // rotated files continue each other: keep it, and flush only at the very end.

@@ -789,4 +789,9 @@ fn expiry_after_a_jump_back_in_time_is_placed_by_the_input() {
             }
         }
     }
+    // an input's end is such a place too: the same log in two files, cut there
+    let a = write(d.path(), "maillog.1", first.as_bytes());
+    let b = write(d.path(), "maillog", &log.as_bytes()[first.len()..]);
+    let two = scan(&[InputSpec::file(&a), InputSpec::file(&b)], &opts());
+    assert_eq!(verified(&two), (16, 0));
 }
