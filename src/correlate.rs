@@ -868,7 +868,7 @@ pub struct PartitionState {
     pub exim: HashMap<String, EximState>,
     /// The latest log time among the events of every partition since the last place where
     /// process states expire (`None` for no event): that expiry's clock.
-    pub window: Option<i64>,
+    pub(crate) window: Option<i64>,
 }
 
 /// Whether `key` is `host` 0x1f `prog` 0x1f `pid`.

@@ -344,9 +344,8 @@ struct ChunkOut<'a> {
 
 /// A place where process states expire, in a chunk: before its line `line` (relative; one
 /// past its last line for the chunk's end), the first that starts at or after a multiple of
-/// [`ScanOptions::expiry_bytes`]. `before` is
-/// the latest log time among the chunk's events (of every partition) before it and after
-/// the chunk's previous cut (`i64::MIN` for none).
+/// [`ScanOptions::expiry_bytes`]. `before` is the latest log time among the chunk's events
+/// (of every partition) before it and after the chunk's previous cut (`i64::MIN` for none).
 #[derive(Debug, Clone, Copy)]
 struct Cut {
     line: u64,
