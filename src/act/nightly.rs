@@ -641,15 +641,14 @@ fn lines_not_read_again(
     overlap: u64,
 ) -> io::Result<u64> {
     let from = end - overlap.min(end);
-    if from == 0 || from < start {
+    if from < start {
         return Ok(0);
     }
     let mut f = File::open(spool)?;
     f.seek(SeekFrom::Start(from - start))?;
     let mut tail = Vec::new();
     f.read_to_end(&mut tail)?;
-    // every newline there but the last (the content's end) starts a line read again
-    let again = memchr::memchr_iter(b'\n', &tail).count().saturating_sub(1) as u64;
+    let again = memchr::memchr_iter(b'\n', warm_up_part(&tail, from == 0)).count() as u64;
     Ok(lines.saturating_sub(again))
 }
 
