@@ -62,7 +62,21 @@ pub trait Emit {
     fn read_again(&self, _input: u32, _line: u64) -> bool {
         false
     }
+    /// A non-final-MX attempt at `line` of `input` (its line `text`) that met no recipient
+    /// line, found so at `now`: on reading line `now.1` of input `now.0`, where its process
+    /// expired or came back as a new one ([`AFTER_ALL_INPUT`] at the very end). A problem of
+    /// kind [`UNMATCHED_NON_FINAL`] unless the sink knows better.
+    fn unmatched(&mut self, input: u32, line: u64, text: &str, now: (u32, u64)) {
+        let _ = now;
+        self.problem(input, line, UNMATCHED_NON_FINAL, text);
+    }
 }
+
+/// The problem kind of a non-final-MX attempt that never met the line naming its recipient.
+pub const UNMATCHED_NON_FINAL: &str = "non-final-without-recipient";
+
+/// Where [`Emit::unmatched`] is told the scan stands once every input is read.
+pub const AFTER_ALL_INPUT: (u32, u64) = (u32::MAX, u64::MAX);
 
 /// The position and time of an event.
 #[derive(Debug, Clone, Copy)]
@@ -272,7 +286,7 @@ impl PostfixState {
     ) {
         if self.expired(at.time) {
             // a new process with the same pid: nothing carries over
-            self.finish(out);
+            self.finish(out, (at.input, at.line));
             self.conn = None;
         }
         self.last_time = self.last_time.max(at.time);
@@ -496,24 +510,20 @@ impl PostfixState {
         }
     }
 
-    /// Report non-final attempts that never met their recipient line (the process expired).
-    pub fn finish(&mut self, out: &mut dyn Emit) {
-        self.finish_pending(out, false);
+    /// Report non-final attempts that never met their recipient line (the process expired),
+    /// found so at `now` (as [`Emit::unmatched`] takes it).
+    pub fn finish(&mut self, out: &mut dyn Emit, now: (u32, u64)) {
+        self.finish_pending(out, false, now);
     }
 
-    /// As [`finish`](Self::finish), at the end of the input: a non-final attempt whose line
-    /// is read again later ([`Emit::read_again`]) is left to that read when `at_end`.
-    fn finish_pending(&mut self, out: &mut dyn Emit, at_end: bool) {
+    /// As [`finish`](Self::finish); at the end of all input (`at_end`), a non-final attempt
+    /// whose line is read again later ([`Emit::read_again`]) is left to that read.
+    fn finish_pending(&mut self, out: &mut dyn Emit, at_end: bool, now: (u32, u64)) {
         for p in self.pending.drain(..) {
             if at_end && out.read_again(p.at_input, p.at_line) {
                 continue;
             }
-            out.problem(
-                p.at_input,
-                p.at_line,
-                "non-final-without-recipient",
-                &p.text,
-            );
+            out.unmatched(p.at_input, p.at_line, &p.text, now);
         }
     }
 }
@@ -947,9 +957,10 @@ impl PartitionState {
     /// that goes back by more than the expiry can bring a dropped process back within it, so
     /// the scan runs this at places that the input defines (`ScanOptions::expiry_bytes`),
     /// never where a batch, a chunk or a thread's share happens to end.
-    pub fn expire(&mut self, now: i64, out: &mut dyn Emit) {
+    /// `reached` is where the scan stands (as [`Emit::unmatched`] takes it).
+    pub fn expire(&mut self, now: i64, reached: (u32, u64), out: &mut dyn Emit) {
         for s in self.postfix_in_order(|s| s.expired(now)) {
-            s.finish(out);
+            s.finish(out, reached);
         }
         self.postfix.retain(|_, s| !s.expired(now));
         self.postfix_collided.retain(|_, s| !s.expired(now));
@@ -958,7 +969,7 @@ impl PartitionState {
     /// Flush what is still pending at the end of the input.
     pub fn finish(&mut self, out: &mut dyn Emit) {
         for s in self.postfix_in_order(|_| true) {
-            s.finish_pending(out, true);
+            s.finish_pending(out, true, AFTER_ALL_INPUT);
         }
         self.postfix.clear();
         self.postfix_collided.clear();
@@ -1031,7 +1042,7 @@ mod tests {
         assert_eq!(owner.as_str(), "mail01\u{1f}postfix/smtp\u{1f}100");
         p.postfix_process(42, "mail01", "postfix/smtp", "100")
             .last_time = -PROCESS_EXPIRY * 10;
-        p.expire(0, &mut Sink);
+        p.expire(0, (0, 0), &mut Sink);
         assert!(p.postfix.is_empty());
         for proc in &procs[1..] {
             assert_eq!(time_of(&mut p, *proc), proc.2);

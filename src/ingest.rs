@@ -33,7 +33,8 @@ pub struct InputSpec {
     pub start_offset: u64,
     /// Lines (after `start_offset`) read again only to restore correlation state: the nightly
     /// job's overlap with the part of a log that its last run read. An attempt that the reading
-    /// of one of these lines completes was counted then, and is not emitted now.
+    /// of one of these lines completes was counted then, and is not emitted now; nor is a
+    /// non-final-MX attempt found there to have met no recipient line.
     pub warm_up_lines: u64,
     /// Lines of this input after this many are read again by the next nightly run, as its
     /// warm-up: a non-final-MX attempt on one of them that still waits for its recipient

@@ -16,7 +16,9 @@ use crate::aggregate::{
 };
 use crate::bytesearch;
 use crate::classify::TlsLevel;
-use crate::correlate::{keyvalue_attempt, At, AttemptRef, Emit, PartitionState};
+use crate::correlate::{
+    keyvalue_attempt, At, AttemptRef, Emit, PartitionState, UNMATCHED_NON_FINAL,
+};
 use crate::domain;
 use crate::grammar::{CommonShape, GrammarError, Grammars, Prefix, PrefixMemo, SHAPES_KEPT};
 use crate::ingest::{self, FileAccess, IngestError, InputSpec, Opened};
@@ -1719,6 +1721,19 @@ impl Emit for PartSink<'_> {
             .flatten()
             .is_some_and(|after| line > after)
     }
+
+    fn unmatched(&mut self, input: u32, line: u64, text: &str, (at_input, at_line): (u32, u64)) {
+        // found so while warm-up lines were read, as an attempt emitted there is left out:
+        // the read that took those lines first found it too
+        if self
+            .warm_up
+            .get(at_input as usize)
+            .is_some_and(|&w| at_line <= w)
+        {
+            return;
+        }
+        self.problem(input, line, UNMATCHED_NON_FINAL, text);
+    }
 }
 
 /// Run the events of partition `p`, in log order, through its correlation `state` into
@@ -1767,7 +1782,9 @@ fn run_chunk(
             .take()
             .map_or(cut.before, |w| w.max(cut.before));
         if clock != i64::MIN {
-            state.expire(clock, sink);
+            // (after the cut's last line)
+            let reached = base + cut.line.saturating_sub(1);
+            state.expire(clock, (input, reached), sink);
         }
     }
     let rest = events.get(done..).unwrap_or_default();
@@ -2692,7 +2709,8 @@ impl<'s> Scanner<'s> {
     fn end_input(&mut self) {
         for (st, sink) in self.states.iter_mut().zip(self.sinks.iter_mut()) {
             if let Some(clock) = st.window.take() {
-                st.expire(clock, sink);
+                let reached = (sink.input, self.line_base);
+                st.expire(clock, reached, sink);
             }
         }
     }

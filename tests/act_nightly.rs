@@ -638,6 +638,57 @@ fn a_non_final_failure_just_before_the_stop_is_left_to_the_next_run() {
 }
 
 #[test]
+fn a_non_final_failure_left_to_the_next_run_is_reported_there_when_no_recipient_comes() {
+    // both in the last 2 KiB, which the next run reads again: a non-final-MX failure whose
+    // process comes back as a new one two hours later (found without a recipient by the first
+    // run), and one still waiting when the first run stops (left to the next)
+    let d = tempfile::tempdir().unwrap();
+    let mut cfg = config(d.path(), false, "");
+    cfg.logs.overlap_kib = 2;
+    let log = d.path().join("logs/mail.log");
+    let t = BASE + 6_400;
+    let p = |pid: u32, t: i64| format!("{} mail postfix/smtp[{pid}]:", ts(t));
+    let tls = "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)";
+    let mut first = messages(0..10);
+    first.push_str(&format!(
+        "{} Untrusted TLS connection established to mxa.early.example[192.0.2.20]:25: {tls}\n\
+         {} BB00000004: Server certificate not verified\n",
+        p(20002, t),
+        p(20002, t),
+    ));
+    let early_line = first.lines().count() as u64;
+    first.push_str(&format!(
+        "{} Untrusted TLS connection established to mxc.later.example[192.0.2.30]:25: {tls}\n",
+        p(20002, t + 4_000)
+    ));
+    first.push_str(&non_final_across("BB00000003", t + 4_010, false));
+    let waiting_line = first.lines().count() as u64;
+    append(&log, &first);
+    let r1 = run(&cfg);
+    let one = BTreeMap::from([("non-final-without-recipient", 1)]);
+    assert_eq!(problem_counts(&r1), one);
+    assert_eq!(r1.line_problems.inputs[&0].examples[0].line, early_line);
+    // the next run reads both again; two hours on, with no recipient line, the waiting one
+    // is reported at its line, the other not again
+    append(
+        &log,
+        &format!(
+            "{} Untrusted TLS connection established to mxd.other.example[192.0.2.40]:25: {tls}\n",
+            p(20003, t + 4_010 + 7_200)
+        ),
+    );
+    let r2 = run(&cfg);
+    assert_eq!(r2.files[0].how, "continued");
+    assert_eq!(problem_counts(&r2), one, "{:?}", r2.line_problems);
+    let p2 = &r2.line_problems.inputs[&0];
+    assert_eq!(p2.examples[0].line, waiting_line, "{p2:?}");
+    assert!(p2.file.ends_with("mail.log"), "{p2:?}");
+    // and a run with nothing new reports nothing
+    let r3 = run(&cfg);
+    assert!(r3.line_problems.inputs.is_empty(), "{:?}", r3.line_problems);
+}
+
+#[test]
 fn a_problem_line_in_the_warm_up_is_counted_once() {
     let d = tempfile::tempdir().unwrap();
     let cfg = config(d.path(), false, "");

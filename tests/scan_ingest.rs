@@ -721,6 +721,40 @@ fn a_non_final_failure_delivered_in_the_next_input_is_judged_by_that_inputs_warm
     assert_eq!((nf.dane_failed, nf.dane_verified), (1, 1), "{nf:?}");
 }
 
+#[test]
+fn a_non_final_failure_found_unmatched_within_the_warm_up_is_left_out() {
+    // two non-final-MX failures in the warm-up; pid 7's process comes back as a new one two
+    // hours later within it (the read that took those lines first found that), pid 8's only
+    // after it (found now: a problem at its line)
+    let failure = |pid: u32, qid: &str| {
+        let p = format!("Nov  2 10:00:00 mail postfix/smtp[{pid}]:");
+        format!(
+            "{p} CA certificate verification failed for mxa.nf.example[192.0.2.9]:25: num=65:no matching DANE TLSA records\n\
+             {p} Untrusted TLS connection established to mxa.nf.example[192.0.2.9]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n\
+             {p} {qid}: Server certificate not verified\n"
+        )
+    };
+    let back = |pid: u32| {
+        format!(
+            "Nov  2 12:00:00 mail postfix/smtp[{pid}]: Verified TLS connection established to \
+             mx.other.example[192.0.2.1]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n"
+        )
+    };
+    let log = failure(7, "ABCDE07") + &failure(8, "ABCDE08") + &back(7) + &back(8);
+    let d = tempfile::tempdir().unwrap();
+    let path = write(d.path(), "maillog", log.as_bytes());
+    for warm_up in [0, 7] {
+        let mut spec = InputSpec::file(&path);
+        spec.warm_up_lines = warm_up;
+        let r = scan(&[spec], &opts());
+        let p = &r.problems.inputs[&0];
+        let lines: Vec<u64> = p.examples.iter().map(|e| e.line).collect();
+        let want: &[u64] = if warm_up == 0 { &[3, 6] } else { &[6] };
+        assert_eq!(lines, want, "warm-up {warm_up}: {p:?}");
+        assert_eq!(p.counts["non-final-without-recipient"], want.len() as u64);
+    }
+}
+
 /// A log that goes back in time by more than the process expiry: states expire where the
 /// input says (before the first line at or after each multiple of `expiry_bytes`), with the
 /// latest time since the last such place as the clock, for any batch size and thread count.

@@ -20,6 +20,7 @@ use super::state::{
 use super::store::{Change, Confirmation, LiveVerdict, Policy, Store};
 use super::writers::{self, Format};
 use crate::aggregate::{Aggregate, Row};
+use crate::correlate::UNMATCHED_NON_FINAL;
 use crate::ingest::{self, InputSpec};
 use crate::model::{FailureClass, Verdict};
 use crate::scan::{self, ScanOptions};
@@ -1078,8 +1079,14 @@ fn read_new(
             continue;
         };
         // warm-up lines were read, and their problems counted, by the run that read them
-        // first; a file read again next run counts its problems then
-        if s.warm_up || failed.contains(&s.owner) || p.counts.is_empty() {
+        // first, except a non-final-MX attempt that run left to this one (read again at its
+        // end): found without a recipient after the warm-up, it is this run's (the scan leaves
+        // out one found so within it). A file read again next run counts its problems then.
+        if s.warm_up {
+            p.counts.retain(|&kind, _| kind == UNMATCHED_NON_FINAL);
+            p.examples.retain(|e| e.kind == UNMATCHED_NON_FINAL);
+        }
+        if failed.contains(&s.owner) || p.counts.is_empty() {
             continue;
         }
         p.errors.clear();
