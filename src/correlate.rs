@@ -243,7 +243,8 @@ pub struct PostfixState {
 /// its pid may be reused by a new process that shares nothing with it.
 pub const PROCESS_EXPIRY: i64 = 3600;
 
-/// At most this many non-final attempts wait per process for their recipient.
+/// At most this many non-final attempts wait per process for their recipient; the oldest
+/// beyond them is reported as unmatched.
 const MAX_PENDING: usize = 64;
 
 impl PostfixState {
@@ -353,7 +354,7 @@ impl PostfixState {
                 }
             }
             PostfixEvent::Delivery(ref d) => self.delivery(g, level, d, at, out),
-            PostfixEvent::QueueNote { qid, text } => self.note(g, level, qid, text, at),
+            PostfixEvent::QueueNote { qid, text } => self.note(g, level, (qid, text), at, out),
             PostfixEvent::Other => {}
         }
     }
@@ -370,7 +371,14 @@ impl PostfixState {
         hit.then_some(c)
     }
 
-    fn note(&mut self, g: &Grammars, level: TlsLevel, qid: &str, text: &str, at: At<'_>) {
+    fn note(
+        &mut self,
+        g: &Grammars,
+        level: TlsLevel,
+        (qid, text): (&str, &str),
+        at: At<'_>,
+        out: &mut dyn Emit,
+    ) {
         let Some(rule) = g.postfix.rule(text) else {
             return;
         };
@@ -412,7 +420,9 @@ impl PostfixState {
             },
         };
         if self.pending.len() >= MAX_PENDING {
-            self.pending.remove(0);
+            // the oldest gives up waiting for its recipient
+            let old = self.pending.remove(0);
+            out.unmatched(old.at_input, old.at_line, &old.text, (at.input, at.line));
         }
         self.pending.push(p);
     }

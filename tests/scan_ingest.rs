@@ -755,6 +755,25 @@ fn a_non_final_failure_found_unmatched_within_the_warm_up_is_left_out() {
     }
 }
 
+#[test]
+fn a_non_final_failure_pushed_out_of_its_process_is_reported() {
+    // one process with more non-final-MX failures waiting than it keeps (64): the oldest is
+    // reported when the 65th comes, the rest at the end; none is lost
+    let log: String = (0..65)
+        .map(|i| {
+            format!(
+                "Nov  2 10:00:00 mail postfix/smtp[7]: AB{i:05}: Server certificate not verified\n"
+            )
+        })
+        .collect();
+    let d = tempfile::tempdir().unwrap();
+    let path = write(d.path(), "maillog", log.as_bytes());
+    let r = scan(&[InputSpec::file(&path)], &opts());
+    let p = &r.problems.inputs[&0];
+    assert_eq!(p.counts["non-final-without-recipient"], 65, "{p:?}");
+    assert_eq!(p.examples[0].line, 1, "{p:?}");
+}
+
 /// A log that goes back in time by more than the process expiry: states expire where the
 /// input says (before the first line at or after each multiple of `expiry_bytes`), with the
 /// latest time since the last such place as the clock, for any batch size and thread count.
