@@ -107,6 +107,10 @@ finder!(VERIFY_FAILED, "certificate verification failed for ");
 finder!(WITH_CIPHER, " with cipher ");
 finder!(TLSA_NAME, "name=_");
 finder!(TCP_LABEL, "._tcp.");
+finder!(EXIM_HOST, " H=");
+finder!(EXIM_TLS, " X=");
+finder!(EXIM_CV, " CV=");
+finder!(EXIM_TLS_TO, "TLS connection to ");
 
 #[inline]
 fn find_with(f: &Finder<'_>, s: &str) -> Option<usize> {
@@ -895,15 +899,30 @@ pub enum EximEvent<'a> {
     Other,
 }
 
-/// Exim message ids: 16 (`1gzK7S-0007Td-Bt`) or 23 (`1wtYVW-0000000GFxD-3Ryp`) characters.
+/// Exim message ids: 16 (`1gzK7S-0007Td-Bt`) or 23 (`1wtYVW-0000000GFxD-3Ryp`) characters,
+/// ASCII letters and digits with a `-` at 6 and at 13 or 18. Checked 16 bytes at a time.
 pub fn is_exim_msgid(s: &str) -> bool {
+    const ALNUM: [(u8, u8); 3] = [(b'0', b'9'), (b'A', b'Z'), (b'a', b'z')];
     let b = s.as_bytes();
-    let ok = |r: &[u8]| r.iter().all(|c| c.is_ascii_alphanumeric());
-    match b.len() {
-        16 => b[6] == b'-' && b[13] == b'-' && ok(&b[..6]) && ok(&b[7..13]) && ok(&b[14..]),
-        23 => b[6] == b'-' && b[18] == b'-' && ok(&b[..6]) && ok(&b[7..18]) && ok(&b[19..]),
-        _ => false,
+    let dash = match b.len() {
+        16 => 13,
+        23 => 18,
+        _ => return false,
+    };
+    if b.get(6) != Some(&b'-') || b.get(dash) != Some(&b'-') {
+        return false;
     }
+    // letters and digits everywhere else: the first 16 bytes, then the last 16
+    let (Some(head), Some(tail)) = (b.first_chunk::<16>(), b.last_chunk::<16>()) else {
+        return false;
+    };
+    // (bit i of a mask is byte i of its block; the last 16 start at `off`, 0 or 7)
+    let off = b.len() - 16;
+    let in_head = 0xffff & !(1u32 << 6) & !(1u32 << dash);
+    let in_tail = 0xffff & !(1u32 << (dash - off)) & if off == 0 { !(1u32 << 6) } else { !0 };
+    let m = bytesearch::ranges_mask16(head, ALNUM);
+    let t = bytesearch::ranges_mask16(tail, ALNUM);
+    m & in_head == in_head && t & in_tail == in_tail
 }
 
 /// Exim's `H=host [ip]` (optionally `H=host [ip]:port`, `H=host DS [ip]`, `[ip]*`).
@@ -911,7 +930,7 @@ fn exim_host(s: &str) -> Option<Target<'_>> {
     let i = if s.starts_with("H=") {
         0
     } else {
-        s.find(" H=")? + 1
+        find_with(&EXIM_HOST, s)? + 1
     };
     let r = &s[i + 2..];
     let sp = find1(r, b' ')?;
@@ -935,36 +954,42 @@ fn exim_host(s: &str) -> Option<Target<'_>> {
     Some(Target { host, addr, port })
 }
 
-fn exim_field<'a>(s: &'a str, key: &str) -> Option<&'a str> {
-    let mut from = 0;
-    while let Some(i) = s[from..].find(key) {
-        let at = from + i;
-        if at == 0 || s.as_bytes()[at - 1] == b' ' {
-            let v = &s[at + key.len()..];
-            return Some(v.split(' ').next().unwrap_or(""));
-        }
-        from = at + key.len();
-    }
-    None
+/// The value of `key` (`X=`, `CV=`; `spaced` is the same after a space, as its finder looks
+/// for it) where it starts `s` or a word of it: up to the next space.
+fn exim_field<'a>(s: &'a str, key: &str, spaced: &Finder<'_>) -> Option<&'a str> {
+    let at = match s.starts_with(key) {
+        true => 0,
+        false => find_with(spaced, s)? + 1,
+    };
+    let v = &s[at + key.len()..];
+    Some(match find1(v, b' ') {
+        Some(e) => &v[..e],
+        None => v,
+    })
 }
 
-/// Parse the part of an Exim line after the timestamp (and an optional `[pid]`).
-pub fn exim_message(m: &str) -> EximEvent<'_> {
+/// The message id of an Exim line (the part after the timestamp, with an optional `[pid]`),
+/// and what follows it: what [`exim_message`] reads first, for a line it does not give
+/// [`EximEvent::Other`].
+pub fn exim_msgid(m: &str) -> Option<(&str, &str)> {
     let m = if m.starts_with('[') {
-        match m.find("] ") {
+        match bytesearch::find_pair(m.as_bytes(), b']', b' ') {
             Some(i) => &m[i + 2..],
             None => m,
         }
     } else {
         m
     };
-    let (msgid, rest) = match find1(m, b' ') {
-        Some(i) => (&m[..i], &m[i + 1..]),
-        None => return EximEvent::Other,
-    };
-    if !is_exim_msgid(msgid) {
+    let i = find1(m, b' ')?;
+    let (msgid, rest) = (&m[..i], &m[i + 1..]);
+    is_exim_msgid(msgid).then_some((msgid, rest))
+}
+
+/// Parse the part of an Exim line after the timestamp (and an optional `[pid]`).
+pub fn exim_message(m: &str) -> EximEvent<'_> {
+    let Some((msgid, rest)) = exim_msgid(m) else {
         return EximEvent::Other;
-    }
+    };
     let flag = match rest.get(..3) {
         Some("=> ") | Some("-> ") => Some(EximFlag::Delivered),
         Some("== ") => Some(EximFlag::Deferred),
@@ -992,8 +1017,8 @@ pub fn exim_message(m: &str) -> EximEvent<'_> {
                 flag,
                 rcpt,
                 host: exim_host(after),
-                tls: exim_field(after, "X="),
-                cv: exim_field(after, "CV="),
+                tls: exim_field(after, "X=", &EXIM_TLS),
+                cv: exim_field(after, "CV=", &EXIM_CV),
                 text: after,
             }
         }
@@ -1001,7 +1026,7 @@ pub fn exim_message(m: &str) -> EximEvent<'_> {
             msgid,
             host: exim_host(rest).or_else(|| {
                 // "DANE attempt failed; TLS connection to host [ip]: ..."
-                let i = rest.find("TLS connection to ")?;
+                let i = find_with(&EXIM_TLS_TO, rest)?;
                 let r = &rest[i + "TLS connection to ".len()..];
                 let sp = find1(r, b' ')?;
                 let addr = r[sp + 1..]
@@ -1584,6 +1609,54 @@ mod tests {
         assert_eq!(rcpt, "userx@test.ex");
         assert!(is_exim_msgid("1gzK7S-0007Td-Bt"));
         assert!(!is_exim_msgid("1gzK7S-0007Td-B"));
+    }
+
+    proptest::proptest! {
+        /// The 16-byte check of a message id says what a check of each byte says.
+        #[test]
+        fn exim_msgids_are_checked_as_byte_by_byte(
+            len in proptest::prop_oneof![4 => proptest::sample::select(vec![16usize, 23]), 1 => 14usize..25],
+            seed in proptest::collection::vec(
+                proptest::prop_oneof![
+                    30 => proptest::sample::select(vec!['0', '9', 'a', 'z', 'A', 'Z', 'q']),
+                    1 => proptest::sample::select(vec!['-', '_', '.', '/', '@', 'é', '`', '{']),
+                ],
+                24,
+            ),
+            dashes in proptest::bool::weighted(0.8),
+        ) {
+            let mut chars = seed;
+            chars.truncate(len);
+            // mostly the dashes where ids have them, so that the rest decides
+            if dashes {
+                let d = if chars.len() > 20 { 18 } else { 13 };
+                for at in [6, d] {
+                    if let Some(c) = chars.get_mut(at) {
+                        *c = '-';
+                    }
+                }
+            }
+            let s: String = chars.into_iter().collect();
+            let b = s.as_bytes();
+            let ok = |r: &[u8]| r.iter().all(|c| c.is_ascii_alphanumeric());
+            let want = match b.len() {
+                16 => b[6] == b'-' && b[13] == b'-' && ok(&b[..6]) && ok(&b[7..13]) && ok(&b[14..]),
+                23 => b[6] == b'-' && b[18] == b'-' && ok(&b[..6]) && ok(&b[7..18]) && ok(&b[19..]),
+                _ => false,
+            };
+            proptest::prop_assert_eq!(is_exim_msgid(&s), want, "{:?}", s);
+        }
+
+        /// A field is found as a search for the key at the start or after any space finds it.
+        #[test]
+        fn exim_fields_are_found_as_word_starts(s in "[ XCV=a]{0,24}") {
+            for (key, spaced) in [("X=", &*EXIM_TLS), ("CV=", &*EXIM_CV)] {
+                let want = (0..s.len())
+                    .find(|&at| s[at..].starts_with(key) && (at == 0 || s.as_bytes()[at - 1] == b' '))
+                    .map(|at| s[at + key.len()..].split(' ').next().unwrap_or(""));
+                proptest::prop_assert_eq!(exim_field(&s, key, spaced), want, "{:?}", s);
+            }
+        }
     }
 
     #[test]

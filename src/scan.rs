@@ -761,10 +761,8 @@ impl Engine {
         if self.opts.mta.is_some_and(|x| x != Mta::Exim) {
             return None;
         }
-        let msgid = match parse::exim_message(m) {
-            EximEvent::Outcome { msgid, .. } | EximEvent::Note { msgid, .. } => msgid,
-            EximEvent::Other => return None,
-        };
+        // (what `exim_message` gives phase B an event for: a line with a message id)
+        let (msgid, _) = parse::exim_msgid(m)?;
         let time = match self.time_of(p, ctx) {
             Some(t) => t,
             None => {
