@@ -914,6 +914,9 @@ pub struct StampMemo {
     len: u8,
     /// Where the two digits of the seconds are.
     secs_at: u8,
+    /// Whether the kept stamp is Exim's (its end is found again on each line: what may
+    /// follow its time is optional).
+    exim: bool,
     /// `None`: nothing kept.
     stamp: Option<Stamp>,
 }
@@ -1091,8 +1094,13 @@ impl StampMemo {
         let mut padded = [0u8; 32];
         let w = first_32(b, &mut padded);
         let (same, digits) = same_and_digits(w, &self.text);
+        // an Exim stamp ends where its optional parts do: the kept one's bytes up to its
+        // end say nothing of a fraction or an offset that the line has and it had not
+        if self.exim && timefmt::exim_tail(b).0 != self.len as usize {
+            return None;
+        }
         if same & self.same == self.same && digits & self.digits == self.digits {
-            return Some((stamp, self.len as usize, false));
+            return Some((stamp, self.len as usize, self.exim));
         }
         let at = self.secs_at as usize;
         let secs = 3u32 << at;
@@ -1116,7 +1124,7 @@ impl StampMemo {
             dst.copy_from_slice(src);
             self.stamp = Some(stamp);
         }
-        Some((stamp, self.len as usize, false))
+        Some((stamp, self.len as usize, self.exim))
     }
 
     fn put(&mut self, kind: StampKind, b: &[u8], stamp: Stamp, n: usize) {
@@ -1129,7 +1137,15 @@ impl StampMemo {
                 (bits(0, n) & !d, d, 17)
             }
             StampKind::Bsd => (bits(0, 15), 0, 13),
-            StampKind::Exim => return,
+            StampKind::Exim => {
+                // `YYYY-MM-DD hh:mm:ss`, then maybe a fraction's digits, maybe ` +hhmm`
+                let i = match b.get(19) {
+                    Some(b'.') => fraction_end(b),
+                    _ => 19,
+                };
+                let d = if i > 19 { bits(20, i) } else { 0 };
+                (bits(0, n) & !d, d, 17)
+            }
         };
         let (Some(src), Some(dst)) = (b.get(..n), self.text.get_mut(..n)) else {
             return;
@@ -1140,6 +1156,7 @@ impl StampMemo {
         self.digits = digits;
         self.secs_at = secs_at;
         self.len = n as u8;
+        self.exim = kind == StampKind::Exim;
         self.stamp = Some(stamp);
     }
 }
@@ -1226,7 +1243,9 @@ impl PrefixGrammar {
         let key = self.common_key?;
         let b = line.as_bytes();
         let (stamp, n) = match memo.stamp.get(b) {
-            Some((stamp, n, _)) => (stamp, n),
+            Some((stamp, n, false)) => (stamp, n),
+            // (an Exim stamp: not the common shape)
+            Some((_, _, true)) => return None,
             None => self.syslog_stamp(b, &mut memo.stamp)?,
         };
         // a kept shape: its bytes passed every check below up to the tag's `[`
@@ -1561,10 +1580,17 @@ mod tests {
             "Nov  1 00:00:4:",
             "Nov 11 00:00:01",
             "2026-11-01 00:00:00",
+            "2026-11-01 00:00:01",
+            "2026-11-01 00:00:59",
+            "2026-11-01 00:00:60",
+            "2026-11-01 00:00:1x",
+            "2026-11-01 00:01:07",
+            "2026-02-30 00:00:01",
         ];
         let fractions = ["", ".5", ".082005", ",25", ".", ".123456789", ".1234567"];
         let offsets = [
-            "+00:00", "Z", "+0100", "-05:30", "+01:0", "", "+99:00", " +0100",
+            "+00:00", "Z", "+0100", "-05:30", "+01:0", "", "+99:00", " +0100", " -0500", " +01",
+            "", "",
         ];
         let rests = [
             " mail postfix/smtp[1]: Verified TLS connection",
@@ -1576,8 +1602,8 @@ mod tests {
         ];
         let mut next = picker(7);
         let mut memo = PrefixMemo::default();
-        let mut hits = 0;
-        for _ in 0..20_000 {
+        let (mut hits, mut exim_hits) = (0, 0);
+        for _ in 0..40_000 {
             let line = format!(
                 "{}{}{}{}",
                 heads[next(heads.len())],
@@ -1587,10 +1613,17 @@ mod tests {
             );
             let mut before = memo;
             let with = g.prefix.parse_memo(&line, &mut memo);
-            hits += usize::from(before.stamp.get(line.as_bytes()).is_some());
+            if let Some((_, _, exim)) = before.stamp.get(line.as_bytes()) {
+                hits += 1;
+                exim_hits += usize::from(exim);
+            }
             assert_eq!(with, g.prefix.parse(&line), "{line}");
         }
         assert!(hits > 1000, "the memo was used {hits} times");
+        assert!(
+            exim_hits > 200,
+            "the memo was used {exim_hits} times for Exim stamps"
+        );
     }
 
     /// The tag classes of the vector code are the byte tables', for every byte at every

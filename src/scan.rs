@@ -735,10 +735,10 @@ impl Engine {
                     })
                 }
                 Program::PostfixOther => None,
-                Program::Exim => self.exim_event(line, m, p, ctx, rel, problems),
+                Program::Exim => self.exim_event(line, m, p, ctx, (rel, problems), memo),
                 Program::Other => self.keyvalue_event(line, ctx, rel, problems, p).flatten(),
             },
-            None if p.exim_stamp => self.exim_event(line, m, p, ctx, rel, problems),
+            None if p.exim_stamp => self.exim_event(line, m, p, ctx, (rel, problems), memo),
             None => match self.keyvalue_event(line, ctx, rel, problems, p) {
                 Some(r) => r,
                 None => {
@@ -755,16 +755,16 @@ impl Engine {
         m: &'a str,
         p: &Prefix<'a>,
         ctx: &InputCtx,
-        rel: u64,
-        problems: &mut Problems,
+        (rel, problems): (u64, &mut Problems),
+        memo: &mut LineMemo,
     ) -> Option<Keyed<'a>> {
         if self.opts.mta.is_some_and(|x| x != Mta::Exim) {
             return None;
         }
         // (what `exim_message` gives phase B an event for: a line with a message id)
         let (msgid, _) = parse::exim_msgid(m)?;
-        let time = match self.time_of(p, ctx) {
-            Some(t) => t,
+        let time = match p.stamp {
+            Some(st) => self.time_memo(st, ctx, memo),
             None => {
                 problems.add(ctx.input, rel, "no-timestamp", line);
                 ctx.fallback_time

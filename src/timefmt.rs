@@ -217,6 +217,22 @@ pub fn parse_exim(b: &[u8]) -> Option<(Stamp, usize)> {
         return None;
     }
     let secs = hms(b, 11)?;
+    let (i, off) = exim_tail(b);
+    Some((
+        Stamp {
+            year: Some(y),
+            month: m,
+            day: d,
+            secs,
+            offset: off,
+        },
+        i,
+    ))
+}
+
+/// Where an Exim stamp whose date and time fill `b[..19]` ends, and its offset: after an
+/// optional fraction (`.123`) and an optional ` +hhmm`.
+pub fn exim_tail(b: &[u8]) -> (usize, Option<i32>) {
     let mut i = 19;
     if b.get(i) == Some(&b'.') {
         i += 1;
@@ -233,16 +249,7 @@ pub fn parse_exim(b: &[u8]) -> Option<(Stamp, usize)> {
             }
         }
     }
-    Some((
-        Stamp {
-            year: Some(y),
-            month: m,
-            day: d,
-            secs,
-            offset: off,
-        },
-        i,
-    ))
+    (i, off)
 }
 
 const MONTHS: [&[u8; 3]; 12] = [
