@@ -786,7 +786,7 @@ pub fn keyvalue_attempt(
     let Some(gr) = g.keyvalue.get(gi) else {
         return;
     };
-    let (verb, reason) = match kv.outcome.find(" (") {
+    let (verb, reason) = match crate::bytesearch::find_pair(kv.outcome.as_bytes(), b' ', b'(') {
         Some(i) => (
             &kv.outcome[..i],
             kv.outcome[i + 2..]
@@ -795,7 +795,7 @@ pub fn keyvalue_attempt(
         ),
         None => (kv.outcome, ""),
     };
-    let outcome = match gr.verbs.get(verb) {
+    let outcome = match gr.verb(verb) {
         Some(VerbMeaning::Verified) => DaneOutcome::Verified,
         Some(VerbMeaning::NotDane) => DaneOutcome::NotDane,
         Some(VerbMeaning::Unknown) => DaneOutcome::Unknown,
@@ -807,11 +807,14 @@ pub fn keyvalue_attempt(
     };
     let mode = kv
         .mode
-        .and_then(|m| gr.modes.get(m).copied())
+        .and_then(|m| gr.mode(m))
         .unwrap_or_else(|| mode_of(outcome));
     let (mx_host, mx_addr) = match kv.relay {
         Some(r) => {
-            let (h, rest) = r.split_once(' ').unwrap_or((r, ""));
+            let (h, rest) = match crate::parse::find1(r, b' ') {
+                Some(i) => (&r[..i], &r[i + 1..]),
+                None => (r, ""),
+            };
             let a = rest
                 .trim()
                 .strip_prefix('[')
@@ -822,8 +825,8 @@ pub fn keyvalue_attempt(
     };
     let (proto, cipher) = match kv.tls {
         Some("none") | None => (None, None),
-        Some(t) => match t.split_once(':') {
-            Some((p, c)) => (Some(p), Some(c)),
+        Some(t) => match crate::parse::find1(t, b':') {
+            Some(i) => (Some(&t[..i]), Some(&t[i + 1..])),
             None => (Some(t), None),
         },
     };

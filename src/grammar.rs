@@ -337,6 +337,23 @@ pub struct KeyValueGrammar {
 }
 
 impl KeyValueGrammar {
+    /// What an outcome's verb means (the grammar has a handful: compared in place, not
+    /// looked up through the map's ordered compares).
+    pub fn verb(&self, verb: &str) -> Option<VerbMeaning> {
+        let mut verbs = self.verbs.iter();
+        verbs
+            .find(|(v, _)| crate::parse::same(v, verb))
+            .map(|(_, m)| *m)
+    }
+
+    /// The DANE mode a mode value names, as [`verb`](Self::verb) finds a verb.
+    pub fn mode(&self, mode: &str) -> Option<crate::model::DaneMode> {
+        let mut modes = self.modes.iter();
+        modes
+            .find(|(m, _)| crate::parse::same(m, mode))
+            .map(|(_, d)| *d)
+    }
+
     /// The class of a failure reason.
     pub fn reason_class(&self, reason: &str) -> FailureClass {
         self.reasons

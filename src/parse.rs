@@ -1061,7 +1061,13 @@ pub fn keyvalue_line<'a>(g: &KeyValueGrammar, m: &'a str) -> Option<KeyValueLine
     let mut have_outcome = false;
     while !rest.is_empty() {
         let eq = find1(rest, b'=')?;
-        let key = rest[..eq].trim();
+        let key = &rest[..eq];
+        // mostly nothing to trim: then no search for white space from either end
+        let graphic = |c: Option<&u8>| c.is_some_and(|c| c.is_ascii_graphic());
+        let key = match graphic(key.as_bytes().first()) && graphic(key.as_bytes().last()) {
+            true => key,
+            false => key.trim(),
+        };
         let after = &rest[eq + 1..];
         let (value, next) = if let Some(q) = after.strip_prefix('"') {
             let end = find1(q, b'"')?;
@@ -1077,18 +1083,20 @@ pub fn keyvalue_line<'a>(g: &KeyValueGrammar, m: &'a str) -> Option<KeyValueLine
                 None => (after.trim_end(), ""),
             }
         };
-        if key == g.field_recipient {
+        // (inline compares: a call to compare a few bytes cost more than the compare)
+        let is = |name: Option<&str>| name.is_some_and(|n| same(n, key));
+        if same(key, &g.field_recipient) {
             out.recipient = value;
-        } else if key == g.field_outcome {
+        } else if same(key, &g.field_outcome) {
             out.outcome = value;
             have_outcome = true;
-        } else if g.field_mode.as_deref() == Some(key) {
+        } else if is(g.field_mode.as_deref()) {
             out.mode = Some(value);
-        } else if g.field_tls.as_deref() == Some(key) {
+        } else if is(g.field_tls.as_deref()) {
             out.tls = Some(value);
-        } else if g.field_relay.as_deref() == Some(key) {
+        } else if is(g.field_relay.as_deref()) {
             out.relay = Some(value);
-        } else if g.field_dsn.as_deref() == Some(key) {
+        } else if is(g.field_dsn.as_deref()) {
             out.dsn = Some(value);
         }
         rest = next;
@@ -1671,6 +1679,38 @@ mod tests {
         assert_eq!(l.dsn, Some("250"));
         assert!(keyvalue_line(kv, "to=a@b.example, dane=\"Verify (unterminated").is_none());
     }
+
+    proptest::proptest! {
+        /// Key=value lines with keys padded by white space (ASCII or not), empty, quoted or
+        /// cut values: read as with the standard library's trims and searches.
+        #[test]
+        fn keyvalue_lines_parse_as_the_reference(
+            parts in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["to", "mode", "dane", "tls", "relay", "dsn", "x", ""]),
+                    proptest::sample::select(vec!["", " ", "\u{a0}", "\t", "\u{3000}"]),
+                    proptest::sample::select(vec!["", " "]),
+                    "[a-z@. (),\"]{0,12}",
+                ),
+                0..8,
+            ),
+        ) {
+            let g = Grammars::builtin();
+            let kv = &g.keyvalue[0];
+            let line: String = parts
+                .iter()
+                .map(|(k, pad, pre, v)| format!("{pad}{k}{pre}={v}, "))
+                .collect();
+            for m in [line.as_str(), line.trim_end_matches(", ")] {
+                proptest::prop_assert_eq!(
+                    keyvalue_line(kv, m),
+                    super::reference::keyvalue_line(kv, m),
+                    "{:?}",
+                    m
+                );
+            }
+        }
+    }
 }
 
 /// The message parsers as they were before the fast paths (2026-11-29), with plain standard
@@ -1974,5 +2014,50 @@ mod reference {
             failure_type,
             text: r,
         })
+    }
+
+    /// [`super::keyvalue_line`] with the standard library's trims and compares.
+    pub fn keyvalue_line<'a>(
+        g: &super::KeyValueGrammar,
+        m: &'a str,
+    ) -> Option<super::KeyValueLine<'a>> {
+        let mut out = super::KeyValueLine::default();
+        let mut rest = m;
+        let mut have_outcome = false;
+        while !rest.is_empty() {
+            let eq = rest.find('=')?;
+            let key = rest[..eq].trim();
+            let after = &rest[eq + 1..];
+            let (value, next) = if let Some(q) = after.strip_prefix('"') {
+                let end = q.find('"')?;
+                let tail = &q[end + 1..];
+                (
+                    &q[..end],
+                    tail.strip_prefix(", ")
+                        .unwrap_or(tail.trim_start_matches(',')),
+                )
+            } else {
+                match after.find(", ") {
+                    Some(i) => (&after[..i], &after[i + 2..]),
+                    None => (after.trim_end(), ""),
+                }
+            };
+            if key == g.field_recipient {
+                out.recipient = value;
+            } else if key == g.field_outcome {
+                out.outcome = value;
+                have_outcome = true;
+            } else if g.field_mode.as_deref() == Some(key) {
+                out.mode = Some(value);
+            } else if g.field_tls.as_deref() == Some(key) {
+                out.tls = Some(value);
+            } else if g.field_relay.as_deref() == Some(key) {
+                out.relay = Some(value);
+            } else if g.field_dsn.as_deref() == Some(key) {
+                out.dsn = Some(value);
+            }
+            rest = next;
+        }
+        (have_outcome && !out.recipient.is_empty()).then_some(out)
     }
 }
