@@ -149,7 +149,11 @@ fn same_but_file_names(
     let strip = |x: &danemine::aggregate::Aggregate| {
         let mut x = x.clone();
         for r in x.domains.values_mut().chain(x.mx.values_mut()) {
-            for e in r.examples.iter_mut().chain(r.verified_example.iter_mut()) {
+            for e in r
+                .examples
+                .iter_mut()
+                .chain(r.verified_example.as_deref_mut())
+            {
                 e.file.clear();
             }
         }

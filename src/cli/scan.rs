@@ -224,7 +224,7 @@ impl serde::Serialize for JsonRow<'_> {
         m.serialize_entry("verdict", c.verdict().as_str())?;
         m.serialize_entry(
             "verified_example",
-            &r.verified_example.as_ref().map(JsonExample),
+            &r.verified_example.as_deref().map(JsonExample),
         )?;
         m.end()
     }
