@@ -223,8 +223,8 @@ pub struct Row {
     pub failure_days: BTreeMap<i32, u64>,
     /// The earliest example lines of DANE failures, by input and line.
     pub examples: Vec<Example>,
-    /// The earliest DANE-verified line (boxed: most rows never set it, and the row stays
-    /// 80 bytes smaller in every table).
+    /// The earliest DANE-verified line (boxed: rows without details never set it, others
+    /// once, and every row in every table is 80 bytes smaller).
     pub verified_example: Option<Box<Example>>,
 }
 
