@@ -728,6 +728,19 @@ pub struct CommonShape {
 }
 
 impl CommonShape {
+    /// The same shape with its places `by` bytes further on (found in a part of the line that
+    /// starts there).
+    fn shifted(self, by: usize) -> CommonShape {
+        let on = |(from, to): (usize, usize)| (from + by, to + by);
+        CommonShape {
+            host: on(self.host),
+            program: on(self.program),
+            pid: on(self.pid),
+            message: self.message.map(|m| m + by),
+            ..self
+        }
+    }
+
     /// The line's prefix, as the general parse gives it.
     pub fn prefix<'a>(&self, line: &'a str) -> Option<Prefix<'a>> {
         let part = |(from, to): (usize, usize)| line.get(from..to);
@@ -954,6 +967,12 @@ pub struct PrefixMemo {
     current: Option<(usize, u32)>,
     /// The slot of the shape last repeated or kept.
     last: usize,
+    /// Set when the last line that the common shape declined had no container column either:
+    /// then only every 64th such line is searched for one (see
+    /// [`PrefixGrammar::parse_common_contained`]).
+    no_container: bool,
+    /// Lines that the common shape declined.
+    declined: u32,
 }
 
 /// How many line shapes a [`PrefixMemo`] keeps.
@@ -1239,10 +1258,44 @@ impl PrefixGrammar {
 
     /// [`parse`](Self::parse), reusing the timestamp of the line before when it is the same.
     pub fn parse_memo<'a>(&self, line: &'a str, memo: &mut PrefixMemo) -> Prefix<'a> {
-        match self.parse_common(line, memo).and_then(|c| c.prefix(line)) {
+        match self
+            .parse_common_contained(line, memo)
+            .and_then(|c| c.prefix(line))
+        {
             Some(p) => p,
             None => self.parse_depth(line, 0, &mut memo.stamp),
         }
+    }
+
+    /// [`parse_common`](Self::parse_common), and where that declines and the line starts with
+    /// a container column (`mailu-smtp  | `), the common shape after it, its places counted in
+    /// the whole line: what the general path reads after the column is what the common shape
+    /// reads there, when that does not decline. May decline a line with a column where lines
+    /// without one came before (the general path then reads it).
+    pub fn parse_common_contained(&self, line: &str, memo: &mut PrefixMemo) -> Option<CommonShape> {
+        if let Some(c) = self.parse_common(line, memo) {
+            return Some(c);
+        }
+        // (a log of other lines, Exim's say, is not searched for the column on every line)
+        memo.declined = memo.declined.wrapping_add(1);
+        if memo.no_container && !memo.declined.is_multiple_of(64) {
+            return None;
+        }
+        let rest = self.after_container(line);
+        memo.no_container = rest.is_none();
+        let rest = rest?;
+        let by = rest.as_ptr() as usize - line.as_ptr() as usize;
+        self.parse_common(rest, memo).map(|c| c.shifted(by))
+    }
+
+    /// What follows a container column at the start of `s` (`postfix         | `: a name
+    /// without spaces, the separator, spaces), if it has one.
+    fn after_container<'a>(&self, s: &'a str) -> Option<&'a str> {
+        let head = s.get(..s.len().min(80))?;
+        let i = self.container_at(head.as_bytes())?;
+        let name = s[..i].trim_end();
+        (!name.is_empty() && !name.contains(' '))
+            .then(|| s[i + self.container_separator.len()..].trim_start())
     }
 
     /// The common shape `STAMP host program[pid]: message` (RFC 3339 or BSD stamp, one space
@@ -1342,18 +1395,8 @@ impl PrefixGrammar {
     }
 
     fn parse_depth<'a>(&self, line: &'a str, depth: u8, memo: &mut StampMemo) -> Prefix<'a> {
-        let mut s = line;
         // container column: "postfix         | 2021-..."
-        let head_len = s.len().min(80);
-        if let Some(i) = s
-            .get(..head_len)
-            .and_then(|h| self.container_at(h.as_bytes()))
-        {
-            let head = s[..i].trim_end();
-            if !head.is_empty() && !head.contains(' ') {
-                s = s[i + self.container_separator.len()..].trim_start();
-            }
-        }
+        let mut s = self.after_container(line).unwrap_or(line);
         let mut p = Prefix {
             message: s,
             ..Prefix::default()
@@ -1665,7 +1708,7 @@ mod tests {
 
     /// Lines of real shapes (generator, corpus), with stamps of every kind, container and
     /// severity columns, host-less tags, doubled prefixes and other messages.
-    const SHAPES: [&str; 17] = [
+    const SHAPES: [&str; 18] = [
         "2026-11-01T00:00:00.082005+00:00 mail01 postfix/smtp[20637]: 06C6477375: to=<u9@yahoo.com>, relay=none",
         "2026-11-01T00:00:00.031808+00:00 mail01 postfix-out/smtp[20728]: Trusted TLS connection established",
         "2026-11-28T19:27:32+0000 host postfix/qmgr[1]: 4XyZ: removed",
@@ -1683,6 +1726,7 @@ mod tests {
         "postfix/smtp[11338]: 74F8C10009EA: to=<klingmannm@gmail.com>, relay=none",
         "Jul 24 04:38:17 mail postfix/smtp[xxxxx]: Mar  1 20:26 is no stamp",
         "2026-11-01T00:00:00.031808+00:00 mail01 postfix-out/smtp[20728]:",
+        "mailu-smtp  | 2026-11-01T00:00:00.082005+00:00 mail01 postfix/smtp[20637]: 06C6477375: x",
     ];
 
     /// Bytes that change a prefix's meaning when put into one.
@@ -1716,7 +1760,7 @@ mod tests {
         #[test]
         fn common_shape_is_the_general_path(
             lines in proptest::collection::vec(
-                (0usize..17, proptest::collection::vec((0usize..200, 0u8..8, 0usize..64), 0..4)),
+                (0usize..SHAPES.len(), proptest::collection::vec((0usize..200, 0u8..8, 0usize..64), 0..4)),
                 1..12,
             ),
         ) {
@@ -1770,7 +1814,7 @@ mod tests {
         let g = Grammars::builtin();
         let mut next = picker(23);
         let mut memo = PrefixMemo::default();
-        let (mut taken, mut mutated_taken, mut repeated) = (0, 0, 0);
+        let (mut taken, mut mutated_taken, mut repeated, mut contained) = (0, 0, 0, 0);
         for _ in 0..100_000 {
             let edits: Vec<_> = (0..next(4))
                 .map(|_| (next(200), next(8) as u8, next(64)))
@@ -1792,11 +1836,21 @@ mod tests {
                 // a kept shape repeated: nothing new kept
                 repeated += usize::from(memo.kept == kept && memo.shape().is_some());
             }
+            // after a container column, the common shape reads what the general path does
+            if common.is_none() {
+                let c = g
+                    .prefix
+                    .parse_common_contained(&line, &mut PrefixMemo::default());
+                if let Some(c) = c {
+                    assert_eq!(c.prefix(&line), Some(general), "{line}");
+                    contained += 1;
+                }
+            }
             assert_eq!(g.prefix.parse_memo(&line, &mut memo), general, "{line}");
         }
         assert!(
-            taken > 20_000 && mutated_taken > 10_000 && repeated > 10_000,
-            "{taken} {mutated_taken} {repeated}"
+            taken > 20_000 && mutated_taken > 10_000 && repeated > 10_000 && contained > 2_000,
+            "{taken} {mutated_taken} {repeated} {contained}"
         );
         // a container or severity column, a doubled prefix and a host-less tag decline
         for shape in [7, 8, 9, 10, 11, 15] {

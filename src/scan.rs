@@ -638,7 +638,7 @@ impl Engine {
         mut put: impl FnMut(Keyed<'a>),
     ) {
         let g = &self.grammars;
-        let common = g.prefix.parse_common(line, &mut memo.prefix);
+        let common = g.prefix.parse_common_contained(line, &mut memo.prefix);
         if let Some(c) = &common {
             let shape = memo.prefix.shape();
             let kept = shape.and_then(|(slot, number)| {
