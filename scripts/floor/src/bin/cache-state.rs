@@ -41,7 +41,11 @@ fn main() {
             die("posix_fadvise failed");
         }
         let mut buf = vec![0u8; 1 << 20];
-        while file.read(&mut buf).unwrap_or_else(|e| die(&format!("{path}: {e}"))) > 0 {}
+        while file
+            .read(&mut buf)
+            .unwrap_or_else(|e| die(&format!("{path}: {e}")))
+            > 0
+        {}
     }
     let (pmd, len) = pmd_mapped(&file);
     println!(
