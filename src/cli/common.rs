@@ -37,7 +37,7 @@ pub struct LogArgs {
     #[arg(long)]
     pub stats: bool,
     /// Memory-map plain files instead of reading them with pread (the same result; reading
-    /// took 9–10% less time with two threads, see docs/scan-performance.md).
+    /// took 5–17% less time with two threads, see docs/scan-performance.md).
     #[arg(long)]
     pub mmap: bool,
 }
