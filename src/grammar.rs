@@ -1263,8 +1263,15 @@ impl PrefixGrammar {
             .and_then(|c| c.prefix(line))
         {
             Some(p) => p,
-            None => self.parse_depth(line, 0, &mut memo.stamp),
+            None => self.parse_general(line, memo),
         }
+    }
+
+    /// [`parse_memo`](Self::parse_memo) for a line whose common shape has just been tried
+    /// ([`parse_common_contained`](Self::parse_common_contained)) and declined: the general
+    /// parse alone, with the memo's timestamp.
+    pub fn parse_general<'a>(&self, line: &'a str, memo: &mut PrefixMemo) -> Prefix<'a> {
+        self.parse_depth(line, 0, &mut memo.stamp)
     }
 
     /// [`parse_common`](Self::parse_common), and where that declines and the line starts with

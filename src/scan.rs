@@ -685,7 +685,8 @@ impl Engine {
     ) {
         let p = match common.and_then(|c| c.prefix(line)) {
             Some(p) => p,
-            None => self.grammars.prefix.parse_memo(line, &mut memo.prefix),
+            // (`line_event_to` has tried the common shape)
+            None => self.grammars.prefix.parse_general(line, &mut memo.prefix),
         };
         if let Some(k) = self.prefix_event(line, &p, ctx, rel, problems, memo) {
             put(k);
