@@ -319,6 +319,50 @@ fn a_compressed_file_still_being_written_is_retried_not_half_counted() {
     assert_eq!(totals(&r), reference(&all));
 }
 
+/// The hook of the test below: a compressed rotation is cut to half its bytes after the run
+/// counted it whole and before the scan reads it.
+fn cut_archives_in_half(p: &Path) {
+    if p.extension().is_some_and(|e| e == "gz") {
+        let full = fs::read(p).unwrap();
+        fs::write(p, &full[..full.len() / 2]).unwrap();
+    }
+}
+
+#[test]
+fn a_compressed_file_whose_read_fails_during_the_scan_counts_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path(), false, "");
+    let logs = d.path().join("logs");
+    // 20 messages from before the window, then 120 inside it
+    let old = messages(0..20).replace("2026-11-20T", "2026-11-01T");
+    let text = format!("{old}{}", messages(0..120));
+    let plain = logs.join("tmp");
+    fs::write(&plain, &text).unwrap();
+    gzip(&plain, &logs.join("mail.log.1.gz"));
+    let full = fs::read(logs.join("mail.log.1.gz")).unwrap();
+    append(&logs.join("mail.log"), &messages(120..130));
+    let opts = RunOptions {
+        now: NOW,
+        before_scan: Some(cut_archives_in_half),
+        ..RunOptions::default()
+    };
+    let r = nightly::run(&cfg, &opts, None).unwrap();
+    // the half that was read before the error is not counted: neither its attempts, nor its
+    // old ones, nor its rows
+    assert_eq!((r.attempts, r.too_old), (10, 0));
+    assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+    assert!(r.problems[0].contains("mail.log.1.gz"), "{:?}", r.problems);
+    assert_eq!(totals(&r), reference(&messages(120..130)));
+    // restored, the archive is read whole on the next run
+    fs::write(logs.join("mail.log.1.gz"), &full).unwrap();
+    let r = run(&cfg);
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_eq!((r.attempts, r.too_old), (120, 20));
+    let mut all = messages(0..120);
+    all.push_str(&messages(120..130));
+    assert_eq!(totals(&r), reference(&all));
+}
+
 #[test]
 fn dry_run_writes_nothing() {
     let d = tempfile::tempdir().unwrap();

@@ -180,6 +180,10 @@ pub struct RunOptions {
     /// Stop as if killed after this step (crash tests).
     #[doc(hidden)]
     pub crash_after: Option<Step>,
+    /// Called with the path of each input just before the scan reads it, after any spooling
+    /// or counting pass (tests replace a file there, as a rotation racing the run would).
+    #[doc(hidden)]
+    pub before_scan: Option<fn(&Path)>,
 }
 
 /// How a log file was read this run.
@@ -1023,6 +1027,12 @@ fn read_new(
     // per planned file: attempts kept, and attempts older than the window (what a file whose
     // read fails contributes is left out of both, as its rows are)
     let mut counted = vec![(0u64, 0u64); planned.len()];
+    if let Some(hook) = opts.before_scan {
+        specs
+            .iter()
+            .filter_map(|s| s.path.as_deref())
+            .for_each(hook);
+    }
     let problems = if specs.is_empty() {
         scan::Problems::default()
     } else {

@@ -39,6 +39,7 @@ pub fn run(args: NightlyArgs) -> Result<i32> {
         dry_run: args.dry_run,
         progress: !args.quiet && std::io::stderr().is_terminal(),
         crash_after: None,
+        before_scan: None,
     };
     let mut verifier = if cfg.verify.enabled {
         Some(
