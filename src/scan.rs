@@ -43,7 +43,7 @@ pub enum ScanError {
 
 /// Lines longer than this are skipped as malformed (offsets within a line are 16-bit).
 pub const MAX_LINE: usize = u16::MAX as usize;
-/// How many example lines each input keeps per run.
+/// How many example lines each input keeps per run (besides the first of each kind).
 pub const MAX_PROBLEM_EXAMPLES: usize = 5;
 
 /// Options of a scan.
@@ -135,7 +135,7 @@ pub struct InputProblems {
     pub file: String,
     /// Count per kind (`no-prefix`, `malformed-delivery`, `bad-domain`, `invalid-utf8`, ...).
     pub counts: BTreeMap<&'static str, u64>,
-    /// The first few examples, by line number.
+    /// The first few examples by line number, and the first of each kind after those.
     pub examples: Vec<ProblemExample>,
     /// Errors that ended reading the input early (truncated gzip, read error).
     pub errors: Vec<String>,
@@ -152,9 +152,15 @@ impl Problems {
     pub fn add(&mut self, input: u32, line: u64, kind: &'static str, text: &str) {
         let p = self.inputs.entry(input).or_default();
         *p.counts.entry(kind).or_insert(0) += 1;
-        if p.examples.len() < MAX_PROBLEM_EXAMPLES
-            || p.examples.last().is_some_and(|l| line < l.line)
-        {
+        let kept = p.examples.len() < MAX_PROBLEM_EXAMPLES
+            || p.examples
+                .get(MAX_PROBLEM_EXAMPLES - 1)
+                .is_some_and(|l| line < l.line)
+            || p.examples
+                .iter()
+                .find(|e| e.kind == kind)
+                .is_none_or(|e| line < e.line);
+        if kept {
             let e = ProblemExample {
                 line,
                 kind,
@@ -162,7 +168,7 @@ impl Problems {
             };
             let pos = p.examples.binary_search(&e).unwrap_or_else(|x| x);
             p.examples.insert(pos, e);
-            p.examples.truncate(MAX_PROBLEM_EXAMPLES);
+            keep_examples(&mut p.examples);
         }
     }
 
@@ -181,7 +187,7 @@ impl Problems {
             p.examples.extend(v.examples);
             p.examples.sort();
             p.examples.dedup();
-            p.examples.truncate(MAX_PROBLEM_EXAMPLES);
+            keep_examples(&mut p.examples);
             p.errors.extend(v.errors);
         }
     }
@@ -224,6 +230,22 @@ impl Problems {
         }
         s
     }
+}
+
+/// Of examples sorted by line, keep the first [`MAX_PROBLEM_EXAMPLES`] and the first of each
+/// kind: a kind is never left without an example by lines of other kinds before it. (Which
+/// examples stay depends only on the lines, so merging in any order keeps the same ones.)
+fn keep_examples(examples: &mut Vec<ProblemExample>) {
+    let mut kinds: Vec<&'static str> = Vec::new();
+    let mut n = 0;
+    examples.retain(|e| {
+        let first = !kinds.contains(&e.kind);
+        if first {
+            kinds.push(e.kind);
+        }
+        n += 1;
+        n <= MAX_PROBLEM_EXAMPLES || first
+    });
 }
 
 /// The result of an aggregating scan.
@@ -3027,6 +3049,81 @@ pub fn trace(text: &str, opts: &ScanOptions) -> Result<(Vec<TraceAttempt>, Probl
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Lines of other kinds before it do not leave a kind without an example.
+    #[test]
+    fn every_kind_of_problem_keeps_an_example() {
+        let mut p = Problems::default();
+        p.add(0, 90, "no-prefix", "late");
+        for line in 1..=8 {
+            p.add(0, line, "invalid-utf8", "early");
+        }
+        p.add(0, 50, "bad-domain", "x");
+        p.add(0, 40, "bad-domain", "y");
+        let ex: Vec<(u64, &str)> = p.inputs[&0]
+            .examples
+            .iter()
+            .map(|e| (e.line, e.kind))
+            .collect();
+        let want = [1, 2, 3, 4, 5].map(|l| (l, "invalid-utf8"));
+        assert_eq!(ex[..5], want);
+        assert_eq!(ex[5..], [(40, "bad-domain"), (90, "no-prefix")]);
+    }
+
+    proptest::proptest! {
+        /// Problem lines added in pieces and merged in any order keep the examples of one
+        /// piece holding them all: by line, the first few, then the first of each kind.
+        #[test]
+        fn problem_examples_do_not_depend_on_the_pieces(
+            lines in proptest::collection::vec((0u64..40, 0usize..4), 0..40),
+            cuts in proptest::collection::vec(0usize..40, 0..4),
+            reversed in proptest::bool::ANY,
+        ) {
+            const KINDS: [&str; 4] = ["no-prefix", "bad-domain", "nul-byte", "too-long"];
+            // a line is a problem once, in any order
+            let mut seen = std::collections::BTreeSet::new();
+            let lines: Vec<(u64, usize)> = lines.into_iter().filter(|l| seen.insert(l.0)).collect();
+            let mut whole = Problems::default();
+            for &(line, k) in &lines {
+                whole.add(0, line, KINDS[k], "t");
+            }
+            let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (lines.len() + 1)).collect();
+            cuts.push(0);
+            cuts.push(lines.len());
+            cuts.sort_unstable();
+            let mut pieces: Vec<Problems> = cuts
+                .windows(2)
+                .map(|w| {
+                    let mut p = Problems::default();
+                    for &(line, k) in &lines[w[0]..w[1]] {
+                        p.add(0, line, KINDS[k], "t");
+                    }
+                    p
+                })
+                .collect();
+            if reversed {
+                pieces.reverse();
+            }
+            let mut merged = Problems::default();
+            for p in pieces {
+                merged.merge(p);
+            }
+            let mut sorted: Vec<(u64, &str)> = lines.iter().map(|&(l, k)| (l, KINDS[k])).collect();
+            sorted.sort_unstable();
+            let mut want = Vec::new();
+            for (i, &(l, k)) in sorted.iter().enumerate() {
+                if i < MAX_PROBLEM_EXAMPLES || !sorted[..i].iter().any(|e| e.1 == k) {
+                    want.push((l, k));
+                }
+            }
+            let got = |p: &Problems| -> Vec<(u64, &str)> {
+                p.inputs.get(&0).map_or(Vec::new(), |i| i.examples.iter().map(|e| (e.line, e.kind)).collect())
+            };
+            proptest::prop_assert_eq!(got(&merged), want.clone());
+            proptest::prop_assert_eq!(got(&whole), want);
+            proptest::prop_assert_eq!(&merged.inputs.get(&0).map(|i| &i.counts), &whole.inputs.get(&0).map(|i| &i.counts));
+        }
+    }
 
     /// Reads stop at the end of a file instead of failing; a piece that met it early (the
     /// file shrank after it was opened) or met a read error ends the batch, and the pieces

@@ -701,16 +701,30 @@ fn a_non_final_failure_left_to_the_next_run_is_reported_there_when_no_recipient_
         p(20002, t),
     ));
     let early_line = first.lines().count() as u64;
-    first.push_str(&format!(
+    append(&log, &first);
+    // six problem lines of other kinds before the waiting failure: the next run reads them
+    // again too, and they must not crowd its example out
+    append_bytes(
+        &log,
+        &[problem_lines(t + 3_990), problem_lines(t + 3_995)].concat(),
+    );
+    let mut rest = format!(
         "{} Untrusted TLS connection established to mxc.later.example[192.0.2.30]:25: {tls}\n",
         p(20002, t + 4_000)
-    ));
-    first.push_str(&non_final_across("BB00000003", t + 4_010, false));
-    let waiting_line = first.lines().count() as u64;
-    append(&log, &first);
+    );
+    rest.push_str(&non_final_across("BB00000003", t + 4_010, false));
+    let waiting_line = early_line + 6 + rest.lines().count() as u64;
+    append(&log, &rest);
     let r1 = run(&cfg);
     let one = BTreeMap::from([("non-final-without-recipient", 1)]);
-    assert_eq!(problem_counts(&r1), one);
+    let noise = [
+        ("invalid-utf8", 2),
+        ("malformed-postfix", 2),
+        ("no-prefix", 2),
+    ];
+    let mut want = BTreeMap::from(noise);
+    want.extend(one.clone());
+    assert_eq!(problem_counts(&r1), want);
     assert_eq!(r1.line_problems.inputs[&0].examples[0].line, early_line);
     // the next run reads both again; two hours on, with no recipient line, the waiting one
     // is reported at its line, the other not again
