@@ -207,6 +207,14 @@ fn every_scenario_in_both_dns_modes() {
                 resolver: "127.0.60.1:5301".parse().unwrap(),
             },
         ),
+        // bogus answers come as SERVFAIL without a reason: told from an outage by asking
+        // again with checking disabled
+        (
+            "AD bit of unbound without extended errors",
+            DnsMode::TrustAd {
+                resolver: "127.0.60.2:5301".parse().unwrap(),
+            },
+        ),
     ];
     for (label, mode) in modes {
         let reports = verify_domains_blocking(&domains, &opts(mode)).unwrap();

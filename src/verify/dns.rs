@@ -3,7 +3,8 @@
 //! Two modes: hickory validates every answer in-process against a trust anchor (the IANA root
 //! KSKs by default, or a file), or danemine trusts the AD bit of a validating resolver the way
 //! Postfix does (queries with DO=1 through hickory's low-level client; SERVFAIL with an RFC 8914
-//! extended error 6-12 is bogus, other SERVFAILs and timeouts are indeterminate).
+//! extended error 6-12 is bogus, and so is one without a reason that is answered when asked
+//! again with checking disabled; other SERVFAILs and timeouts are indeterminate).
 
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::client::Client;
@@ -12,7 +13,7 @@ use hickory_resolver::net::udp::UdpClientStream;
 use hickory_resolver::net::xfer::{DnsHandle, FirstAnswer};
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
-use hickory_resolver::proto::op::{DnsRequestOptions, Query, ResponseCode};
+use hickory_resolver::proto::op::{DnsRequest, DnsRequestOptions, Query, ResponseCode};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
 use serde::Serialize;
@@ -41,7 +42,8 @@ pub enum DnssecStatus {
     Secure,
     Insecure,
     Bogus,
-    /// SERVFAIL without a bogus reason, timeout, or no answer at all.
+    /// No proof either way: a SERVFAIL that is no validation failure as far as can be told, a
+    /// timeout, or no answer at all (as an outage of the resolver or of the servers gives).
     Indeterminate,
 }
 
@@ -230,20 +232,9 @@ impl Dns {
                 }
             }
             Inner::Ad(client) => {
-                let mut o = DnsRequestOptions::default();
-                o.use_edns = true;
-                o.edns_set_dnssec_ok = true;
-                o.recursion_desired = true;
-                let q = Query::query(qname, rtype);
-                let fut = client.lookup(q, o).first_answer();
-                let resp = match tokio::time::timeout(self.timeout * 2, fut).await {
-                    Err(_) => {
-                        return DnsAnswer::failed(DnssecStatus::Indeterminate, "timeout".into())
-                    }
-                    Ok(Err(e)) => {
-                        return DnsAnswer::failed(DnssecStatus::Indeterminate, e.to_string())
-                    }
-                    Ok(Ok(r)) => r,
+                let resp = match self.ask(client, &qname, rtype, false).await {
+                    Ok(r) => r,
+                    Err(e) => return DnsAnswer::failed(DnssecStatus::Indeterminate, e),
                 };
                 let code = resp.metadata.response_code;
                 let ad = resp.metadata.authentic_data;
@@ -256,18 +247,38 @@ impl Dns {
                             (bytes.len() >= 2).then(|| u16::from_be_bytes([bytes[0], bytes[1]]))
                         })
                     });
-                    let status = if ede.is_some_and(|c| (6..=12).contains(&c)) {
-                        DnssecStatus::Bogus
+                    if let Some(c) = ede.filter(|c| (6..=12).contains(c)) {
+                        return DnsAnswer::failed(
+                            DnssecStatus::Bogus,
+                            format!("SERVFAIL (EDE {c})"),
+                        );
+                    }
+                    // Without a reason, a SERVFAIL may be a validation failure or a resolver or
+                    // server outage. Asked again with checking disabled (RFC 4035 §3.2.2), the
+                    // resolver answers when the data is there and only failed validation.
+                    let again = self.ask(client, &qname, rtype, true).await;
+                    let answered = again.as_ref().is_ok_and(|r| {
+                        matches!(
+                            r.metadata.response_code,
+                            ResponseCode::NoError | ResponseCode::NXDomain
+                        )
+                    });
+                    let ede = ede.map(|c| format!(" (EDE {c})")).unwrap_or_default();
+                    return if answered {
+                        DnsAnswer::failed(
+                            DnssecStatus::Bogus,
+                            format!("SERVFAIL{ede}, answered with checking disabled"),
+                        )
                     } else {
-                        DnssecStatus::Indeterminate
+                        let how = match again {
+                            Ok(r) => r.metadata.response_code.to_string(),
+                            Err(e) => e,
+                        };
+                        DnsAnswer::failed(
+                            DnssecStatus::Indeterminate,
+                            format!("SERVFAIL{ede}, with checking disabled too: {how}"),
+                        )
                     };
-                    return DnsAnswer::failed(
-                        status,
-                        format!(
-                            "SERVFAIL{}",
-                            ede.map(|c| format!(" (EDE {c})")).unwrap_or_default()
-                        ),
-                    );
                 }
                 if code != ResponseCode::NoError && code != ResponseCode::NXDomain {
                     return DnsAnswer::failed(DnssecStatus::Indeterminate, format!("{code}"));
@@ -291,6 +302,29 @@ impl Dns {
                     error: None,
                 }
             }
+        }
+    }
+}
+
+impl Dns {
+    /// One query to the validating resolver, with DO set and, when `cd`, checking disabled.
+    async fn ask(
+        &self,
+        client: &Client<TokioRuntimeProvider>,
+        qname: &Name,
+        rtype: RecordType,
+        cd: bool,
+    ) -> Result<hickory_resolver::proto::op::DnsResponse, String> {
+        let mut o = DnsRequestOptions::default();
+        o.use_edns = true;
+        o.edns_set_dnssec_ok = true;
+        o.recursion_desired = true;
+        let mut req = DnsRequest::from_query(Query::query(qname.clone(), rtype), o);
+        req.metadata.checking_disabled = cd;
+        match tokio::time::timeout(self.timeout * 2, client.send(req).first_answer()).await {
+            Err(_) => Err("timeout".into()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(r)) => Ok(r),
         }
     }
 }

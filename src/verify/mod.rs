@@ -278,7 +278,12 @@ async fn verify_mx(
                     || (a.records.is_empty() && aaaa.records.is_empty())
                 {
                     rep.address_dnssec = ans.status;
-                    rep.verdict = VerifyVerdict::Dnssec;
+                    // as for the MX: only proven bogus data is a DNSSEC failure
+                    rep.verdict = if ans.status == DnssecStatus::Bogus {
+                        VerifyVerdict::Dnssec
+                    } else {
+                        VerifyVerdict::Unreachable
+                    };
                     rep.detail = lookup_err(ans, &format!("address of {host}"));
                     return rep;
                 }
@@ -330,6 +335,9 @@ async fn verify_mx(
         }
         rep.tlsa_dnssec = Some(t.status);
         match t.status {
+            // A failed TLSA lookup is a DNSSEC failure even unproven: the same resolver has
+            // just answered the host's address lookups securely, so it is working, and a
+            // receiver whose servers fail TLSA queries defers DANE mail (RFC 7672 §2.2).
             DnssecStatus::Bogus | DnssecStatus::Indeterminate => {
                 rep.verdict = VerifyVerdict::Dnssec;
                 rep.detail = lookup_err(&t, &format!("TLSA _25._tcp.{host}"));
@@ -517,8 +525,14 @@ async fn verify_one(ctx: Arc<Ctx>, domain: String) -> DomainReport {
     rep.mx_dnssec = mx.status;
     let mut hosts: Vec<(u16, String)> = Vec::new();
     match mx.status {
+        // a failure without proof of bogus data cannot be told from an outage of the
+        // resolver or of the domain's servers: not a confirmation of anything
         DnssecStatus::Bogus | DnssecStatus::Indeterminate => {
-            rep.verdict = VerifyVerdict::Dnssec;
+            rep.verdict = if mx.status == DnssecStatus::Bogus {
+                VerifyVerdict::Dnssec
+            } else {
+                VerifyVerdict::Unreachable
+            };
             rep.detail = lookup_err(&mx, &format!("MX {domain}"));
             rep.millis = start.elapsed().as_millis() as u64;
             return rep;

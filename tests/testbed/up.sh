@@ -144,6 +144,13 @@ remote-control:
 U
 unbound-checkconf ../unbound.conf >/dev/null
 unbound -c ../unbound.conf
+# a second one without RFC 8914 extended errors (unbound's default): its SERVFAILs give no reason
+RES2=127.0.60.2
+sed -e "s/interface: $RES/interface: $RES2/" -e 's/ede: yes/ede: no/' \
+  -e 's/unbound\.pid/unbound-noede.pid/' -e 's/unbound\.log/unbound-noede.log/' \
+  ../unbound.conf > ../unbound-noede.conf
+unbound-checkconf ../unbound-noede.conf >/dev/null
+unbound -c ../unbound-noede.conf
 
 # --- postfix: STARTTLS on 127.0.61.1-3:2525 --------------------------------------------------
 P=$D/pf
@@ -182,6 +189,7 @@ for i in $(seq 100); do
   ok=1
   dig +short +time=1 +tries=1 @$AUTH test. SOA >/dev/null 2>&1 || ok=0
   dig +short +time=1 +tries=1 @$RES -p $RES_PORT test. SOA >/dev/null 2>&1 || ok=0
+  dig +short +time=1 +tries=1 @$RES2 -p $RES_PORT test. SOA >/dev/null 2>&1 || ok=0
   for a in 127.0.61.1 127.0.61.2 127.0.61.3; do (exec 3<>/dev/tcp/$a/2525) 2>/dev/null || ok=0; done
   [ $ok = 1 ] && break
   sleep 0.1
@@ -190,6 +198,7 @@ done
 cat > "$D/env" <<E
 AUTH=$AUTH:53
 RESOLVER=$RES:$RES_PORT
+RESOLVER_NO_EDE=$RES2:$RES_PORT
 ANCHOR=$D/test.dnskey
 EE311=$EE311
 E
