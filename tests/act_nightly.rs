@@ -778,3 +778,75 @@ fn a_problem_line_in_the_warm_up_is_counted_once() {
     let r3 = run(&cfg);
     assert!(r3.line_problems.inputs.is_empty(), "{:?}", r3.line_problems);
 }
+
+/// A DNS server on loopback that answers every query SERVFAIL without a reason, as a
+/// validating resolver that has lost its upstream does (with checking disabled too).
+fn servfail_server() -> std::net::SocketAddr {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if n < 12 {
+                continue;
+            }
+            let mut r = buf[..n].to_vec();
+            r[2] |= 0x80; // a response
+            r[3] = (r[3] & 0xf0) | 0x80 | 2; // recursion available, SERVFAIL
+            let _ = sock.send_to(&r, from);
+        }
+    });
+    addr
+}
+
+/// A nightly run with verification on against `resolver`, over logs with failing domains.
+fn run_verified_against(resolver: &str) -> (Report, String) {
+    let d = tempfile::tempdir().unwrap();
+    let outputs = format!(
+        "resolver = \"{resolver}\"\nport = 2525\ntimeout_secs = 1\n\
+         [[output]]\npath = \"out/dane_exclusions\"\nformat = \"postfix\"\n"
+    );
+    let cfg = config(d.path(), true, &outputs);
+    append(&d.path().join("logs/mail.log"), &messages(0..270));
+    let mut v = nightly::LiveVerifier::from_config(&cfg.verify).unwrap();
+    let r = nightly::run(
+        &cfg,
+        &RunOptions {
+            now: NOW,
+            ..RunOptions::default()
+        },
+        Some(&mut v),
+    )
+    .unwrap();
+    let table = fs::read_to_string(d.path().join("out/dane_exclusions")).unwrap_or_default();
+    (r, table)
+}
+
+#[test]
+fn a_resolver_that_is_down_or_failing_confirms_nothing() {
+    let failing = servfail_server().to_string();
+    // nothing listens on the first; the second fails every query
+    for resolver in ["127.0.0.1:9", failing.as_str()] {
+        let (r, table) = run_verified_against(resolver);
+        assert!(
+            r.candidates.contains(&"bad0.example".to_string()),
+            "{resolver}: {:?}",
+            r.candidates
+        );
+        assert!(!r.verified.is_empty(), "{resolver}");
+        for (d, v) in &r.verified {
+            assert_eq!(v.as_str(), "unreachable", "{resolver}: {d}");
+        }
+        assert!(
+            !r.changes
+                .iter()
+                .any(|c| matches!(c, danemine::act::store::Change::Added { .. })),
+            "{resolver}: {:?}",
+            r.changes
+        );
+        assert!(
+            !table.lines().any(|l| l.ends_with(" may")),
+            "{resolver}: {table}"
+        );
+    }
+}

@@ -95,6 +95,10 @@ fn serve(mut s: TcpStream, ok: bool, cfg: Arc<rustls::ServerConfig>) {
 fn failures(domain: &str, mx: &str, n: u32, day: i64) -> String {
     // two days ago and yesterday, relative to the run
     let base = (chrono::Utc::now().timestamp() / 86_400 - 2) * 86_400;
+    failures_from(base, domain, mx, n, day)
+}
+
+fn failures_from(base: i64, domain: &str, mx: &str, n: u32, day: i64) -> String {
     let mut s = String::new();
     for i in 0..n {
         let t = danemine::timefmt::rfc3339(base + day * 86_400 + i64::from(i) * 60)
@@ -216,5 +220,39 @@ fn nightly_confirms_live_removes_recovered_and_protects() {
         std::fs::read_to_string(dir.join("out/dane_exclusions.prev"))
             .unwrap()
             .contains("flip.dane.test may")
+    );
+
+    // a replay of old logs (`--now` in 2018): the live confirmations count at the run's time
+    let old = dir.join("replay");
+    std::fs::create_dir_all(old.join("logs")).unwrap();
+    let base = 1_535_760_000; // 2018-09-01
+    let mut log = String::new();
+    for day in 0..2 {
+        log.push_str(&failures_from(
+            base,
+            "mismatch.dane.test",
+            "mx-mismatch.dane.test",
+            3,
+            day,
+        ));
+    }
+    std::fs::write(old.join("logs/mail.log"), &log).unwrap();
+    std::fs::write(old.join("nightly.toml"), toml).unwrap();
+    let cfg = Config::load(&old.join("nightly.toml")).unwrap();
+    let r3 = nightly::run(
+        &cfg,
+        &RunOptions {
+            now: base + 3 * 86_400,
+            ..RunOptions::default()
+        },
+        Some(&mut verifier),
+    )
+    .unwrap();
+    assert!(
+        r3.changes
+            .iter()
+            .any(|c| c.to_string().starts_with("added mismatch.dane.test")),
+        "{:?}",
+        r3.changes
     );
 }

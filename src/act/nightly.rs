@@ -70,8 +70,9 @@ pub enum Step {
 /// Live re-verification as the nightly job needs it: one confirmation per domain asked
 /// (`first_seen` and `log_verdict` are filled in by the job).
 pub trait Reverify {
-    /// Verify `domains` now.
-    fn verify(&mut self, domains: &[String]) -> Result<Vec<Confirmation>, String>;
+    /// Verify `domains` now, stamping the confirmations with `now`, the run's time (the real
+    /// clock, or the time that `--now` gives a replay of old logs).
+    fn verify(&mut self, domains: &[String], now: i64) -> Result<Vec<Confirmation>, String>;
 }
 
 /// The real re-verifier: `danemine::verify` with the settings of `[verify]`.
@@ -111,10 +112,9 @@ impl LiveVerifier {
 }
 
 impl Reverify for LiveVerifier {
-    fn verify(&mut self, domains: &[String]) -> Result<Vec<Confirmation>, String> {
+    fn verify(&mut self, domains: &[String], now: i64) -> Result<Vec<Confirmation>, String> {
         let reports = crate::verify::verify_domains_blocking(domains, &self.options)
             .map_err(|e| e.to_string())?;
-        let now = chrono::Utc::now().timestamp();
         Ok(reports
             .into_iter()
             .map(|r| {
@@ -822,7 +822,7 @@ pub fn run(
         .collect();
     let mut changes = Vec::new();
     match verifier {
-        Some(v) if cfg.verify.enabled && !ask.is_empty() => match v.verify(&ask) {
+        Some(v) if cfg.verify.enabled && !ask.is_empty() => match v.verify(&ask, opts.now) {
             Ok(mut confs) => {
                 for c in &mut confs {
                     if let Some(r) = window.domains.get(&c.domain) {
