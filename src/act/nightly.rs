@@ -124,11 +124,12 @@ impl Reverify for LiveVerifier {
                     .parse()
                     .unwrap_or(LiveVerdict::Unreachable);
                 let mut mx_hosts = Vec::new();
+                // dated by the run's day: the same verdict on the same day renders the same
                 let mut evidence = vec![format!(
                     "danemine verify {}: {} ({})",
                     r.domain,
                     r.verdict.as_str(),
-                    r.checked_at
+                    super::writers::date(now)
                 )];
                 for m in &r.mx {
                     if m.verdict.is_failure() {
@@ -1180,11 +1181,17 @@ pub fn write_outputs(cfg: &Config, store: &Store, now: i64, policy: &Policy) -> 
         match rendered {
             Ok(r) => {
                 rep.skipped_names = r.skipped.len();
+                let before = fs::read_to_string(&o.path).ok();
                 match writers::write_if_changed(&o.path, &r.text) {
                     Ok(changed) => {
                         rep.changed = changed;
-                        // postmap also when the table is unchanged but its database is missing
-                        if o.postmap && (changed || !postmap_db_exists(&o.path)) {
+                        // postmap when the keys or values changed (not for comments alone), or
+                        // when its database is missing
+                        let map_changed = changed
+                            && before
+                                .as_deref()
+                                .is_none_or(|b| writers::map_lines_differ(b, &r.text));
+                        if o.postmap && (map_changed || !postmap_db_exists(&o.path)) {
                             if let Err(e) = run_postmap(&o.path) {
                                 rep.error = Some(e);
                             }

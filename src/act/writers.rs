@@ -268,15 +268,34 @@ pub fn render_danefail(store: &Store) -> Rendered {
 }
 
 /// Write `text` to `path` atomically, keeping the previous version as `<path>.prev`.
-/// Returns false (and leaves the file alone) when the content is unchanged.
+/// Returns false (and leaves the file alone) when the content is unchanged, the time in the
+/// `# generated` line of [`header`] aside.
 pub fn write_if_changed(path: &Path, text: &str) -> io::Result<bool> {
-    if let Ok(old) = std::fs::read(path) {
-        if old == text.as_bytes() {
+    if let Ok(old) = std::fs::read_to_string(path) {
+        if without_generated(&old).eq(without_generated(text)) {
             return Ok(false);
         }
     }
     fsutil::write_atomic(path, text.as_bytes(), true)?;
     Ok(true)
+}
+
+/// The lines of a rendered file but the `# generated <time>` one.
+fn without_generated(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter(|l| !l.starts_with("# generated "))
+}
+
+/// Whether two versions of a map file hold different keys or values (comments and blank
+/// lines aside): what `postmap` would build differently.
+pub fn map_lines_differ(old: &str, new: &str) -> bool {
+    let map = |t: &str| -> Vec<String> {
+        t.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect()
+    };
+    map(old) != map(new)
 }
 
 /// Remove temp files (`<name>.tmp.<pid>`, `<name>.prev.tmp.<pid>`) that a writer killed
@@ -425,6 +444,22 @@ mod tests {
         assert_eq!(render_plain(&s).text, "a.example\nb.example\nc.example\n");
         let h = render_exim_hosts(&s, NOW, &Protected::default()).text;
         assert!(!h.contains("evil"));
+    }
+
+    /// A run that changes nothing but the time it was generated leaves the file alone; one
+    /// that changes only comments rewrites it, but its map lines are the same.
+    #[test]
+    fn the_generated_time_alone_is_no_change() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("tls_policy");
+        let s = store();
+        assert!(write_if_changed(&p, &render_postfix(&s, NOW).text).unwrap());
+        assert!(!write_if_changed(&p, &render_postfix(&s, NOW + 3600).text).unwrap());
+        let before = std::fs::read_to_string(&p).unwrap();
+        let commented = before.replace("# evidence:", "# evidence, again:");
+        assert!(write_if_changed(&p, &commented).unwrap());
+        assert!(!map_lines_differ(&before, &commented));
+        assert!(map_lines_differ(&before, &before.replace(" may\n", " encrypt\n")));
     }
 
     #[test]
