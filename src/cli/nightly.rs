@@ -14,7 +14,7 @@ pub struct NightlyArgs {
     /// The config file (TOML; see examples/nightly.toml).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
-    /// Read logs and re-verify, but write nothing (no state, no outputs).
+    /// Read logs and re-verify, but write nothing (no state, no outputs; only the lock).
     #[arg(long)]
     pub dry_run: bool,
     /// The run's time instead of the clock (`2026-11-28` or RFC 3339), to replay old logs.
