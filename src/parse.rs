@@ -279,7 +279,8 @@ pub enum PostfixEvent<'a> {
 }
 
 /// Byte classes of queue-id characters: bit 0, a short-id character (digit or `A`–`F`);
-/// bit 1, a long-id character (letter or digit other than a vowel).
+/// bit 1, a long-id character (letter or digit other than a vowel); bit 2, the `X` or `x` of an
+/// id anonymised as a run of them.
 static QID_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut c = 0usize;
@@ -291,20 +292,21 @@ static QID_CLASS: [u8; 256] = {
             b'a' | b'e' | b'i' | b'o' | b'u' | b'A' | b'E' | b'I' | b'O' | b'U'
         );
         let long = b.is_ascii_alphanumeric() && !vowel;
-        t[c] = (short as u8) | ((long as u8) << 1);
+        let anonymised = b == b'X' || b == b'x';
+        t[c] = (short as u8) | ((long as u8) << 1) | ((anonymised as u8) << 2);
         c += 1;
     }
     t
 };
 
 /// Postfix queue ids: short ones are upper-case hex; long ones (`enable_long_queue_ids`) are
-/// 12+ letters and digits without vowels.
+/// 12+ letters and digits without vowels; an anonymised one is a run of `X` (or `x`).
 #[cfg(test)]
 fn is_qid(s: &str) -> bool {
     if !(5..=24).contains(&s.len()) {
         return false;
     }
-    let class = s.bytes().fold(3u8, |acc, c| acc & QID_CLASS[c as usize]);
+    let class = s.bytes().fold(7u8, |acc, c| acc & QID_CLASS[c as usize]);
     qid_by_class(s.len(), class)
 }
 
@@ -313,7 +315,7 @@ fn is_qid(s: &str) -> bool {
 fn qid_by_class(n: usize, class: u8) -> bool {
     let short = n <= 20 && class & 1 != 0;
     let long = n >= 12 && class & 2 != 0;
-    short || long
+    short || long || class & 4 != 0
 }
 
 /// The queue id that `m` starts with, and the text after its `": "`. The id's characters are
@@ -337,11 +339,11 @@ fn qid_prefix<const ASCII: bool>(m: &str) -> Option<(&str, &str)> {
         }
         let class = b[..n]
             .iter()
-            .fold(3u8, |acc, &c| acc & QID_CLASS[c as usize]);
+            .fold(7u8, |acc, &c| acc & QID_CLASS[c as usize]);
         return qid_by_class(n, class)
             .then(|| (cut::<ASCII>(m, 0, n), cut_from::<ASCII>(m, n + 2)));
     }
-    let mut class = 3u8;
+    let mut class = 7u8;
     let mut n = 0;
     while n < 25 {
         let c = match b.get(n) {
@@ -687,6 +689,10 @@ fn message<'a, const ASCII: bool>(
             }
             return parse_delivery(qid, rest).map(PostfixEvent::Delivery);
         }
+        if looks_like_delivery(rest) {
+            // fields out of order, a doubled id: malformed, not a note to pass over
+            return None;
+        }
         return Some(PostfixEvent::QueueNote { qid, text: rest });
     }
     // "<Trust> TLS connection established to ..." and, for a resumed session, "... reused to"
@@ -816,7 +822,18 @@ fn postfix_other_lines<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEven
     if let Some(r) = m.strip_prefix("TLSRPT: ") {
         return parse_tlsrpt(r);
     }
+    if looks_like_delivery(m) {
+        // a delivery line without a queue id in its place (a doubled tag, an id of another
+        // shape): malformed, so that it is counted rather than passed over
+        return None;
+    }
     Some(PostfixEvent::Other)
+}
+
+/// Whether a message that did not parse as a delivery line still holds one's recipient and
+/// status fields.
+fn looks_like_delivery(m: &str) -> bool {
+    m.contains("to=<") && m.contains(", status=")
 }
 
 /// `_25._tcp.mx.example.com` (possibly with a trailing dot) → `mx.example.com`.
@@ -1356,15 +1373,16 @@ mod tests {
     }
 
     /// The queue-id rule as written in words: short ids are 5–20 upper-case hex characters,
-    /// long ones 12–24 letters and digits without vowels.
+    /// long ones 12–24 letters and digits without vowels, anonymised ones 5–24 `X` or `x`.
     fn is_qid_spec(s: &str) -> bool {
+        let anonymised = (5..=24).contains(&s.len()) && s.bytes().all(|c| c == b'X' || c == b'x');
         let short = (5..=20).contains(&s.len())
             && s.bytes()
                 .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c));
         let long = (12..=24).contains(&s.len())
             && s.bytes()
                 .all(|c| c.is_ascii_alphanumeric() && !b"aeiouAEIOU".contains(&c));
-        short || long
+        short || long || anonymised
     }
 
     proptest::proptest! {
@@ -1374,6 +1392,8 @@ mod tests {
             "[0-9A-Za-z]{10,26}",
             "[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{9,26}",
             "[0-9A-Fa-zGU:é ]{0,26}",
+            "[xX]{0,26}",
+            "[xX]{3,8}[0-9A-F]{0,3}",
         ]) {
             proptest::prop_assert_eq!(is_qid(&s), is_qid_spec(&s), "{:?}", s);
         }
@@ -1410,6 +1430,39 @@ mod tests {
         }
     }
 
+    /// A delivery line that cannot be read is malformed wherever its fields stand, never
+    /// passed over as a note or another line; an anonymised id is an id.
+    #[test]
+    fn delivery_lines_out_of_shape_are_malformed() {
+        let g = Grammars::builtin();
+        let tail = "to=<a@q.example>, relay=mx.q.example[192.0.2.1]:25, delay=0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok)";
+        let anon = format!("XXXXXXXXXX: {tail}");
+        match postfix_message(&g.postfix, &anon) {
+            Some(PostfixEvent::Delivery(d)) => {
+                assert_eq!((d.qid, d.to), ("XXXXXXXXXX", "<a@q.example>"))
+            }
+            other => panic!("{other:?}"),
+        }
+        for m in [
+            format!("ABCDEF0105: ABCDEF0105: {tail}"),
+            format!("postfix/smtp[104]: ABCDEF0104: {tail}"),
+            format!("abcdef0123: {tail}"),
+            format!("ABCDEF0123: orig_to=<x@n.example>, {tail}"),
+        ] {
+            assert!(postfix_message(&g.postfix, &m).is_none(), "{m}");
+            assert!(
+                super::reference::postfix_message(&g.postfix, &m).is_none(),
+                "{m}"
+            );
+        }
+        // a note that names a recipient is still a note
+        let note = "ABCDEF0106: host mx[192.0.2.1] said: 550 5.1.1 <to=<x@y>: no such user";
+        assert!(matches!(
+            postfix_message(&g.postfix, note),
+            Some(PostfixEvent::QueueNote { .. })
+        ));
+    }
+
     #[test]
     fn qid_shapes() {
         for (s, want) in [
@@ -1422,6 +1475,10 @@ mod tests {
             ("ABCDEF0123456789ABCD", true),
             ("ABCDEF0123456789ABCDE", false),
             ("BCDFGHJKLMNPQRSTVWXYZbcdf", false),
+            ("XXXXXXXXXX", true),
+            ("xxxxx", true),
+            ("XXXX", false),
+            ("XXXXXXXXXXXXXXXXXXXXXXXXX", false),
         ] {
             assert_eq!(is_qid(s), want, "{s}");
             assert_eq!(is_qid_spec(s), want, "{s}");
@@ -1881,6 +1938,9 @@ mod reference {
                 if rest.starts_with("to=") {
                     return parse_delivery(qid, rest).map(PostfixEvent::Delivery);
                 }
+                if rest.contains("to=<") && rest.contains(", status=") {
+                    return None;
+                }
                 return Some(PostfixEvent::QueueNote { qid, text: rest });
             }
         }
@@ -1988,6 +2048,9 @@ mod reference {
         }
         if let Some(r) = m.strip_prefix("TLSRPT: ") {
             return parse_tlsrpt(r);
+        }
+        if m.contains("to=<") && m.contains(", status=") {
+            return None;
         }
         Some(PostfixEvent::Other)
     }

@@ -459,7 +459,10 @@ mod tests {
         let commented = before.replace("# evidence:", "# evidence, again:");
         assert!(write_if_changed(&p, &commented).unwrap());
         assert!(!map_lines_differ(&before, &commented));
-        assert!(map_lines_differ(&before, &before.replace(" may\n", " encrypt\n")));
+        assert!(map_lines_differ(
+            &before,
+            &before.replace(" may\n", " encrypt\n")
+        ));
     }
 
     #[test]
