@@ -24,7 +24,7 @@ use crate::grammar::{CommonShape, GrammarError, Grammars, Prefix, PrefixMemo, SH
 use crate::ingest::{self, FileAccess, IngestError, InputSpec, Opened};
 use crate::model::{Attempt, Mta};
 use crate::parse::{self, EximEvent, PostfixEvent};
-use crate::timefmt::{self, infer_year, year_month_of, Stamp};
+use crate::timefmt::{self, infer_year, reference_of, Stamp};
 use chrono::DateTime;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -379,7 +379,7 @@ struct Cut {
 /// Per-input constants of phase A.
 struct InputCtx {
     input: u32,
-    reference: (i32, u32),
+    reference: (i32, u32, u32),
     fallback_time: i64,
     /// The file offset where reading starts: offsets of the input are counted from there
     /// (see [`ScanOptions::expiry_bytes`]).
@@ -505,7 +505,7 @@ impl Engine {
         let st = p.stamp?;
         let year = match st.year {
             Some(y) => y,
-            None => infer_year(st.month, ctx.reference),
+            None => infer_year(st.month, st.day, ctx.reference),
         };
         Some(st.to_unix(year))
     }
@@ -517,7 +517,7 @@ impl Engine {
             _ => {
                 let year = match st.year {
                     Some(y) => y,
-                    None => infer_year(st.month, ctx.reference),
+                    None => infer_year(st.month, st.day, ctx.reference),
                 };
                 let t = st.to_unix(year);
                 memo.time = Some((st, t));
@@ -2815,8 +2815,8 @@ fn scan_inner(
             input,
             start,
             reference: match opts.year {
-                Some(y) => (y, reference_month.unwrap_or(12)),
-                None => year_month_of(mtime.unwrap_or_else(now_unix)),
+                Some(y) => (y, reference_month.unwrap_or(12), 31),
+                None => reference_of(mtime.unwrap_or_else(now_unix)),
             },
             fallback_time: mtime.unwrap_or_else(now_unix),
         };
@@ -3021,8 +3021,8 @@ pub fn trace(text: &str, opts: &ScanOptions) -> Result<(Vec<TraceAttempt>, Probl
     let ctx = InputCtx {
         input: 0,
         reference: match opts.year {
-            Some(y) => (y, last_bsd_month(text.as_bytes()).unwrap_or(12)),
-            None => year_month_of(now_unix()),
+            Some(y) => (y, last_bsd_month(text.as_bytes()).unwrap_or(12), 31),
+            None => reference_of(now_unix()),
         },
         fallback_time: 0,
         start: 0,
@@ -3266,7 +3266,7 @@ mod tests {
             ),
         ) {
             let engine = Engine { grammars: Grammars::builtin(), opts: ScanOptions::default(), parts: 2 };
-            let ctx = InputCtx { input: 0, reference: (2026, 11), fallback_time: 7, start: 0 };
+            let ctx = InputCtx { input: 0, reference: (2026, 11, 30), fallback_time: 7, start: 0 };
             let mut fast = LineMemo::default();
             let mut problems = Problems::default();
             for (rel, (shape, edits)) in lines.iter().enumerate() {

@@ -41,12 +41,6 @@ pub fn civil_of(unix: i64) -> (i32, u32, u32) {
     (y, m, d)
 }
 
-/// The civil (year, month) of Unix seconds, UTC.
-pub fn year_month_of(unix: i64) -> (i32, u32) {
-    let (y, m, _) = civil_of(unix);
-    (y, m)
-}
-
 impl Stamp {
     /// Unix seconds (UTC) for this stamp with `year` (ignored when the stamp has its own).
     /// Stamps without an offset are taken as UTC.
@@ -270,7 +264,8 @@ pub fn parse_bsd(b: &[u8]) -> Option<(Stamp, usize)> {
         (a, c) if a.is_ascii_digit() && c.is_ascii_digit() => ((a - b'0') * 10 + (c - b'0')) as u32,
         _ => return None,
     };
-    if !(1..=31).contains(&day) || b.get(6) != Some(&b' ') {
+    // (a leap year's month lengths: the year is not known yet)
+    if day == 0 || day > days_in_month(2000, month) || b.get(6) != Some(&b' ') {
         return None;
     }
     let secs = hms(b, 7)?;
@@ -286,15 +281,22 @@ pub fn parse_bsd(b: &[u8]) -> Option<(Stamp, usize)> {
     ))
 }
 
-/// Assign a year to a BSD stamp given a reference (year, month): the log's newest month.
-/// A stamp in a later month than the reference belongs to the year before (December lines in
-/// a file last written in January).
-pub fn infer_year(month: u32, reference: (i32, u32)) -> i32 {
-    if month > reference.1 {
+/// Assign a year to a BSD stamp of `month` and `day` given a reference (year, month, day): the
+/// log's newest day (day 31 when only the month is known). A stamp later than the reference
+/// belongs to the year before: December lines in a file last written in January, or a line of
+/// the 29th in a file last written on the 6th of the same month. (A day of slack allows for
+/// stamps in local time ahead of a reference in UTC.)
+pub fn infer_year(month: u32, day: u32, reference: (i32, u32, u32)) -> i32 {
+    if (month, day) > (reference.1, reference.2 + 1) {
         reference.0 - 1
     } else {
         reference.0
     }
+}
+
+/// The civil (year, month, day) of Unix seconds, UTC: the reference of [`infer_year`].
+pub fn reference_of(unix: i64) -> (i32, u32, u32) {
+    civil_of(unix)
 }
 
 /// Unix seconds as RFC 3339 UTC with whole seconds (`2026-11-01T00:00:07Z`).
@@ -438,7 +440,7 @@ mod tests {
                 .signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
                 .num_days();
             assert_eq!(days_from_civil(y, m, d), expect);
-            assert_eq!(year_month_of(expect * 86_400 + 5), (y, m));
+            assert_eq!(reference_of(expect * 86_400 + 5), (y, m, d));
         }
     }
 
@@ -472,9 +474,18 @@ mod tests {
 
     #[test]
     fn december_lines_in_a_january_file_belong_to_the_year_before() {
-        assert_eq!(infer_year(12, (2027, 1)), 2026);
-        assert_eq!(infer_year(1, (2027, 1)), 2027);
-        assert_eq!(infer_year(9, (2018, 12)), 2018);
+        assert_eq!(infer_year(12, 30, (2027, 1, 2)), 2026);
+        assert_eq!(infer_year(1, 2, (2027, 1, 2)), 2027);
+        assert_eq!(infer_year(9, 30, (2018, 12, 31)), 2018);
+        // impossible dates are no stamps (February 29 is possible in some year)
+        assert!(parse_bsd(b"Feb 30 10:00:00 host").is_none());
+        assert!(parse_bsd(b"Apr 31 10:00:00 host").is_none());
+        assert!(parse_bsd(b"Feb 29 10:00:00 host").is_some());
+        assert!(parse_bsd(b"Dec 31 10:00:00 host").is_some());
+        // later in the reference's own month than its day (and its day of slack)
+        assert_eq!(infer_year(12, 29, (2026, 12, 6)), 2025);
+        assert_eq!(infer_year(12, 7, (2026, 12, 6)), 2026);
+        assert_eq!(infer_year(12, 31, (2026, 12, 31)), 2026);
     }
 
     #[test]
