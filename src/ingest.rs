@@ -145,6 +145,17 @@ fn file_id(p: &Path) -> FileId {
 /// A file named more than once (by other paths, links or overlapping globs) is read once, where
 /// it first comes.
 pub fn expand(args: &[String]) -> Result<Vec<InputSpec>, IngestError> {
+    expand_with(args, false)
+}
+
+/// [`expand`] for the commands that read logs: a path that does not exist, or a glob that
+/// matches no file, is kept as an input whose opening fails, so that it is reported like an
+/// unreadable file (named, with the other inputs still read, exit code 2 at the end).
+pub fn expand_keeping_missing(args: &[String]) -> Result<Vec<InputSpec>, IngestError> {
+    expand_with(args, true)
+}
+
+fn expand_with(args: &[String], keep_missing: bool) -> Result<Vec<InputSpec>, IngestError> {
     let mut out: Vec<InputSpec> = Vec::new();
     let mut files: Vec<PathBuf> = Vec::new();
     let mut seen: std::collections::HashSet<FileId> = std::collections::HashSet::new();
@@ -197,8 +208,15 @@ pub fn expand(args: &[String]) -> Result<Vec<InputSpec>, IngestError> {
                 }
             }
             if !any {
-                return Err(IngestError::Missing { path: a.clone() });
+                if !keep_missing {
+                    return Err(IngestError::Missing { path: a.clone() });
+                }
+                flush(&mut files, &mut out);
+                out.push(InputSpec::file(p));
             }
+        } else if keep_missing {
+            flush(&mut files, &mut out);
+            out.push(InputSpec::file(p));
         } else {
             return Err(IngestError::Missing { path: a.clone() });
         }
@@ -215,15 +233,44 @@ pub enum Compression {
     Zstd,
 }
 
-/// Detect gzip (`1f 8b`) or zstd (`28 b5 2f fd`) magic bytes.
+/// Detect gzip (`1f 8b`) or zstd magic bytes: a zstd frame (`28 b5 2f fd`) or a skippable
+/// frame (`5? 2a 4d 18`, which `pzstd` and seekable zstd put first; the decoder skips it).
 pub fn detect(head: &[u8]) -> Compression {
     if head.starts_with(&[0x1f, 0x8b]) {
         Compression::Gzip
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || (head.len() >= 4 && head[0] & 0xf0 == 0x50 && head[1..4] == [0x2a, 0x4d, 0x18])
+    {
         Compression::Zstd
     } else {
         Compression::None
     }
+}
+
+/// The compression format of `head` when it is one danemine does not read (xz, bzip2, lz4,
+/// lzip): read as text, it would only give lines of binary noise.
+fn unsupported(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(&[0xfd, b'7', b'z', b'X']) {
+        Some("xz")
+    } else if head.len() >= 4 && head.starts_with(b"BZh") && (b'1'..=b'9').contains(&head[3]) {
+        Some("bzip2")
+    } else if head.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
+        Some("lz4")
+    } else if head.starts_with(b"LZIP") {
+        Some("lzip")
+    } else {
+        None
+    }
+}
+
+/// The error of an input in a format of [`unsupported`].
+fn unsupported_error(format: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "{format}-compressed: danemine reads plain text, gzip and zstd; decompress it first"
+        ),
+    )
 }
 
 /// The bytes an uncompressed file input will deliver (for a progress total); `None` for
@@ -306,6 +353,9 @@ pub fn open(spec: &InputSpec, access: FileAccess) -> Result<Opened, IngestError>
             let mut r: Box<dyn BufRead + Send> =
                 Box::new(BufReader::with_capacity(1 << 20, io::stdin()));
             let head = r.fill_buf().map_err(err)?;
+            if let Some(format) = unsupported(head) {
+                return Err(err(unsupported_error(format)));
+            }
             let c = detect(head);
             Ok(Opened::Stream {
                 reader: decoder(r, c, "-").map_err(err)?,
@@ -324,6 +374,9 @@ pub fn open(spec: &InputSpec, access: FileAccess) -> Result<Opened, IngestError>
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(err(e)),
                 }
+            }
+            if let Some(format) = unsupported(&head[..n]) {
+                return Err(err(unsupported_error(format)));
             }
             let c = detect(&head[..n]);
             let mtime = mtime_of(&f);

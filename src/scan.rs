@@ -846,7 +846,12 @@ impl Engine {
             simdutf8::basic::from_utf8(chunk).ok()
         };
         let mut memo = LineMemo::default();
-        let mut start = 0usize;
+        // a UTF-8 byte order mark before an input's first line is not part of it
+        let mut start = if at == 0 && chunk.starts_with(&[0xef, 0xbb, 0xbf]) {
+            3
+        } else {
+            0
+        };
         let mut rel = 0u64;
         let mut ends = crate::bytesearch::Newlines::new(words);
         while start < chunk.len() {
@@ -2805,7 +2810,12 @@ fn scan_inner(
         let opened = match ingest::open(spec, opts.file_access) {
             Ok(o) => o,
             Err(e) => {
-                problems.error(input, e.to_string());
+                // (the summary names the input: the error's own path would say it twice)
+                let why = match e {
+                    ingest::IngestError::Open { source, .. } => source.to_string(),
+                    other => other.to_string(),
+                };
+                problems.error(input, why);
                 end_offsets.push(spec.start_offset);
                 continue;
             }

@@ -232,6 +232,22 @@ fn usage_errors_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/maillog"));
+    // a missing file or an empty glob among good files: named once, the others still read
+    let out = bin()
+        .args(["domains", "--format", "csv", "/nonexistent/maillog"])
+        .arg(&p)
+        .arg("/nonexistent/*.gz")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("danemine: /nonexistent/maillog: No such file")
+            && err.contains("danemine: /nonexistent/*.gz: No such file")
+            && !err.contains("maillog: /nonexistent/maillog"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).lines().count() > 1);
     let out = bin().args(["domains"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

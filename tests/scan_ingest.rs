@@ -477,6 +477,44 @@ fn gzip_zstd_and_plain_agree_and_magic_wins_over_suffix() {
     assert_eq!(r0.lines, r1.lines);
 }
 
+/// A zstd file that starts with a skippable frame (as `pzstd` writes) is zstd; a file in a
+/// compression danemine does not read is an error naming the format, not binary noise; a byte
+/// order mark does not hide the first line.
+#[test]
+fn skippable_zstd_frames_unsupported_compression_and_a_byte_order_mark() {
+    let log = interleaved_log(12, 100);
+    let d = tempfile::tempdir().unwrap();
+    let plain = write(d.path(), "a.log", log.as_bytes());
+    let mut pz = vec![0x5e, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4];
+    pz.extend(zstd::encode_all(log.as_bytes(), 3).unwrap());
+    let pz = write(d.path(), "b.log", &pz);
+    let mut bom = b"\xef\xbb\xbf".to_vec();
+    bom.extend_from_slice(log.as_bytes());
+    let bom = write(d.path(), "c.log", &bom);
+    let counts = |r: &ScanResult| {
+        let mut v: Vec<_> = r
+            .aggregate
+            .domains
+            .iter()
+            .map(|(k, x)| (k.clone(), x.counts.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let r0 = scan(&[InputSpec::file(&plain)], &opts());
+    for other in [&pz, &bom] {
+        let r = scan(&[InputSpec::file(other)], &opts());
+        assert_eq!(counts(&r), counts(&r0), "{}", other.display());
+        assert_eq!(r.problems.total(), 0, "{}", r.problems.summary());
+    }
+    let xz = write(d.path(), "d.log", b"\xfd7zXZ\x00\x00\x04binary");
+    let r = scan(&[InputSpec::file(&xz), InputSpec::file(&plain)], &opts());
+    let s = r.problems.summary();
+    assert!(s.contains("d.log: xz-compressed"), "{s}");
+    assert_eq!(r.problems.total(), 0, "no line of it is read: {s}");
+    assert_eq!(counts(&r), counts(&r0));
+}
+
 #[test]
 fn truncated_gzip_names_the_file_and_other_files_still_count() {
     let log = interleaved_log(5, 300);

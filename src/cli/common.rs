@@ -54,7 +54,7 @@ fn time_arg(s: &Option<String>, what: &str) -> Result<Option<i64>> {
 impl LogArgs {
     /// The inputs in reading order.
     pub fn inputs(&self) -> Result<Vec<InputSpec>> {
-        Ok(ingest::expand(&self.logs)?)
+        Ok(ingest::expand_keeping_missing(&self.logs)?)
     }
 
     /// Scan options from the flags.
