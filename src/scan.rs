@@ -202,34 +202,49 @@ impl Problems {
         self.inputs.values().any(|p| !p.errors.is_empty())
     }
 
-    /// A human summary for stderr: one line per input with problems, then examples.
+    /// A human summary for stderr: one line per input with problems, then examples. Names and
+    /// texts keep their characters; only control characters are escaped (`\n`, `\u{1b}`), so
+    /// that each message stays on one line.
     pub fn summary(&self) -> String {
         let mut s = String::new();
         for p in self.inputs.values() {
+            let file = one_line(&p.file);
             for e in &p.errors {
-                s.push_str(&format!("danemine: {}: {}\n", p.file, e));
+                s.push_str(&format!("danemine: {file}: {}\n", one_line(e)));
             }
             if p.counts.is_empty() {
                 continue;
             }
             let kinds: Vec<String> = p.counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
             s.push_str(&format!(
-                "danemine: {}: skipped or doubtful lines: {}\n",
-                p.file,
+                "danemine: {file}: skipped or doubtful lines: {}\n",
                 kinds.join(", ")
             ));
             for e in &p.examples {
                 s.push_str(&format!(
-                    "  {}:{}: {}: {}\n",
-                    p.file,
+                    "  {file}:{}: {}: {}\n",
                     e.line,
                     e.kind,
-                    e.text.escape_debug()
+                    one_line(&e.text)
                 ));
             }
         }
         s
     }
+}
+
+/// `text` with its control characters escaped (`\t`, `\n`, `\u{1b}`) and nothing else.
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// Of examples sorted by line, keep the first [`MAX_PROBLEM_EXAMPLES`] and the first of each
@@ -3078,6 +3093,22 @@ mod tests {
         let want = [1, 2, 3, 4, 5].map(|l| (l, "invalid-utf8"));
         assert_eq!(ex[..5], want);
         assert_eq!(ex[5..], [(40, "bad-domain"), (90, "no-prefix")]);
+    }
+
+    /// The summary keeps quotes and backslashes as they are and escapes control characters,
+    /// in names too: one message, one line.
+    #[test]
+    fn the_summary_escapes_only_control_characters() {
+        let mut p = Problems::default();
+        p.add(0, 3, "nul-byte", "say \"hi\" a\\0b\tc");
+        p.error(0, "cut\nshort".into());
+        p.inputs.get_mut(&0).unwrap().file = "odd\nname.log".into();
+        assert_eq!(
+            p.summary(),
+            "danemine: odd\\nname.log: cut\\nshort\n\
+             danemine: odd\\nname.log: skipped or doubtful lines: 1 nul-byte\n  \
+             odd\\nname.log:3: nul-byte: say \"hi\" a\\0b\\tc\n"
+        );
     }
 
     proptest::proptest! {

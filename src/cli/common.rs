@@ -19,7 +19,7 @@ pub struct LogArgs {
     #[arg(long, default_value = "dane", value_name = "LEVEL")]
     pub tls_level: String,
     /// Year of the newest lines of BSD-syslog logs (default: from each file's modification time).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1970..=9999))]
     pub year: Option<i32>,
     /// Only attempts at or after this time (`2018-09-01` or RFC 3339).
     #[arg(long)]
