@@ -1016,7 +1016,13 @@ pub fn exim_message(m: &str) -> EximEvent<'_> {
     match flag {
         Some(flag) => {
             let body = rest[3..].trim_start();
-            let (rcpt, after) = match find1(body, b' ') {
+            // a quoted local part (`"a b"@example.com`) may hold spaces: the address then ends
+            // at the first space after its closing quote
+            let end = match body.strip_prefix('"').and_then(|b| find1(b, b'"')) {
+                Some(q) => find1(&body[q + 2..], b' ').map(|i| q + 2 + i),
+                None => find1(body, b' '),
+            };
+            let (rcpt, after) = match end {
                 Some(i) => (&body[..i], &body[i + 1..]),
                 None => (body, ""),
             };
@@ -1634,6 +1640,30 @@ mod tests {
                 qid: "30E4E7461347",
                 text: "Server certificate not verified"
             }
+        );
+    }
+
+    /// A quoted local part with a space is one address; the fields after it are still read.
+    #[test]
+    fn exim_quoted_local_parts() {
+        let e = exim_message("1aAAAA-000011-AA => \"a b\"@k.example R=dnslookup T=remote_smtp H=mx.k.example [192.0.2.1] X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=dane C=\"250 ok\"");
+        let EximEvent::Outcome { rcpt, host, cv, .. } = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(rcpt, "\"a b\"@k.example");
+        assert_eq!(host.map(|h| h.host), Some("mx.k.example"));
+        assert_eq!(cv, Some("dane"));
+        // an unclosed quote: the address ends at the first space, as before
+        let e = exim_message("1aAAAA-000011-AA => \"a@k.example R=x");
+        assert!(
+            matches!(
+                e,
+                EximEvent::Outcome {
+                    rcpt: "\"a@k.example",
+                    ..
+                }
+            ),
+            "{e:?}"
         );
     }
 
