@@ -2995,6 +2995,24 @@ pub fn scan_attempt_batches(
     opts: &ScanOptions,
     sink: &mut dyn FnMut(Vec<Attempt>),
 ) -> Result<Problems, ScanError> {
+    scan_attempt_batches_counted(inputs, opts, sink).map(|s| s.problems)
+}
+
+/// The result of a scan that hands its attempts to a sink: its problems and what it read.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptScan {
+    pub problems: Problems,
+    pub lines: u64,
+    pub bytes: u64,
+    pub attempts: u64,
+}
+
+/// [`scan_attempt_batches`], also telling the lines, bytes and attempts read (`--stats`).
+pub fn scan_attempt_batches_counted(
+    inputs: &[InputSpec],
+    opts: &ScanOptions,
+    sink: &mut dyn FnMut(Vec<Attempt>),
+) -> Result<AttemptScan, ScanError> {
     let o = scan_inner(
         inputs,
         opts,
@@ -3004,7 +3022,12 @@ pub fn scan_attempt_batches(
         },
         sink,
     )?;
-    Ok(o.problems)
+    Ok(AttemptScan {
+        problems: o.problems,
+        lines: o.lines,
+        bytes: o.bytes,
+        attempts: o.attempts,
+    })
 }
 
 /// One attempt as classified, before domain validation (see [`trace`]).

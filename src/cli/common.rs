@@ -8,6 +8,7 @@ use crate::timefmt;
 use anyhow::{anyhow, Result};
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Instant;
 
 /// Which logs to read and how to read them.
 #[derive(Debug, Clone, clap::Args)]
@@ -127,4 +128,14 @@ pub fn progress_bar(
 /// Whether standard output is a terminal (tables by default there, CSV elsewhere).
 pub fn stdout_is_terminal() -> bool {
     std::io::stdout().is_terminal()
+}
+
+/// Print the `--stats` line on stderr: what a scan read, and how fast since `t`.
+pub fn print_stats(label: &str, lines: u64, bytes: u64, attempts: u64, t: Instant) {
+    let s = t.elapsed().as_secs_f64().max(1e-9);
+    eprintln!(
+        "danemine: {label}: {lines} lines, {bytes} bytes, {attempts} attempts in {s:.3} s ({:.2} GB/s, {:.0} lines/s)",
+        bytes as f64 / s / 1e9,
+        lines as f64 / s
+    );
 }

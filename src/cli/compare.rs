@@ -1,6 +1,6 @@
 //! `danemine compare`: the talk's comparison of local verdicts with a danefail list.
 
-use super::common::{report_problems, LogArgs};
+use super::common::{print_stats, report_problems, LogArgs};
 use crate::danefail::compare::{compare, Comparison};
 use crate::danefail::history::{load, Source};
 use anyhow::{bail, Context, Result};
@@ -70,6 +70,7 @@ pub fn run(a: CompareArgs) -> Result<i32> {
         mx_rows: false,
         ..a.logs.options()?
     };
+    let t = std::time::Instant::now();
     let r = crate::scan::scan_aggregate(&inputs, &opts)?;
     let c = compare(&r.aggregate, &listed);
     let stdout = std::io::stdout();
@@ -85,6 +86,9 @@ pub fn run(a: CompareArgs) -> Result<i32> {
     w.flush()?;
     if let Some(dir) = &a.out_dir {
         write_region_files(&c, dir)?;
+    }
+    if a.logs.stats {
+        print_stats("compare", r.lines, r.bytes, r.attempts, t);
     }
     Ok(report_problems(&r.problems))
 }

@@ -1,6 +1,6 @@
 //! `danemine report`: a self-contained HTML report with the tables behind it.
 
-use super::common::{report_problems, LogArgs};
+use super::common::{print_stats, report_problems, LogArgs};
 use crate::danefail::compare::compare;
 use crate::danefail::history::{load, Source};
 use anyhow::{bail, Context, Result};
@@ -39,7 +39,9 @@ pub fn run(a: ReportArgs) -> Result<i32> {
         mx_rows: false,
         ..a.logs.options()?
     };
-    let r = crate::scan::scan_aggregate(&a.logs.inputs()?, &opts)?;
+    let inputs = a.logs.inputs()?;
+    let t = std::time::Instant::now();
+    let r = crate::scan::scan_aggregate(&inputs, &opts)?;
     let c = compare(&r.aggregate, &listed);
     let dir = a.out.join(&a.name);
     let page = crate::report::write(
@@ -50,5 +52,8 @@ pub fn run(a: ReportArgs) -> Result<i32> {
     )
     .with_context(|| format!("writing {}", dir.display()))?;
     println!("{}", page.display());
+    if a.logs.stats {
+        print_stats("report", r.lines, r.bytes, r.attempts, t);
+    }
     Ok(report_problems(&r.problems))
 }

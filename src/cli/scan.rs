@@ -1,9 +1,9 @@
 //! `danemine scan` (attempts) and `danemine domains` (per-domain or per-MX verdicts).
 
-use super::common::{progress_bar, report_problems, stdout_is_terminal, LogArgs};
+use super::common::{print_stats, progress_bar, report_problems, stdout_is_terminal, LogArgs};
 use crate::aggregate::Row;
 use crate::model::{Attempt, FailureClass};
-use crate::scan::{scan_attempt_batches, scan_rows, ScanOptions};
+use crate::scan::{scan_attempt_batches_counted, scan_rows, AttemptScan, ScanOptions};
 use crate::timefmt::rfc3339;
 use anyhow::{bail, Context, Result};
 use std::io::{self, Write};
@@ -350,15 +350,6 @@ pub fn write_table(
     Ok(())
 }
 
-fn print_stats(label: &str, lines: u64, bytes: u64, attempts: u64, t: Instant) {
-    let s = t.elapsed().as_secs_f64().max(1e-9);
-    eprintln!(
-        "danemine: {label}: {lines} lines, {bytes} bytes, {attempts} attempts in {s:.3} s ({:.2} GB/s, {:.0} lines/s)",
-        bytes as f64 / s / 1e9,
-        lines as f64 / s
-    );
-}
-
 /// Run `domains`.
 pub fn run_domains(a: DomainsArgs) -> Result<i32> {
     let format = a.format.clone().unwrap_or_else(|| {
@@ -522,14 +513,15 @@ pub fn run_scan(a: ScanArgs) -> Result<i32> {
                 .as_ref()
                 .ok_or_else(|| anyhow::anyhow!("--format parquet needs --out FILE"))?;
             // attempts go into the file a row group at a time, as the scan finds them
-            let mut scanned: Option<Result<crate::scan::Problems, crate::scan::ScanError>> = None;
-            let mut count = 0u64;
+            let mut scanned: Option<Result<AttemptScan, crate::scan::ScanError>> = None;
             crate::fsutil::write_atomic_file(out, false, |w| {
                 let mut p = crate::export::ParquetWriter::new(w)?;
                 let mut failed: Option<io::Error> = None;
-                let r = crate::scan::scan_attempts(&inputs, &opts, &mut |x| {
-                    if failed.is_none() {
-                        count += 1;
+                let r = scan_attempt_batches_counted(&inputs, &opts, &mut |batch| {
+                    for x in batch {
+                        if failed.is_some() {
+                            break;
+                        }
                         failed = p.push(x).err();
                     }
                 });
@@ -547,21 +539,21 @@ pub fn run_scan(a: ScanArgs) -> Result<i32> {
                 _ => Err(e),
             })
             .with_context(|| format!("writing {}", out.display()))?;
-            let problems = match scanned {
+            let r = match scanned {
                 Some(r) => r?,
                 None => bail!("writing {}: the scan did not run", out.display()),
             };
             drop(bar);
             if a.logs.stats {
-                print_stats("scan", 0, 0, count, t);
+                print_stats("scan", r.lines, r.bytes, r.attempts, t);
             }
-            return Ok(report_problems(&problems));
+            return Ok(report_problems(&r.problems));
         }
         #[cfg(not(feature = "parquet"))]
         "parquet" => bail!("this danemine was built without the `parquet` feature"),
         o => bail!("--format: unknown format {o:?} (csv, jsonl, parquet)"),
     }
-    let write_all = |w: &mut dyn Write| -> io::Result<crate::scan::Problems> {
+    let write_all = |w: &mut dyn Write| -> io::Result<AttemptScan> {
         let csv = format == "csv";
         if csv {
             let mut c = csv::Writer::from_writer(&mut *w);
@@ -572,7 +564,7 @@ pub fn run_scan(a: ScanArgs) -> Result<i32> {
         // Each batch's records are formatted on every thread (the scan's workers wait between
         // batches), in blocks written in order. The batch is freed here, on one thread: freed
         // on every thread, its strings (made by other threads) cost 20% more CPU time.
-        let problems = scan_attempt_batches(&inputs, &opts, &mut |batch| {
+        let scanned = scan_attempt_batches_counted(&inputs, &opts, &mut |batch| {
             if err.is_some() {
                 return;
             }
@@ -593,10 +585,10 @@ pub fn run_scan(a: ScanArgs) -> Result<i32> {
         .map_err(io::Error::other)?;
         match err {
             Some(e) => Err(e),
-            None => Ok(problems),
+            None => Ok(scanned),
         }
     };
-    let problems = match &a.out {
+    let r = match &a.out {
         Some(p) => {
             let mut got = None;
             crate::fsutil::write_atomic_with(p, false, |w| {
@@ -616,9 +608,9 @@ pub fn run_scan(a: ScanArgs) -> Result<i32> {
     };
     drop(bar);
     if a.logs.stats {
-        print_stats("scan", 0, 0, 0, t);
+        print_stats("scan", r.lines, r.bytes, r.attempts, t);
     }
-    Ok(report_problems(&problems))
+    Ok(report_problems(&r.problems))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `danemine tlsrpt`: RFC 8460 TLS reports from logs, optionally discovered and delivered.
 
-use super::common::{report_problems, LogArgs};
+use super::common::{print_stats, report_problems, LogArgs};
 use crate::tlsrpt::deliver::{mime_message, post_https, roots, send_mail};
 use crate::tlsrpt::discover::{discover, Rua};
 use crate::tlsrpt::{Builder, Kept, Submitter};
@@ -72,10 +72,20 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
     // of the counts), kept as numbers of strings stored once.
     let mut b = Builder::default();
     let mut kept = Kept::default();
-    let problems = crate::scan::scan_attempts(&inputs, &opts, &mut |x| match lookups {
-        true => kept.push(&x),
-        false => b.add(&x),
+    let t = std::time::Instant::now();
+    let scanned = crate::scan::scan_attempt_batches_counted(&inputs, &opts, &mut |batch| {
+        for x in batch {
+            match lookups {
+                true => kept.push(&x),
+                false => b.add(&x),
+            }
+        }
     })?;
+    // the scan's figures, before DNS lookups and delivery take their time
+    if a.logs.stats {
+        print_stats("tlsrpt", scanned.lines, scanned.bytes, scanned.attempts, t);
+    }
+    let problems = scanned.problems;
     let mut domains: Vec<&str> = kept.sessions().map(|x| x.domain).collect();
     domains.sort_unstable();
     domains.dedup();
