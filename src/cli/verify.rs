@@ -72,8 +72,9 @@ pub struct VerifyArgs {
 /// Arguments of `danemine reverify`.
 #[derive(Debug, clap::Args)]
 pub struct ReverifyArgs {
-    /// A list (one domain a line, `#` comments) or the JSON of `danemine compare --format json`
-    /// (its `domains.failing`), or a JSON array of domain names.
+    /// A list (one domain a line, `#` comments; a first line `domain` is a header, as in the
+    /// files of `compare --out-dir`), the JSON of `danemine compare --format json` (its
+    /// `domains.failing`), or a JSON array of domain names.
     #[arg(long)]
     pub candidates: PathBuf,
     #[command(flatten)]
@@ -155,7 +156,13 @@ pub fn run_verify(a: VerifyArgs) -> Result<i32> {
     print(&reports, &a.live.format)
 }
 
-/// Candidate domains from a list file or `compare --format json` output.
+/// Whether a first line is a CSV header: its first field is exactly `domain`.
+fn is_domain_header(line: &str) -> bool {
+    line.split([',', ' ', '\t']).next() == Some("domain")
+}
+
+/// Candidate domains from a list file (a first line `domain` is a header, as in the files of
+/// `compare --out-dir`) or `compare --format json` output.
 pub fn read_candidates(text: &str, name: &str) -> Result<Vec<String>> {
     let t = text.trim_start();
     let raw: Vec<String> = if t.starts_with('{') || t.starts_with('[') {
@@ -181,7 +188,12 @@ pub fn read_candidates(text: &str, name: &str) -> Result<Vec<String>> {
             })
             .collect::<Result<_>>()?
     } else {
-        t.lines()
+        let mut lines = t.lines().peekable();
+        // the header of the lists `compare --out-dir` writes
+        if lines.peek().is_some_and(|l| is_domain_header(l)) {
+            lines.next();
+        }
+        lines
             .map(|l| l.split('#').next().unwrap_or("").trim())
             .filter(|l| !l.is_empty())
             .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
@@ -232,5 +244,18 @@ mod tests {
             ["z.example"]
         );
         assert!(read_candidates("bad domain here\nnot_ok.example\n", "f").is_err());
+    }
+
+    #[test]
+    fn a_domain_header_is_skipped_only_on_the_first_line() {
+        assert_eq!(
+            read_candidates("domain\na.example\nb.example\n", "f").unwrap(),
+            ["a.example", "b.example"]
+        );
+        // anywhere else it is a bad entry, and so are other headers
+        let later = read_candidates("a.example\ndomain\n", "f").unwrap_err();
+        assert!(later.to_string().contains("entry 2: \"domain\""), "{later}");
+        assert!(read_candidates("domains\na.example\n", "f").is_err());
+        assert!(read_candidates("Domain\na.example\n", "f").is_err());
     }
 }

@@ -1,0 +1,76 @@
+//! `danemine compare` through the binary: the region files of `--out-dir` as `reverify`
+//! candidates, and the messages about the `--danefail` source.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_danemine"))
+}
+
+fn sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/postfix-small.log")
+}
+
+fn ok(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The region files `compare --out-dir` writes, with their `domain` header, are candidates
+/// `reverify` reads; bad entries after the header are still refused. Offline: the domains are
+/// read through the library, and the binary only gets files that need no lookup.
+#[test]
+fn reverify_reads_the_region_files_of_compare() {
+    let d = tempfile::tempdir().unwrap();
+    let list = d.path().join("dane_fail_list.dat");
+    std::fs::write(&list, "example.org\n").unwrap();
+    let dir = d.path().join("regions");
+    let out = bin()
+        .args(["compare", "--danefail"])
+        .arg(&list)
+        .arg("--out-dir")
+        .arg(&dir)
+        .arg(sample())
+        .output()
+        .unwrap();
+    ok(&out);
+    let failing = std::fs::read_to_string(dir.join("failing.csv")).unwrap();
+    let mut lines = failing.lines();
+    assert_eq!(lines.next(), Some("domain"));
+    let want: Vec<&str> = lines.collect();
+    assert_eq!(want.len(), 3, "{failing}");
+    let got = danemine::cli::verify::read_candidates(&failing, "failing.csv").unwrap();
+    assert_eq!(got, want);
+    // an empty region is its header alone: nothing to verify, and no lookup either
+    let empty = dir.join("failing_and_danefail.csv");
+    assert_eq!(std::fs::read_to_string(&empty).unwrap(), "domain\n");
+    let reverify = |candidates: &Path| {
+        bin()
+            .args([
+                "reverify",
+                "--nameserver",
+                "127.0.0.1:53",
+                "--format",
+                "json",
+            ])
+            .arg("--candidates")
+            .arg(candidates)
+            .output()
+            .unwrap()
+    };
+    let out = reverify(&empty);
+    ok(&out);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    // a bad entry after the header is refused before any lookup
+    let bad = d.path().join("bad.csv");
+    std::fs::write(&bad, "domain\nnot_a_domain\n").unwrap();
+    let out = reverify(&bad);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("entry 1: \"not_a_domain\""), "{err}");
+}
