@@ -49,6 +49,31 @@ fn reproduce_prints_the_talks_counts() {
     );
 }
 
+/// A reader that stops early (`| head -1`) closes the pipe: the write error ends the run with
+/// exit code 2 and a one-line message, as for every other command, not a panic.
+#[test]
+fn reproduce_into_a_closed_pipe_is_an_error_not_a_panic() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("talk");
+    for format in ["json", "table"] {
+        let mut child = bin()
+            .args(["reproduce", "--format", format, "--dir"])
+            .arg(&dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // closed before the command writes anything
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{format}: {err}");
+        assert!(!err.contains("panicked"), "{format}: {err}");
+        assert!(err.starts_with("danemine: "), "{format}: {err}");
+        assert!(err.contains("Broken pipe"), "{format}: {err}");
+    }
+}
+
 #[test]
 fn compare_against_the_real_history() {
     let d = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@ use crate::model::Mta;
 use crate::scan::{Problems, ScanOptions};
 use crate::timefmt;
 use anyhow::{anyhow, Result};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -138,4 +138,12 @@ pub fn print_stats(label: &str, lines: u64, bytes: u64, attempts: u64, t: Instan
         bytes as f64 / s / 1e9,
         lines as f64 / s
     );
+}
+
+/// Write `text` to standard output; a closed pipe is an error returned, not the panic of
+/// `print!`.
+pub fn print_out(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }

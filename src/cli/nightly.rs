@@ -52,7 +52,7 @@ pub fn run(args: NightlyArgs) -> Result<i32> {
     let v: Option<&mut dyn Reverify> = verifier.as_mut().map(|x| x as &mut dyn Reverify);
     match nightly::run(&cfg, &opts, v) {
         Ok(report) => {
-            print!("{}", report.render());
+            super::common::print_out(&report.render())?;
             Ok(if report.needs_attention() { 1 } else { 0 })
         }
         Err(NightlyError::State(e @ StateError::Locked { .. })) => {

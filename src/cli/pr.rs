@@ -100,7 +100,7 @@ pub fn run(a: PrArgs) -> Result<i32> {
             match &a.body {
                 Some(p) => crate::fsutil::write_atomic(p, out.body.as_bytes(), false)
                     .with_context(|| p.display().to_string())?,
-                None => print!("{}", out.body),
+                None => super::common::print_out(&out.body)?,
             }
             eprintln!(
                 "danemine pr: branch {b} with {} commits{}",

@@ -1,6 +1,6 @@
 //! `danemine report`: a self-contained HTML report with the tables behind it.
 
-use super::common::{print_stats, report_problems, LogArgs};
+use super::common::{print_out, print_stats, report_problems, LogArgs};
 use crate::danefail::compare::compare;
 use crate::danefail::history::{load, Source};
 use anyhow::{bail, Context, Result};
@@ -51,7 +51,7 @@ pub fn run(a: ReportArgs) -> Result<i32> {
         &r.aggregate,
     )
     .with_context(|| format!("writing {}", dir.display()))?;
-    println!("{}", page.display());
+    print_out(&format!("{}\n", page.display()))?;
     if a.logs.stats {
         print_stats("report", r.lines, r.bytes, r.attempts, t);
     }

@@ -31,17 +31,18 @@ pub fn run(a: ReproduceArgs) -> Result<i32> {
     };
     let r = scan_aggregate(&[InputSpec::file(&log)], &opts)?;
     let c = compare(&r.aggregate, &listed);
-    if a.format == "json" {
-        println!("{}", serde_json::to_string_pretty(&c.to_json())?);
+    let text = if a.format == "json" {
+        format!("{}\n", serde_json::to_string_pretty(&c.to_json())?)
     } else {
-        print!("{}", c.table());
-        println!(
-            "talk: {} verified fine / {} ever on danefail / {} in both / {} failing here",
+        format!(
+            "{}talk: {} verified fine / {} ever on danefail / {} in both / {} failing here\n",
+            c.table(),
             c.valid.len(),
             c.danefail_raw_lines,
             c.failing_and_danefail.len(),
             c.failing.len()
-        );
-    }
+        )
+    };
+    super::common::print_out(&text)?;
     Ok(super::common::report_problems(&r.problems))
 }

@@ -1,6 +1,6 @@
 //! `danemine tlsrpt`: RFC 8460 TLS reports from logs, optionally discovered and delivered.
 
-use super::common::{print_stats, report_problems, LogArgs};
+use super::common::{print_out, print_stats, report_problems, LogArgs};
 use crate::tlsrpt::deliver::{mime_message, post_https, roots, send_mail};
 use crate::tlsrpt::discover::{discover, Rua};
 use crate::tlsrpt::{Builder, Kept, Submitter};
@@ -181,7 +181,7 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
         })
         .collect::<Result<_>>()?;
     for (r, (path, gz)) in reports.iter().zip(&written) {
-        println!("{}", path.display());
+        print_out(&format!("{}\n", path.display()))?;
         if !a.deliver || a.dry_run {
             continue;
         }

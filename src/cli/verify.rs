@@ -2,6 +2,7 @@
 
 use crate::verify::{verify_domains_blocking, DnsMode, DomainReport, VerifyOptions, VerifyVerdict};
 use anyhow::{anyhow, bail, Context, Result};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -82,12 +83,15 @@ pub struct ReverifyArgs {
 }
 
 fn print(reports: &[DomainReport], format: &str) -> Result<i32> {
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
     match format {
-        "json" => println!("{}", serde_json::to_string_pretty(reports)?),
+        "json" => writeln!(w, "{}", serde_json::to_string_pretty(reports)?)?,
         _ => {
             for r in reports {
-                println!("{}: {} ({} ms)", r.domain, r.verdict.as_str(), r.millis);
-                println!(
+                writeln!(w, "{}: {} ({} ms)", r.domain, r.verdict.as_str(), r.millis)?;
+                writeln!(
+                    w,
                     "  MX RRset: {:?}{}",
                     r.mx_dnssec,
                     if r.implicit_mx {
@@ -95,38 +99,41 @@ fn print(reports: &[DomainReport], format: &str) -> Result<i32> {
                     } else {
                         ""
                     }
-                );
+                )?;
                 if r.mx.is_empty() {
-                    println!("  {}", r.detail);
+                    writeln!(w, "  {}", r.detail)?;
                 }
                 for m in &r.mx {
-                    println!(
+                    writeln!(
+                        w,
                         "  MX {} {}: {} (addresses {:?}, TLSA {:?})",
                         m.preference,
                         m.host,
                         m.verdict.as_str(),
                         m.address_dnssec,
                         m.tlsa_dnssec
-                    );
+                    )?;
                     for t in &m.tlsa {
-                        println!("    TLSA {t}");
+                        writeln!(w, "    TLSA {t}")?;
                     }
                     if !m.detail.is_empty() {
-                        println!("    {}", m.detail);
+                        writeln!(w, "    {}", m.detail)?;
                     }
                     for a in &m.addresses {
-                        println!("    {} {}: {}", a.address, a.verdict.as_str(), a.detail);
+                        writeln!(w, "    {} {}: {}", a.address, a.verdict.as_str(), a.detail)?;
                         if let Some(s) = &a.spki_sha256 {
-                            println!(
+                            writeln!(
+                                w,
                                 "      cert sha256 {} spki sha256 {s}",
                                 a.cert_sha256.as_deref().unwrap_or("-")
-                            );
+                            )?;
                         }
                     }
                 }
             }
         }
     }
+    w.flush()?;
     Ok(if reports.iter().any(|r| r.verdict.is_failure()) {
         1
     } else {
