@@ -80,3 +80,48 @@ pub fn main() -> i32 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every option and argument of every command says what it is in `--help`.
+    #[test]
+    fn every_option_has_a_description() {
+        let cli = Cli::command();
+        let mut missing = Vec::new();
+        for sub in cli.get_subcommands() {
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg
+                    .get_help()
+                    .is_none_or(|h| h.to_string().trim().is_empty())
+                {
+                    let name = arg.get_long().map_or(id.to_string(), |l| format!("--{l}"));
+                    missing.push(format!("{} {name}", sub.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no description: {missing:?}");
+    }
+
+    /// `tlsrpt` describes its in-process validation options as `verify` does.
+    #[test]
+    fn tlsrpt_describes_validation_options_as_verify() {
+        let cli = Cli::command();
+        let help = |cmd: &str, arg: &str| {
+            cli.find_subcommand(cmd)
+                .and_then(|c| c.get_arguments().find(|a| a.get_id() == arg))
+                .and_then(|a| a.get_help())
+                .map(|h| h.to_string())
+        };
+        for arg in ["trust_anchor", "nameserver"] {
+            assert!(help("tlsrpt", arg).is_some(), "{arg}");
+            assert_eq!(help("tlsrpt", arg), help("verify", arg), "{arg}");
+        }
+    }
+}

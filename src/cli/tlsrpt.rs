@@ -37,8 +37,10 @@ pub struct TlsrptArgs {
     /// resolver (AD bit), or validate in-process with --trust-anchor/--nameserver.
     #[arg(long, value_name = "ADDR:PORT")]
     pub resolver: Option<SocketAddr>,
+    /// Validate in-process against these DNSKEY records (default: the IANA root KSKs).
     #[arg(long, value_name = "FILE")]
     pub trust_anchor: Option<PathBuf>,
+    /// Nameserver for in-process validation (default: the first of /etc/resolv.conf).
     #[arg(long, value_name = "ADDR:PORT")]
     pub nameserver: Option<SocketAddr>,
     /// Discover and look up DNS (with --resolver or the in-process validator).
