@@ -74,3 +74,29 @@ fn reverify_reads_the_region_files_of_compare() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("entry 1: \"not_a_domain\""), "{err}");
 }
+
+/// `--help` names the sources `--danefail` takes, and a URL is refused as the help says.
+#[test]
+fn danefail_help_offers_no_url() {
+    let out = bin().args(["compare", "--help"]).output().unwrap();
+    ok(&out);
+    let help = String::from_utf8(out.stdout).unwrap();
+    let line = help
+        .lines()
+        .find(|l| l.trim_start().starts_with("--danefail"))
+        .unwrap_or_else(|| panic!("{help}"));
+    assert!(line.contains("a file or a git clone"), "{line}");
+    assert!(line.contains("a URL is refused"), "{line}");
+    let out = bin()
+        .args([
+            "compare",
+            "--danefail",
+            "https://example.org/dane_fail_list.dat",
+        ])
+        .arg(sample())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("clone the list with git"), "{err}");
+}

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 pub struct CompareArgs {
     #[command(flatten)]
     pub logs: LogArgs,
-    /// The danefail list: a file, a git clone, or an https URL.
+    /// The danefail list: a file or a git clone (a URL is refused: clone the list with git).
     #[arg(long)]
     pub danefail: String,
     /// Read the list as it stood on this date (committer's local date, YYYY-MM-DD).
