@@ -100,3 +100,20 @@ fn danefail_help_offers_no_url() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("clone the list with git"), "{err}");
 }
+
+/// A missing list is named once, with its reason once.
+#[test]
+fn a_missing_list_is_told_once() {
+    let d = tempfile::tempdir().unwrap();
+    let list = d.path().join("dane_fail_list.dat");
+    let out = bin()
+        .args(["compare", "--danefail"])
+        .arg(&list)
+        .arg(sample())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let reason = std::fs::read(&list).unwrap_err().to_string();
+    assert_eq!(err, format!("danemine: {}: {reason}\n", list.display()));
+}

@@ -75,16 +75,48 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("danemine: {e:#}");
+            eprintln!("danemine: {}", message(&e));
             2
         }
     }
 }
 
+/// The error and its causes joined with `: `, as `{:#}` joins them, less a cause whose text
+/// ends the message already: library errors that print their source also return it
+/// (`{path}: {source}`), and the reason would be told twice.
+fn message(e: &anyhow::Error) -> String {
+    let mut m = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !m.ends_with(&c) {
+            m.push_str(": ");
+            m.push_str(&c);
+        }
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Cli;
+    use super::{message, Cli};
+    use anyhow::Context;
     use clap::CommandFactory;
+
+    /// A cause that the message ends with already is not told again; other causes are.
+    #[test]
+    fn messages_tell_each_cause_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "not found");
+        let source = crate::danefail::history::SourceError::Io {
+            path: "/x/list".into(),
+            source: io(),
+        };
+        let e = anyhow::Error::new(source);
+        assert_eq!(format!("{e:#}"), "/x/list: not found: not found");
+        assert_eq!(message(&e), "/x/list: not found");
+        let e = Err::<(), _>(io()).context("reading /x/list").unwrap_err();
+        assert_eq!(message(&e), "reading /x/list: not found");
+        assert_eq!(message(&e), format!("{e:#}"));
+    }
 
     /// Every option and argument of every command says what it is in `--help`.
     #[test]
