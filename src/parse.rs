@@ -104,6 +104,7 @@ macro_rules! finder {
 
 finder!(TLS_CONNECTION, " TLS connection ");
 finder!(VERIFY_FAILED, "certificate verification failed for ");
+finder!(DELIVERY_STATUS, ", status=");
 finder!(WITH_CIPHER, " with cipher ");
 finder!(TLSA_NAME, "name=_");
 finder!(TCP_LABEL, "._tcp.");
@@ -830,10 +831,11 @@ fn postfix_other_lines<'a>(g: &PostfixGrammar, m: &'a str) -> Option<PostfixEven
     Some(PostfixEvent::Other)
 }
 
-/// Whether a message that did not parse as a delivery line still holds one's recipient and
-/// status fields.
+/// Whether a message that did not parse as a delivery line still holds one's status field
+/// (and recipient): no other line of a delivery agent holds `, status=`, which is searched
+/// first with a prepared finder, as every queue note is asked.
 fn looks_like_delivery(m: &str) -> bool {
-    m.contains("to=<") && m.contains(", status=")
+    find_with(&DELIVERY_STATUS, m).is_some() && m.contains("to=<")
 }
 
 /// `_25._tcp.mx.example.com` (possibly with a trailing dot) → `mx.example.com`.
