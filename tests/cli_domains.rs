@@ -284,3 +284,33 @@ fn a_file_named_twice_is_read_once() {
     let twice = csv(&[p.display().to_string(), format!("{dir}/copy")]);
     assert!(twice.contains("good.example,valid,2,"), "{twice}");
 }
+
+/// `verify` against a resolver that does not answer: every domain is `unreachable` (a resolver
+/// outage confirms no DNSSEC failure), and stderr says that nothing was verified.
+#[test]
+fn verify_without_a_resolver_says_nothing_was_verified() {
+    let out = bin()
+        .args([
+            "verify",
+            "--resolver",
+            "127.0.0.1:9",
+            "--timeout",
+            "1",
+            "--format",
+            "json",
+        ])
+        .args(["a.example", "b.example"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let verdicts: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["unreachable", "unreachable"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no MX lookup was answered"), "{err}");
+}

@@ -134,6 +134,14 @@ fn print(reports: &[DomainReport], format: &str) -> Result<i32> {
         }
     }
     w.flush()?;
+    let unanswered =
+        |r: &crate::verify::DomainReport| r.mx_dnssec == crate::verify::DnssecStatus::Indeterminate;
+    if !reports.is_empty() && reports.iter().all(unanswered) {
+        eprintln!(
+            "danemine: no MX lookup was answered (timeout or SERVFAIL): the resolver may be \
+             down or cut off, so nothing was verified"
+        );
+    }
     Ok(if reports.iter().any(|r| r.verdict.is_failure()) {
         1
     } else {
