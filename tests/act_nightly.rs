@@ -833,10 +833,11 @@ fn a_resolver_that_is_down_or_failing_confirms_nothing() {
             "{resolver}: {:?}",
             r.candidates
         );
-        assert!(!r.verified.is_empty(), "{resolver}");
-        for (d, v) in &r.verified {
-            assert_eq!(v.as_str(), "unreachable", "{resolver}: {d}");
-        }
+        // the run says so, for the cron mail, and confirms nothing
+        let e = r.verify_error.as_deref().unwrap_or_default();
+        assert!(e.contains("no MX lookup"), "{resolver}: {e:?}");
+        assert!(r.needs_attention());
+        assert!(r.verified.is_empty(), "{resolver}: {:?}", r.verified);
         assert!(
             !r.changes
                 .iter()

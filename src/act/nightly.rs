@@ -115,6 +115,19 @@ impl Reverify for LiveVerifier {
     fn verify(&mut self, domains: &[String], now: i64) -> Result<Vec<Confirmation>, String> {
         let reports = crate::verify::verify_domains_blocking(domains, &self.options)
             .map_err(|e| e.to_string())?;
+        // not one MX lookup answered: the resolver is down or cut off (or every domain's
+        // servers are): an error for the report, not a night of `unreachable`
+        if !reports.is_empty()
+            && reports
+                .iter()
+                .all(|r| r.mx_dnssec == crate::verify::DnssecStatus::Indeterminate)
+        {
+            return Err(format!(
+                "no MX lookup of the {} domains was answered (timeout or SERVFAIL): is the \
+                 resolver working?",
+                reports.len()
+            ));
+        }
         Ok(reports
             .into_iter()
             .map(|r| {
