@@ -159,7 +159,9 @@ fn expand_with(args: &[String], keep_missing: bool) -> Result<Vec<InputSpec>, In
     let mut out: Vec<InputSpec> = Vec::new();
     let mut files: Vec<PathBuf> = Vec::new();
     let mut seen: std::collections::HashSet<FileId> = std::collections::HashSet::new();
-    let mut flush = |files: &mut Vec<PathBuf>, out: &mut Vec<InputSpec>| {
+    let flush = |files: &mut Vec<PathBuf>,
+                 out: &mut Vec<InputSpec>,
+                 seen: &mut std::collections::HashSet<FileId>| {
         sort_rotated(files);
         for f in files.drain(..) {
             if seen.insert(file_id(&f)) {
@@ -169,8 +171,11 @@ fn expand_with(args: &[String], keep_missing: bool) -> Result<Vec<InputSpec>, In
     };
     for a in args {
         if a == "-" {
-            flush(&mut files, &mut out);
-            out.push(InputSpec::stdin());
+            flush(&mut files, &mut out, &mut seen);
+            // standard input redirected from a file that is named too is that file, read once
+            if seen.insert(file_id(Path::new("/dev/stdin"))) {
+                out.push(InputSpec::stdin());
+            }
             continue;
         }
         let p = Path::new(a);
@@ -211,17 +216,17 @@ fn expand_with(args: &[String], keep_missing: bool) -> Result<Vec<InputSpec>, In
                 if !keep_missing {
                     return Err(IngestError::Missing { path: a.clone() });
                 }
-                flush(&mut files, &mut out);
+                flush(&mut files, &mut out, &mut seen);
                 out.push(InputSpec::file(p));
             }
         } else if keep_missing {
-            flush(&mut files, &mut out);
+            flush(&mut files, &mut out, &mut seen);
             out.push(InputSpec::file(p));
         } else {
             return Err(IngestError::Missing { path: a.clone() });
         }
     }
-    flush(&mut files, &mut out);
+    flush(&mut files, &mut out, &mut seen);
     Ok(out)
 }
 

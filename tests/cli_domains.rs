@@ -283,6 +283,14 @@ fn a_file_named_twice_is_read_once() {
     std::fs::copy(&p, d.path().join("copy")).unwrap();
     let twice = csv(&[p.display().to_string(), format!("{dir}/copy")]);
     assert!(twice.contains("good.example,valid,2,"), "{twice}");
+    // standard input redirected from the same file is that file
+    let out = bin()
+        .args(["domains", "--format", "csv", "-"])
+        .arg(&p)
+        .stdin(std::fs::File::open(&p).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), once);
 }
 
 /// `verify` against a resolver that does not answer: every domain is `unreachable` (a resolver
