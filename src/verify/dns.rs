@@ -304,9 +304,7 @@ impl Dns {
             }
         }
     }
-}
 
-impl Dns {
     /// One query to the validating resolver, with DO set and, when `cd`, checking disabled.
     async fn ask(
         &self,
