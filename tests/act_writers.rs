@@ -20,6 +20,7 @@ fn confirmation(d: &str, v: LiveVerdict, mx: &[&str], evidence: &[&str]) -> Conf
         confirmed_at: NOW,
         first_seen: Some(NOW - 2 * DAY),
         log_verdict: Some(Verdict::Failing),
+        candidate: true,
     }
 }
 

@@ -176,6 +176,7 @@ impl Reverify for LiveVerifier {
                     confirmed_at: now,
                     first_seen: None,
                     log_verdict: None,
+                    candidate: false,
                 }
             })
             .collect())
@@ -838,7 +839,9 @@ pub fn run(
     match verifier {
         Some(v) if cfg.verify.enabled && !ask.is_empty() => match v.verify(&ask, opts.now) {
             Ok(mut confs) => {
+                let candidates: BTreeSet<&String> = report.candidates.iter().collect();
                 for c in &mut confs {
+                    c.candidate = candidates.contains(&c.domain);
                     if let Some(r) = window.domains.get(&c.domain) {
                         c.first_seen = first_failure(r);
                         c.log_verdict = Some(r.counts.verdict());

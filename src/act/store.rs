@@ -130,6 +130,10 @@ pub struct Confirmation {
     pub first_seen: Option<i64>,
     /// The domain's verdict in the logs over the window, if it was a log candidate.
     pub log_verdict: Option<Verdict>,
+    /// Whether the domain is a candidate of the logs. Only a candidate enters the exclusions or
+    /// the watch list; another domain asked (an entry, a watched or a danefail-listed domain)
+    /// can only be re-confirmed or leave.
+    pub candidate: bool,
 }
 
 /// One excluded domain.
@@ -179,6 +183,9 @@ pub enum Refusal {
     InvalidName(String),
     /// The verdict confirms nothing (e.g. `unreachable`).
     NotConfirmed(LiveVerdict),
+    /// The domain fails live but is no candidate of the logs (a danefail-listed domain, say),
+    /// so it does not enter.
+    NotCandidate,
 }
 
 /// Why an entry left the exclusions.
@@ -223,6 +230,7 @@ impl fmt::Display for Change {
                     Refusal::Stale { age } => format!("confirmation {age} s old"),
                     Refusal::InvalidName(e) => format!("invalid name: {e}"),
                     Refusal::NotConfirmed(v) => format!("not confirmed: {v}"),
+                    Refusal::NotCandidate => "not a candidate of the logs".to_string(),
                 };
                 write!(f, "not excluded {domain} ({w})")
             }
@@ -395,6 +403,16 @@ impl Store {
                 }
             }
             (LiveVerdict::Partial, _) | (_, Some(_))
+                if !c.candidate
+                    && !self.entries.contains_key(&name)
+                    && !self.watch.contains_key(&name) =>
+            {
+                changes.push(Change::Refused {
+                    domain: name,
+                    why: Refusal::NotCandidate,
+                });
+            }
+            (LiveVerdict::Partial, _) | (_, Some(_))
                 if c.verdict == LiveVerdict::Partial || log_partial =>
             {
                 let reason = if c.verdict == LiveVerdict::Partial {
@@ -508,6 +526,7 @@ mod tests {
             confirmed_at: at,
             first_seen: Some(at - 5 * DAY),
             log_verdict: Some(Verdict::Failing),
+            candidate: true,
         }
     }
 
@@ -516,6 +535,41 @@ mod tests {
             protected: Protected::parse(protected).unwrap(),
             ..Policy::default()
         }
+    }
+
+    /// A domain that fails live but is no candidate of the logs (asked because it is on the
+    /// danefail list) does not enter; an entry that is no candidate today is re-confirmed.
+    #[test]
+    fn only_log_candidates_enter() {
+        let mut s = Store::default();
+        let p = policy(&[]);
+        let listed = Confirmation {
+            candidate: false,
+            ..conf("listed.example", LiveVerdict::CertMismatch, NOW)
+        };
+        let partial = Confirmation {
+            candidate: false,
+            ..conf("half.example", LiveVerdict::Partial, NOW)
+        };
+        let changes = s.apply(NOW, &p, &[listed.clone(), partial]);
+        assert!(s.entries.is_empty() && s.watch.is_empty(), "{changes:?}");
+        assert!(changes.iter().all(|c| matches!(
+            c,
+            Change::Refused {
+                why: Refusal::NotCandidate,
+                ..
+            }
+        )));
+        s.apply(
+            NOW,
+            &p,
+            &[conf("listed.example", LiveVerdict::CertMismatch, NOW)],
+        );
+        let changes = s.apply(NOW + 60, &p, &[listed]);
+        assert!(
+            matches!(changes[..], [Change::Reconfirmed { .. }]),
+            "{changes:?}"
+        );
     }
 
     #[test]

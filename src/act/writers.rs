@@ -350,6 +350,7 @@ mod tests {
             confirmed_at: NOW,
             first_seen: Some(NOW - 3 * DAY),
             log_verdict: None,
+            candidate: true,
         };
         s.apply(
             NOW,
