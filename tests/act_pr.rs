@@ -155,3 +155,54 @@ fn pull_request_branch_on_the_real_list() {
         .unwrap();
     assert!(String::from_utf8_lossy(&remote.stdout).contains("danemine/pushed"));
 }
+
+/// `danemine pr --config`: an entry of the state whose domain the configuration protects now
+/// (protected after the last nightly run) is not proposed; nor is one confirmed in the future.
+#[test]
+fn pr_leaves_out_protected_and_future_entries() {
+    use danemine::act::state::{State, STATE_VERSION};
+    let d = tempfile::tempdir().unwrap();
+    let repo = clone_at_talk(d.path());
+    let now = chrono::Utc::now().timestamp();
+    let fresh = |domain: &str, at: i64| Entry {
+        confirmed_at: at,
+        ..entry(domain, FailureClass::CertMismatch, &format!("mx.{domain}"))
+    };
+    let mut st = State {
+        version: STATE_VERSION,
+        ..State::default()
+    };
+    for e in [
+        fresh("broken-dane.example", now - 60),
+        fresh("own.example", now - 60),
+        fresh("future.example", now + 5 * 86_400),
+    ] {
+        st.store.entries.insert(e.domain.clone(), e);
+    }
+    let state = d.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    st.save(&state).unwrap();
+    let cfg = d.path().join("nightly.toml");
+    std::fs::write(
+        &cfg,
+        "state_dir = \"state\"\n[logs]\npaths = [\"logs/mail.log*\"]\nmta = \"postfix\"\n\
+         [exclusions]\nprotected = [\"own.example\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_danemine"))
+        .args(["pr", "--branch", "danemine/p", "--repo"])
+        .arg(&repo)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = git(&repo, &["show", "danemine/p:dane_fail_list.dat"]);
+    assert!(list.contains("broken-dane.example"), "{list}");
+    assert!(!list.contains("own.example"), "protected: {list}");
+    assert!(!list.contains("future.example"), "future: {list}");
+}

@@ -43,13 +43,14 @@ pub struct PrArgs {
 
 /// Run the command.
 pub fn run(a: PrArgs) -> Result<i32> {
-    let (state_dir, file) = match (&a.config, &a.state) {
+    let (state_dir, file, protected) = match (&a.config, &a.state) {
         (Some(c), _) => {
             let cfg = Config::load(c)?;
             let f = cfg.danefail.as_ref().map(|d| d.file.clone());
-            (cfg.state_dir, f)
+            let protected = cfg.policy()?.protected;
+            (cfg.state_dir, f, Some(protected))
         }
-        (None, Some(s)) => (s.clone(), None),
+        (None, Some(s)) => (s.clone(), None, None),
         (None, None) => bail!("--config or --state is needed (where the confirmed exclusions are)"),
     };
     let file = a
@@ -60,12 +61,21 @@ pub fn run(a: PrArgs) -> Result<i32> {
     let st = State::load(&state_dir)?;
     let now = chrono::Utc::now().timestamp();
     let max_age = i64::from(a.max_age_hours) * 3600;
+    // entries confirmed recently (and not in the future), under their normalised name, and
+    // not protected by the configuration now (a name protected since the last nightly run
+    // is still in the state)
+    let skew = crate::act::store::MAX_FUTURE_SKEW;
     let confirmed: Vec<&Entry> = st
         .store
         .entries
         .values()
-        .filter(|e| now - e.confirmed_at <= max_age)
+        .filter(|e| now - e.confirmed_at <= max_age && e.confirmed_at <= now + skew)
+        .filter(|e| matches!(crate::domain::normalize(&e.domain), Ok(n) if n == e.domain))
+        .filter(|e| protected.as_ref().is_none_or(|p| !p.matches(&e.domain)))
         .collect();
+    if protected.is_none() {
+        eprintln!("danemine pr: no protected list without --config: none is applied");
+    }
     let mut recovered = BTreeMap::new();
     if let Some(p) = &a.recovered {
         let text = std::fs::read_to_string(p).with_context(|| p.display().to_string())?;
