@@ -851,3 +851,19 @@ fn a_resolver_that_is_down_or_failing_confirms_nothing() {
         );
     }
 }
+
+/// The spool directory of a run that was killed (named by its pid) is removed by the next run.
+#[test]
+fn a_killed_runs_spool_is_removed() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path(), false, "");
+    append(&d.path().join("logs/mail.log"), &messages(0..10));
+    run(&cfg);
+    let stale = cfg.state_dir.join("spool.999999");
+    fs::create_dir_all(&stale).unwrap();
+    fs::write(stale.join("0.log"), messages(0..10)).unwrap();
+    append(&d.path().join("logs/mail.log"), &messages(10..12));
+    let r = run(&cfg);
+    assert_eq!(r.attempts, 2);
+    assert!(!stale.exists());
+}

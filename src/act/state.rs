@@ -225,21 +225,31 @@ pub fn write_day(dir: &Path, run: u64, d: &DayFile) -> Result<String, StateError
 }
 
 /// Remove files in `days/` that `state` does not refer to (left-overs of a run that died, or
-/// days that left the window). Returns how many were removed.
+/// days that left the window), and the spool directories of runs that died. Returns how many
+/// were removed. The caller holds the lock.
 pub fn collect_garbage(dir: &Path, state: &State) -> Result<usize, StateError> {
     let d = dir.join("days");
     let keep: std::collections::BTreeSet<&str> = state.days.values().map(String::as_str).collect();
     let mut n = 0;
-    let rd = match fs::read_dir(&d) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+    let days = match fs::read_dir(&d) {
+        Ok(rd) => Some(rd),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(io_err(&d)(e)),
     };
-    for e in rd {
+    for e in days.into_iter().flatten() {
         let e = e.map_err(io_err(&d))?;
         let name = e.file_name();
         if !keep.contains(name.to_string_lossy().as_ref()) {
             fs::remove_file(e.path()).map_err(io_err(&e.path()))?;
+            n += 1;
+        }
+    }
+    // the spool directories of runs that were killed (the caller holds the lock: no other
+    // run is using one)
+    for e in fs::read_dir(dir).map_err(io_err(dir))? {
+        let e = e.map_err(io_err(dir))?;
+        if e.file_name().to_string_lossy().starts_with("spool.") && e.path().is_dir() {
+            fs::remove_dir_all(e.path()).map_err(io_err(&e.path()))?;
             n += 1;
         }
     }
