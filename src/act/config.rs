@@ -304,15 +304,40 @@ impl Config {
         }
         self.tls_level()?;
         self.mta()?;
-        if self.logs.window_days == 0 {
-            return Err("logs.window_days must be at least 1".into());
+        // (ten years: beyond, day numbers and times stop making sense)
+        if !(1..=3660).contains(&self.logs.window_days) {
+            return Err("logs.window_days must be from 1 to 3660".into());
         }
-        if self.exclusions.expiry_days == 0 {
-            return Err("exclusions.expiry_days must be at least 1".into());
+        if !(1..=3660).contains(&self.exclusions.expiry_days) {
+            return Err("exclusions.expiry_days must be from 1 to 3660".into());
         }
         self.policy()
             .map_err(|e| format!("exclusions.protected: {e}"))?;
-        for o in &self.outputs {
+        for (i, o) in self.outputs.iter().enumerate() {
+            // an output must not overwrite another output, the state or a log
+            let shown = o.path.display();
+            if self.outputs[..i].iter().any(|p| p.path == o.path) {
+                return Err(format!("output {shown} is named twice"));
+            }
+            let state_file = o.path.strip_prefix(&self.state_dir).is_ok_and(|rel| {
+                let first = rel.iter().next().map(|c| c.to_string_lossy());
+                first.is_some_and(|f| {
+                    f.starts_with("state.json")
+                        || f == "lock"
+                        || f == "days"
+                        || f.starts_with("spool.")
+                })
+            });
+            if state_file {
+                return Err(format!("output {shown} is a file of the state directory"));
+            }
+            let is_log = self.logs.paths.iter().any(|l| {
+                Path::new(l) == o.path
+                    || glob::Pattern::new(l).is_ok_and(|g| g.matches_path(&o.path))
+            });
+            if is_log {
+                return Err(format!("output {shown} is one of the logs read"));
+            }
             if o.postmap && o.format != Format::Postfix {
                 return Err(format!(
                     "output {}: postmap applies to the postfix format only",
@@ -385,6 +410,34 @@ mod tests {
 
     #[test]
     fn bad_configs_name_the_problem() {
+        let out = |path: &str, format: &str| {
+            format!("[[output]]\npath = \"{path}\"\nformat = \"{format}\"\n")
+        };
+        let base = "state_dir = \"s\"\n[logs]\npaths = [\"logs/mail.log*\"]\n";
+        for (text, want) in [
+            (
+                format!("{base}{}{}", out("x", "plain"), out("x", "postfix")),
+                "named twice",
+            ),
+            (
+                format!("{base}{}", out("s/state.json", "plain")),
+                "state directory",
+            ),
+            (
+                format!("{base}{}", out("logs/mail.log.1", "plain")),
+                "one of the logs",
+            ),
+            (format!("{base}window_days = 4000000000\n"), "window_days"),
+            (
+                format!("{base}window_days = 3661\n"),
+                "window_days must be from 1 to 3660",
+            ),
+        ] {
+            let e = Config::parse(&text, Path::new("/etc/danemine"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
         for (text, want) in [
             ("state_dir = \"s\"\n[logs]\npaths = []\n", "logs.paths is empty"),
             ("state_dir = \"s\"\n[logs]\npaths = [\"-\"]\n", "standard input"),
