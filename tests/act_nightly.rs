@@ -867,3 +867,23 @@ fn a_killed_runs_spool_is_removed() {
     assert_eq!(r.attempts, 2);
     assert!(!stale.exists());
 }
+
+/// A configured log that does not exist (yet) is a problem of the run; the others are read.
+#[test]
+fn a_missing_log_is_a_problem_not_the_end_of_the_run() {
+    let d = tempfile::tempdir().unwrap();
+    fs::create_dir_all(d.path().join("logs")).unwrap();
+    fs::write(
+        d.path().join("nightly.toml"),
+        "state_dir = \"state\"\n[logs]\npaths = [\"logs/mail.log\", \"logs/other.log\"]\n\
+         mta = \"postfix\"\n[verify]\nenabled = false\n",
+    )
+    .unwrap();
+    let cfg = Config::load(&d.path().join("nightly.toml")).unwrap();
+    append(&d.path().join("logs/mail.log"), &messages(0..10));
+    let r = run(&cfg);
+    assert_eq!(r.attempts, 10);
+    assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+    assert!(r.problems[0].contains("other.log: no such file"), "{:?}", r.problems);
+    assert!(r.needs_attention());
+}

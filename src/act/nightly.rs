@@ -753,11 +753,23 @@ pub fn run(
     report.window_days = (first_day, today);
 
     // 2. read what is new
-    let inputs = ingest::expand(&cfg.logs.paths)?;
+    // a path that does not exist (yet) is a problem of the run, which reads the others; one
+    // that exists but cannot be read stops the run (skipped, its state would be forgotten and
+    // the file read again from its start)
+    let inputs = ingest::expand_keeping_missing(&cfg.logs.paths)?;
     let mut planned = Vec::new();
     for i in &inputs {
         let Some(path) = &i.path else { continue };
-        let probe = Probe::of(path).map_err(io_err(path))?;
+        let probe = match Probe::of(path) {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                report
+                    .problems
+                    .push(format!("{}: no such file; not read this run", path.display()));
+                continue;
+            }
+            Err(e) => return Err(io_err(path)(e)),
+        };
         let d = decide(&probe, &st.files);
         let (start, lines_before, how, done) = match d {
             Decision::New => (0, 0, "new", false),
