@@ -884,6 +884,10 @@ fn a_missing_log_is_a_problem_not_the_end_of_the_run() {
     let r = run(&cfg);
     assert_eq!(r.attempts, 10);
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
-    assert!(r.problems[0].contains("other.log: no such file"), "{:?}", r.problems);
+    assert!(
+        r.problems[0].contains("other.log: no such file"),
+        "{:?}",
+        r.problems
+    );
     assert!(r.needs_attention());
 }

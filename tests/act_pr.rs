@@ -206,3 +206,31 @@ fn pr_leaves_out_protected_and_future_entries() {
     assert!(!list.contains("own.example"), "protected: {list}");
     assert!(!list.contains("future.example"), "future: {list}");
 }
+
+/// A clone on a detached HEAD is left detached at the same commit, not on the new branch.
+#[test]
+fn a_detached_clone_is_left_where_it_was() {
+    let d = tempfile::tempdir().unwrap();
+    let repo = clone_at_talk(d.path());
+    git(&repo, &["checkout", "-q", "--detach", "talk"]);
+    let before = git(&repo, &["rev-parse", "HEAD"]);
+    let e = entry(
+        "broken-dane.example",
+        FailureClass::CertMismatch,
+        "mx.broken-dane.example",
+    );
+    let opts = PrOptions {
+        file: "dane_fail_list.dat".into(),
+        branch: Some("danemine/detached".into()),
+        date: "2026-11-28".into(),
+        push: None,
+        verify_hint: String::new(),
+    };
+    let out = prepare::<List>(&repo, &opts, &[&e], &BTreeMap::new()).unwrap();
+    assert_eq!(out.branch.as_deref(), Some("danemine/detached"));
+    assert_eq!(
+        git(&repo, &["rev-parse", "--abbrev-ref", "HEAD"]).trim(),
+        "HEAD"
+    );
+    assert_eq!(git(&repo, &["rev-parse", "HEAD"]), before);
+}

@@ -763,9 +763,10 @@ pub fn run(
         let probe = match Probe::of(path) {
             Ok(p) => p,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                report
-                    .problems
-                    .push(format!("{}: no such file; not read this run", path.display()));
+                report.problems.push(format!(
+                    "{}: no such file; not read this run",
+                    path.display()
+                ));
                 continue;
             }
             Err(e) => return Err(io_err(path)(e)),

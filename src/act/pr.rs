@@ -250,12 +250,17 @@ impl Git {
         }
     }
 
-    /// The current branch (or `HEAD` when detached).
+    /// What to check out to come back here: the current branch, or the commit when HEAD is
+    /// detached (checking out `HEAD` later would stay wherever HEAD is then).
     pub fn current_branch(&self) -> Result<String, PrError> {
-        Ok(self
+        let name = self
             .run(&["rev-parse", "--abbrev-ref", "HEAD"])?
             .trim()
-            .to_string())
+            .to_string();
+        if name != "HEAD" {
+            return Ok(name);
+        }
+        Ok(self.run(&["rev-parse", "HEAD"])?.trim().to_string())
     }
 
     /// Whether a local branch exists.
