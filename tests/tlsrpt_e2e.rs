@@ -110,10 +110,20 @@ fn reports_from_generated_logs_match_the_truth_and_the_rfc() {
             .ends_with("T23:59:59Z"));
         let p = &v["policies"][0];
         assert_eq!(p["policy"]["policy-domain"], parts[1]);
-        assert_eq!(
-            p["policy"]["policy-type"], "no-policy-found",
-            "no TLSA known without --lookup"
+        // every session applied a TLSA policy; its records are not known without --lookup
+        assert_eq!(p["policy"]["policy-type"], "tlsa");
+        assert!(p["policy"].get("policy-string").is_none());
+        // RFC 8460 §5.3: the unique id is letters and digits
+        assert!(
+            parts[4].bytes().all(|b| b.is_ascii_alphanumeric()),
+            "{name}"
         );
+        for d in p["failure-details"].as_array().into_iter().flatten() {
+            assert!(
+                d.get("additional-information").is_none(),
+                "a URI field: {d}"
+            );
+        }
         let ok = p["summary"]["total-successful-session-count"]
             .as_u64()
             .unwrap();

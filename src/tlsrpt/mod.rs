@@ -108,11 +108,13 @@ pub struct FailureDetail {
     pub receiving_ip: Option<String>,
     #[serde(rename = "failed-session-count")]
     pub failed_session_count: u64,
+    /// The failure as the log gave it (class and text); `additional-information` would be a
+    /// URI (RFC 8460 §4.4).
     #[serde(
-        rename = "additional-information",
+        rename = "failure-reason-code",
         skip_serializing_if = "Option::is_none"
     )]
-    pub additional_information: Option<String>,
+    pub failure_reason_code: Option<String>,
 }
 
 /// A report with its policy domain and day.
@@ -122,15 +124,17 @@ pub struct DayReport {
     /// Unix seconds of 00:00:00Z and 23:59:59Z.
     pub begin: i64,
     pub end: i64,
+    /// The file name's unique id: letters and digits only (RFC 8460 §5.3).
+    pub unique_id: String,
     pub report: Report,
 }
 
 impl DayReport {
-    /// RFC 8460 §5.3 file name: `sender!policy-domain!begin!end!id.json.gz`.
+    /// RFC 8460 §5.3 file name: `sender!policy-domain!begin!end!unique-id.json.gz`.
     pub fn file_name(&self, sender: &str) -> String {
         format!(
             "{sender}!{}!{}!{}!{}.json.gz",
-            self.policy_domain, self.begin, self.end, self.report.report_id
+            self.policy_domain, self.begin, self.end, self.unique_id
         )
     }
 
@@ -315,8 +319,16 @@ impl Builder {
                 let e = g.failures.entry(key).or_insert((0, String::new()));
                 e.0 += 1;
                 if e.1.is_empty() {
-                    e.1 = format!("{}: {}", c.as_str(), a.detail.unwrap_or_default());
-                    e.1.truncate(300);
+                    e.1 = match a.detail.unwrap_or_default() {
+                        "" => c.as_str().to_string(),
+                        d => format!("{}: {d}", c.as_str()),
+                    };
+                    // (at a char boundary: a detail from a log may be any UTF-8)
+                    let mut end = e.1.len().min(300);
+                    while !e.1.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    e.1.truncate(end);
                 }
             }
         }
@@ -333,21 +345,13 @@ impl Builder {
         for ((domain, day), g) in &self.groups {
             let begin = *day;
             let end = day + 86_399;
-            let strings = tlsa.get(domain).cloned().unwrap_or_default();
+            // every session counted applied a TLSA policy (verified, or failed as DANE): the
+            // records themselves are known only when looked up
             let policy = Policy {
-                policy_type: if strings.is_empty() {
-                    "no-policy-found"
-                } else {
-                    "tlsa"
-                }
-                .to_string(),
+                policy_type: "tlsa".to_string(),
                 policy_domain: domain.clone(),
-                mx_host: if strings.is_empty() {
-                    Vec::new()
-                } else {
-                    g.mx.iter().cloned().collect()
-                },
-                policy_string: strings,
+                mx_host: g.mx.iter().cloned().collect(),
+                policy_string: tlsa.get(domain).cloned().unwrap_or_default(),
             };
             let failed: u64 = g.failures.values().map(|v| v.0).sum();
             let details = g
@@ -360,22 +364,24 @@ impl Builder {
                     receiving_ip: Some(ip.clone())
                         .filter(|i| i.parse::<std::net::IpAddr>().is_ok()),
                     failed_session_count: *n,
-                    additional_information: Some(info.clone()).filter(|i| !i.is_empty()),
+                    failure_reason_code: Some(info.clone()).filter(|i| !i.is_empty()),
                 })
                 .collect();
+            let unique = crate::verify::tlsa::sha256_hex(
+                format!("{domain}{begin}{}{failed}", g.success).as_bytes(),
+            )[..12]
+                .to_string();
             let id = format!(
-                "{}-{}-{}@{}",
+                "{}-{}-{unique}@{}",
                 crate::timefmt::rfc3339(begin).get(..10).unwrap_or(""),
                 domain,
-                &crate::verify::tlsa::sha256_hex(
-                    format!("{domain}{begin}{}{failed}", g.success).as_bytes()
-                )[..12],
                 sub.domain
             );
             out.push(DayReport {
                 policy_domain: domain.clone(),
                 begin,
                 end,
+                unique_id: unique,
                 report: Report {
                     organization_name: sub.organization.clone(),
                     date_range: DateRange {
@@ -423,6 +429,32 @@ mod tests {
             file: "f".into(),
             line: 1,
         }
+    }
+
+    /// A long failure text from a log is cut at a char boundary, never inside a character.
+    #[test]
+    fn a_long_failure_text_is_cut_between_characters() {
+        let mut b = Builder::default();
+        let mut a = att(
+            "example.net",
+            "a@example.net",
+            1_793_491_200,
+            DaneOutcome::Failed(FailureClass::CertMismatch),
+        );
+        // "cert-mismatch: " is 15 bytes: the 300th byte falls inside an "é"
+        a.detail = Some(format!("{}{}", "x".repeat(284), "é".repeat(10)));
+        b.add(&a);
+        let sub = Submitter {
+            organization: "o".into(),
+            contact: "c".into(),
+            domain: "s.example".into(),
+            sending_ip: None,
+        };
+        let r = b.reports(&sub, &BTreeMap::new());
+        let reason = &r[0].report.policies[0].failure_details[0].failure_reason_code;
+        let reason = reason.as_deref().unwrap_or_default();
+        assert_eq!(reason.len(), 299);
+        assert!(reason.ends_with('x'));
     }
 
     #[test]
@@ -500,9 +532,11 @@ mod tests {
             .starts_with("sender.example!example.net!1793491200!1793577599!"));
         assert!(r[0].file_name("sender.example").ends_with(".json.gz"));
         assert_ne!(r[0].report.report_id, r[1].report.report_id);
+        // without the records: still a TLSA policy, with no policy-string
         let r = b.reports(&sub, &BTreeMap::new());
         let v: serde_json::Value = serde_json::from_str(&r[0].json()).unwrap();
-        assert_eq!(v["policies"][0]["policy"]["policy-type"], "no-policy-found");
+        assert_eq!(v["policies"][0]["policy"]["policy-type"], "tlsa");
+        assert!(v["policies"][0]["policy"].get("policy-string").is_none());
     }
 
     proptest::proptest! {
