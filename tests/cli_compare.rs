@@ -99,6 +99,21 @@ fn danefail_help_offers_no_url() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("clone the list with git"), "{err}");
+    // a list file has no history: --ever and --as-of are refused, not ignored
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/danefail/list-2018-10-02.txt");
+    for extra in [&["--ever"][..], &["--as-of", "2018-10-02"][..]] {
+        let out = bin()
+            .args(["compare", "--danefail"])
+            .arg(&file)
+            .args(extra)
+            .arg(sample())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("need a git clone"), "{extra:?}: {err}");
+    }
 }
 
 /// A missing list is named once, with its reason once.

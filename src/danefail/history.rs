@@ -36,6 +36,8 @@ pub enum SourceError {
     NoCommit { path: String, date: String },
     #[error("{0}: https sources are not supported by this build; clone the list with git and pass the clone")]
     Url(String),
+    #[error("{0}: a list file has no history: --ever and --as-of need a git clone of the list")]
+    NoHistory(String),
 }
 
 /// One commit that touched the list files.
@@ -270,6 +272,9 @@ pub fn load(src: &Source, as_of: Option<&str>, ever: bool) -> Result<Listed, Sou
     }
     match src {
         Source::Url(u) => Err(SourceError::Url(u.clone())),
+        Source::File(p) if ever || as_of.is_some() => {
+            Err(SourceError::NoHistory(p.display().to_string()))
+        }
         Source::File(p) => {
             let read = |p: &Path| {
                 std::fs::read_to_string(p).map_err(|source| SourceError::Io {
