@@ -411,3 +411,52 @@ fn discovery_and_delivery_by_https_and_mail() {
     assert_eq!(std::fs::read_dir(&spool).unwrap().count(), spool_before);
     assert_eq!(reports_in(&d.path().join("dry")).len(), 2);
 }
+
+/// A DNS server on loopback that answers every query SERVFAIL (also with checking disabled).
+fn servfail_server() -> std::net::SocketAddr {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if n >= 12 {
+                let mut r = buf[..n].to_vec();
+                r[2] |= 0x80;
+                r[3] = (r[3] & 0xf0) | 0x80 | 2;
+                let _ = sock.send_to(&r, from);
+            }
+        }
+    });
+    addr
+}
+
+/// `--lookup` against a resolver that answers nothing useful: the reports are still written,
+/// and stderr says that no lookup was answered.
+#[test]
+fn lookups_that_all_fail_are_told() {
+    let d = tempfile::tempdir().unwrap();
+    let out_dir = d.path().join("out");
+    let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/postfix-small.log");
+    let out = bin()
+        .args([
+            "tlsrpt",
+            "--organization",
+            "Example Mail",
+            "--contact",
+            "mailto:postmaster@sender.example",
+            "--submitter",
+            "sender.example",
+            "--lookup",
+            "--resolver",
+            &servfail_server().to_string(),
+            "--out-dir",
+        ])
+        .arg(&out_dir)
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no DNS lookup was answered"), "{err}");
+    assert!(!reports_in(&out_dir).is_empty());
+}

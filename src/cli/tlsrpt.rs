@@ -116,8 +116,19 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
             .build()?;
         rt.block_on(async {
             let dns = Dns::new(&mode, Duration::from_secs(5))?;
+            let (mut answered, mut unanswered) = (0usize, None);
             for &d in &domains {
                 let found = discover(&dns, d).await;
+                if found.status == DnssecStatus::Indeterminate {
+                    let n = unanswered.as_ref().map_or(0, |(n, _)| *n);
+                    unanswered = Some((n + 1, found.error.clone().unwrap_or_default()));
+                } else {
+                    answered += 1;
+                }
+                // a resolver that answers nothing would cost minutes per hundred domains
+                if answered == 0 && unanswered.as_ref().is_some_and(|(n, _)| *n == 3) {
+                    break;
+                }
                 if let Some(r) = found.ruas {
                     ruas.insert(d.to_string(), r);
                 }
@@ -140,6 +151,12 @@ pub fn run(a: TlsrptArgs) -> Result<i32> {
                         }
                     }
                 }
+            }
+            if let (0, Some((_, why))) = (answered, unanswered) {
+                eprintln!(
+                    "danemine: no DNS lookup was answered ({why}): the reports are written \
+                     without TLSA records and delivered to nobody"
+                );
             }
             Ok::<(), anyhow::Error>(())
         })?;
