@@ -47,6 +47,19 @@ fn reproduce_prints_the_talks_counts() {
         ),
         "{t}"
     );
+    // the table says where its numbers come from
+    assert!(
+        t.starts_with("synthetic data built to the talk's figures"),
+        "{t}"
+    );
+    // an unknown format is a usage error, not the table
+    let out = bin()
+        .args(["reproduce", "--format", "xml", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
 }
 
 /// A reader that stops early (`| head -1`) closes the pipe: the write error ends the run with

@@ -20,6 +20,9 @@ pub struct ReproduceArgs {
 
 /// Run the command.
 pub fn run(a: ReproduceArgs) -> Result<i32> {
+    if a.format != "table" && a.format != "json" {
+        anyhow::bail!("--format: {:?} is not table or json", a.format);
+    }
     let (log, repo) = crate::talkgen::build(&a.dir)
         .with_context(|| format!("building the synthetic data in {}", a.dir.display()))?;
     let listed = load(&Source::Git(repo), Some("2018-10-02"), true)?;
@@ -35,7 +38,9 @@ pub fn run(a: ReproduceArgs) -> Result<i32> {
         format!("{}\n", serde_json::to_string_pretty(&c.to_json())?)
     } else {
         format!(
-            "{}talk: {} verified fine / {} ever on danefail / {} in both / {} failing here\n",
+            "synthetic data built to the talk's figures (README, `reproduce`): a generated \
+             month of logs and a list history\n\
+             {}talk: {} verified fine / {} ever on danefail / {} in both / {} failing here\n",
             c.table(),
             c.valid.len(),
             c.danefail_raw_lines,
