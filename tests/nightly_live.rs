@@ -136,6 +136,34 @@ fn nightly_confirms_live_removes_recovered_and_protects() {
         log.push_str(&failures("ee.dane.test", "mx-ee.dane.test", 3, day));
     }
     std::fs::write(dir.join("logs/mail.log"), &log).unwrap();
+    // a clone of the real danefail list, for the branch nightly prepares
+    let list = dir.join("list");
+    let bundle = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/danefail/danefail-list-history.bundle");
+    assert!(Command::new("git")
+        .args(["clone", "-q"])
+        .arg(&bundle)
+        .arg(&list)
+        .status()
+        .unwrap()
+        .success());
+    for kv in [
+        ["user.name", "danemine test"],
+        ["user.email", "test@example.org"],
+    ] {
+        assert!(Command::new("git")
+            .arg("-C")
+            .arg(&list)
+            .arg("config")
+            .args(kv)
+            .status()
+            .unwrap()
+            .success());
+    }
+    let danefail = format!(
+        "[danefail]\nrepo = \"{}\"\npull_request = true\n",
+        list.display()
+    );
     let toml = "state_dir = \"state\"\n\
          [logs]\npaths = [\"logs/mail.log*\"]\nmta = \"postfix\"\nwindow_days = 7\n\
          [candidates]\nmin_failures = 2\nmin_days = 1\n\
@@ -143,7 +171,8 @@ fn nightly_confirms_live_removes_recovered_and_protects() {
          [exclusions]\nprotected = [\"badsig.test\"]\nmax_confirmation_age_hours = 24\nexpiry_days = 30\n\
          [[output]]\npath = \"out/dane_exclusions\"\nformat = \"postfix\"\n\
          [[output]]\npath = \"out/dane_fail_list.dat\"\nformat = \"danefail\"\n";
-    std::fs::write(dir.join("nightly.toml"), toml).unwrap();
+    let toml = format!("{toml}{danefail}");
+    std::fs::write(dir.join("nightly.toml"), &toml).unwrap();
     std::fs::create_dir_all(dir.join("out")).unwrap();
     let cfg = Config::load(&dir.join("nightly.toml")).unwrap();
     let mut verifier = LiveVerifier::from_config(&cfg.verify).unwrap();
@@ -197,6 +226,26 @@ fn nightly_confirms_live_removes_recovered_and_protects() {
     let list = danemine::danefail::list::List::parse(&dfl, "out").unwrap();
     assert!(list.domains().contains("mismatch.dane.test"));
     assert!(r1.needs_attention());
+    // and a branch on the list's clone proposes them, with its body beside the state
+    let pr = r1
+        .pull_request
+        .clone()
+        .expect("asked for")
+        .expect("prepared");
+    let branch = pr.expect("something to propose");
+    assert!(branch.contains("danemine/"), "{branch}");
+    let head = Command::new("git")
+        .arg("-C")
+        .arg(dir.join("list"))
+        .args(["log", "--all", "--format=%s"])
+        .output()
+        .unwrap();
+    let subjects = String::from_utf8_lossy(&head.stdout);
+    assert!(subjects.contains("mx-mismatch.dane.test"), "{subjects}");
+    assert!(dir.join("state/pr.md").exists());
+    assert!(r1
+        .render()
+        .contains("danefail pull request: branch danemine/"));
 
     // the flip MX is fixed: the next run removes it; the mismatching one stays
     fixed.store(true, Ordering::SeqCst);
@@ -237,7 +286,7 @@ fn nightly_confirms_live_removes_recovered_and_protects() {
         ));
     }
     std::fs::write(old.join("logs/mail.log"), &log).unwrap();
-    std::fs::write(old.join("nightly.toml"), toml).unwrap();
+    std::fs::write(old.join("nightly.toml"), &toml).unwrap();
     let cfg = Config::load(&old.join("nightly.toml")).unwrap();
     let r3 = nightly::run(
         &cfg,

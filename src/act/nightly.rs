@@ -17,7 +17,7 @@ use super::state::{
     self, collect_garbage, decide, read_day, write_day, DayFile, Decision, Lock, Probe, State,
     StateError,
 };
-use super::store::{Change, Confirmation, LiveVerdict, Policy, Store};
+use super::store::{Change, Confirmation, LiveVerdict, Policy, Removal, Store};
 use super::writers::{self, Format};
 use crate::aggregate::{Aggregate, Row};
 use crate::correlate::UNMATCHED_NON_FINAL;
@@ -249,6 +249,9 @@ pub struct Report {
     pub outputs: Vec<OutputReport>,
     /// Candidates already on the configured danefail list.
     pub on_danefail: Vec<String>,
+    /// With `danefail.pull_request`: the branch prepared (and its commits), `None` when there
+    /// was nothing to propose; an error when it could not be prepared.
+    pub pull_request: Option<Result<Option<String>, String>>,
 }
 
 impl Report {
@@ -260,6 +263,7 @@ impl Report {
             || self.verify_error.is_some()
             || !self.problems.is_empty()
             || self.outputs.iter().any(|o| o.error.is_some())
+            || matches!(self.pull_request, Some(Err(_)) | Some(Ok(Some(_))))
     }
 
     /// The plain-text summary for cron mail.
@@ -322,6 +326,18 @@ impl Report {
             self.window.domains.len(),
             v.join(", ")
         );
+        match &self.pull_request {
+            Some(Ok(Some(b))) => {
+                let _ = writeln!(s, "danefail pull request: {b} (not pushed)");
+            }
+            Some(Ok(None)) => {
+                let _ = writeln!(s, "danefail pull request: nothing to propose");
+            }
+            Some(Err(e)) => {
+                let _ = writeln!(s, "danefail pull request FAILED: {e}");
+            }
+            None => {}
+        }
         let _ = writeln!(s, "candidates: {}", self.candidates.len());
         if !self.on_danefail.is_empty() {
             let _ = writeln!(
@@ -892,6 +908,24 @@ pub fn run(
     if opts.crash_after == Some(Step::Outputs) {
         return Err(NightlyError::Crashed(Step::Outputs));
     }
+    // 5b. a branch for the danefail list, when asked and the exclusions changed
+    if !opts.dry_run {
+        if let Some(d) = cfg.danefail.as_ref().filter(|d| d.pull_request) {
+            let changed = report.changes.iter().any(|c| {
+                matches!(
+                    c,
+                    Change::Added { .. }
+                        | Change::Removed {
+                            why: Removal::Recovered(_),
+                            ..
+                        }
+                )
+            });
+            if changed {
+                report.pull_request = Some(pull_request(cfg, d, &store, &report.changes, opts.now));
+            }
+        }
+    }
     // 6. day files that left the window or were replaced
     if !opts.dry_run {
         collect_garbage(dir, &st)?;
@@ -899,6 +933,59 @@ pub fn run(
     report.window = window;
     report.store = store;
     Ok(report)
+}
+
+/// Prepare a branch on the danefail clone: the entries confirmed this run (protected names
+/// never reach the store), and the entries that recovered this run as removals. The body goes
+/// to `danefail.body` (default `<state_dir>/pr.md`). Returns the branch's description.
+fn pull_request(
+    cfg: &Config,
+    d: &crate::act::config::DanefailConfig,
+    store: &Store,
+    changes: &[Change],
+    now: i64,
+) -> Result<Option<String>, String> {
+    let confirmed: Vec<&crate::act::store::Entry> = store
+        .entries
+        .values()
+        .filter(|e| e.confirmed_at == now)
+        .collect();
+    let recovered: BTreeMap<String, String> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Removed {
+                domain,
+                why: Removal::Recovered(v),
+            } => Some((domain.clone(), v.as_str().to_string())),
+            _ => None,
+        })
+        .collect();
+    let opts = crate::act::pr::PrOptions {
+        file: d.file.clone(),
+        branch: None,
+        date: writers::date(now),
+        push: None,
+        verify_hint: String::new(),
+    };
+    let out = crate::act::pr::prepare::<crate::danefail::list::List>(
+        &d.repo, &opts, &confirmed, &recovered,
+    )
+    .map_err(|e| e.to_string())?;
+    let Some(branch) = out.branch else {
+        return Ok(None);
+    };
+    let body = d
+        .body
+        .clone()
+        .unwrap_or_else(|| cfg.state_dir.join("pr.md"));
+    crate::fsutil::write_atomic(&body, out.body.as_bytes(), false)
+        .map_err(|e| format!("{}: {e}", body.display()))?;
+    Ok(Some(format!(
+        "branch {branch} in {}, {} commits, body in {}",
+        d.repo.display(),
+        out.commits.len(),
+        body.display()
+    )))
 }
 
 /// How a planned file is read.
