@@ -205,6 +205,24 @@ fn pr_leaves_out_protected_and_future_entries() {
     assert!(list.contains("broken-dane.example"), "{list}");
     assert!(!list.contains("own.example"), "protected: {list}");
     assert!(!list.contains("future.example"), "future: {list}");
+    // a recovered domain is one that works again, not one that fails otherwise
+    let rec = d.path().join("recovered.txt");
+    std::fs::write(&rec, "stansoft.bg cert-mismatch\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_danemine"))
+        .args(["pr", "--repo"])
+        .arg(&repo)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--recovered")
+        .arg(&rec)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("recovered.txt:1") && err.contains("dane-ok or not-dane"),
+        "{err}"
+    );
 }
 
 /// A clone on a detached HEAD is left detached at the same commit, not on the new branch.

@@ -311,6 +311,12 @@ impl Config {
         if !(1..=3660).contains(&self.exclusions.expiry_days) {
             return Err("exclusions.expiry_days must be from 1 to 3660".into());
         }
+        if self.candidates.min_failures == 0 {
+            return Err("candidates.min_failures must be at least 1".into());
+        }
+        if self.verify.port == 0 {
+            return Err("verify.port must not be 0".into());
+        }
         self.policy()
             .map_err(|e| format!("exclusions.protected: {e}"))?;
         for (i, o) in self.outputs.iter().enumerate() {

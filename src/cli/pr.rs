@@ -87,7 +87,16 @@ pub fn run(a: PrArgs) -> Result<i32> {
             }
             let d = crate::domain::normalize_owned(d)
                 .map_err(|e| anyhow!("{}:{}: {e}", p.display(), i + 1))?;
-            recovered.insert(d, w.next().unwrap_or("dane-ok").to_string());
+            // only a verdict that says the domain works again removes it from the list
+            let verdict = w.next().unwrap_or("dane-ok");
+            if verdict != "dane-ok" && verdict != "not-dane" {
+                bail!(
+                    "{}:{}: {verdict:?}: a recovered domain is dane-ok or not-dane",
+                    p.display(),
+                    i + 1
+                );
+            }
+            recovered.insert(d, verdict.to_string());
         }
     }
     let opts = PrOptions {
