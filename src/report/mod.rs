@@ -79,6 +79,8 @@ pub fn tables(agg: &Aggregate) -> Tables {
     }
 }
 
+/// The Venn diagram: valid and failing here are disjoint (a domain has one verdict), so their
+/// circles do not meet; the danefail circle overlaps both.
 fn venn(c: &Comparison) -> String {
     let valid_only = c.valid.len() - c.valid_and_danefail.len();
     let failing_only = c.failing.len() - c.failing_and_danefail.len();
@@ -88,14 +90,14 @@ fn venn(c: &Comparison) -> String {
         .saturating_sub(c.valid_and_danefail.len() + c.failing_and_danefail.len());
     format!(
         r##"<svg class="venn" viewBox="0 0 520 330" width="520" height="330" role="img" aria-label="Venn diagram">
-<circle cx="170" cy="165" r="130" fill="#2e7d32" fill-opacity="0.25" stroke="#2e7d32"/>
-<circle cx="350" cy="165" r="130" fill="#c62828" fill-opacity="0.25" stroke="#c62828"/>
-<circle cx="260" cy="95" r="80" fill="#1565c0" fill-opacity="0.25" stroke="#1565c0"/>
-<text x="110" y="180" class="n" id="venn-valid-only">{valid_only}</text>
-<text x="410" y="180" class="n" id="venn-failing-only">{failing_only}</text>
-<text x="260" y="55" class="n" text-anchor="middle" id="venn-listed-only">{listed_only}</text>
-<text x="205" y="130" class="n" id="venn-valid-listed">{vl}</text>
-<text x="300" y="130" class="n" id="venn-failing-listed">{fl}</text>
+<circle cx="140" cy="190" r="110" fill="#2e7d32" fill-opacity="0.25" stroke="#2e7d32"/>
+<circle cx="380" cy="190" r="110" fill="#c62828" fill-opacity="0.25" stroke="#c62828"/>
+<circle cx="260" cy="120" r="95" fill="#1565c0" fill-opacity="0.25" stroke="#1565c0"/>
+<text x="90" y="225" class="n" text-anchor="middle" id="venn-valid-only">{valid_only}</text>
+<text x="430" y="225" class="n" text-anchor="middle" id="venn-failing-only">{failing_only}</text>
+<text x="260" y="65" class="n" text-anchor="middle" id="venn-listed-only">{listed_only}</text>
+<text x="195" y="155" class="n" text-anchor="middle" id="venn-valid-listed">{vl}</text>
+<text x="325" y="155" class="n" text-anchor="middle" id="venn-failing-listed">{fl}</text>
 <text x="80" y="315" class="l">valid here: {valid}</text>
 <text x="330" y="315" class="l">failing here: {failing}</text>
 <text x="260" y="12" class="l" text-anchor="middle">danefail: {listed}</text>
@@ -315,5 +317,38 @@ mod tests {
         assert!(h.contains("DANE report &lt;x&gt;") && h.contains("&lt;list&gt;"));
         assert!(h.contains(r#"<td id="count-failing-danefail">1</td>"#));
         assert!(!h.contains("<script>"));
+    }
+
+    /// Each number of the Venn diagram stands in its own region: inside the circles of its
+    /// sets and outside the others; the valid and failing circles never meet.
+    #[test]
+    fn venn_regions_hold_their_numbers() {
+        let svg = venn(&compare(&Aggregate::default(), &Listed::default()));
+        let attr = |tag: &str, name: &str| -> f64 {
+            let at = tag.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+            tag[at..].split('"').next().unwrap().parse().unwrap()
+        };
+        let circles: Vec<(f64, f64, f64)> = svg
+            .split("<circle")
+            .skip(1)
+            .map(|t| (attr(t, "cx"), attr(t, "cy"), attr(t, "r")))
+            .collect();
+        let (valid, failing, listed) = (circles[0], circles[1], circles[2]);
+        let dist =
+            |a: (f64, f64), b: (f64, f64)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+        assert!(dist((valid.0, valid.1), (failing.0, failing.1)) > valid.2 + failing.2);
+        let inside = |p: (f64, f64), c: (f64, f64, f64)| dist(p, (c.0, c.1)) < c.2;
+        for (id, want) in [
+            ("venn-valid-only", [true, false, false]),
+            ("venn-failing-only", [false, true, false]),
+            ("venn-listed-only", [false, false, true]),
+            ("venn-valid-listed", [true, false, true]),
+            ("venn-failing-listed", [false, true, true]),
+        ] {
+            let tag = svg.split("<text").find(|t| t.contains(id)).unwrap();
+            let p = (attr(tag, "x"), attr(tag, "y"));
+            let got = [valid, failing, listed].map(|c| inside(p, c));
+            assert_eq!(got, want, "{id}");
+        }
     }
 }
