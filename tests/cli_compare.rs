@@ -132,3 +132,20 @@ fn a_missing_list_is_told_once() {
     let reason = std::fs::read(&list).unwrap_err().to_string();
     assert_eq!(err, format!("danemine: {}: {reason}\n", list.display()));
 }
+
+/// A list file that is not UTF-8 is an error naming the file and the line.
+#[test]
+fn a_list_that_is_not_utf8_names_its_line() {
+    let d = tempfile::tempdir().unwrap();
+    let list = d.path().join("dane_fail_list.dat");
+    std::fs::write(&list, b"example.org\ncaf\xe9.example\n").unwrap();
+    let out = bin()
+        .args(["compare", "--danefail"])
+        .arg(&list)
+        .arg(sample())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("dane_fail_list.dat:2: not UTF-8"), "{err}");
+}

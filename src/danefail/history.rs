@@ -38,6 +38,8 @@ pub enum SourceError {
     Url(String),
     #[error("{0}: a list file has no history: --ever and --as-of need a git clone of the list")]
     NoHistory(String),
+    #[error("{path}:{line}: not UTF-8")]
+    NotUtf8 { path: String, line: usize },
 }
 
 /// One commit that touched the list files.
@@ -277,9 +279,16 @@ pub fn load(src: &Source, as_of: Option<&str>, ever: bool) -> Result<Listed, Sou
         }
         Source::File(p) => {
             let read = |p: &Path| {
-                std::fs::read_to_string(p).map_err(|source| SourceError::Io {
+                let bytes = std::fs::read(p).map_err(|source| SourceError::Io {
                     path: p.display().to_string(),
                     source,
+                })?;
+                String::from_utf8(bytes).map_err(|e| {
+                    let ok = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                    SourceError::NotUtf8 {
+                        path: p.display().to_string(),
+                        line: ok.iter().filter(|&&b| b == b'\n').count() + 1,
+                    }
                 })
             };
             let mut l = Listed {
