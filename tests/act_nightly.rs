@@ -891,3 +891,31 @@ fn a_missing_log_is_a_problem_not_the_end_of_the_run() {
     );
     assert!(r.needs_attention());
 }
+
+/// A log read in part, then compressed by a rotation that is not finished when the next run
+/// comes (its plain file already gone): that run retries it, and the run after reads it from
+/// where the first stopped, not from its start.
+#[test]
+fn an_unfinished_compressed_rotation_keeps_where_the_log_was_read_to() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path(), false, "");
+    let logs = d.path().join("logs");
+    append(&logs.join("mail.log"), &messages(0..60));
+    assert_eq!(run(&cfg).attempts, 60);
+    append(&logs.join("mail.log"), &messages(60..120));
+    gzip(&logs.join("mail.log"), &logs.join("mail.log.1.gz"));
+    let full = fs::read(logs.join("mail.log.1.gz")).unwrap();
+    fs::write(logs.join("mail.log.1.gz"), &full[..full.len() / 2]).unwrap();
+    let r = run(&cfg);
+    assert_eq!(r.attempts, 0);
+    assert!(
+        r.problems.iter().any(|p| p.contains("mail.log.1.gz")),
+        "{:?}",
+        r.problems
+    );
+    fs::write(logs.join("mail.log.1.gz"), &full).unwrap();
+    let r = run(&cfg);
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_eq!(r.attempts, 60);
+    assert_eq!(totals(&r), reference(&messages(0..120)));
+}

@@ -417,6 +417,10 @@ struct Planned {
     start: u64,
     lines_before: u64,
     how: &'static str,
+    /// What the last run knew of this content when it was read as another file (a plain log
+    /// now compressed): kept when this run cannot read the file, so that the next run still
+    /// starts where the last one stopped instead of at the start.
+    known: Option<state::FileState>,
 }
 
 /// The part of a file to read this run.
@@ -796,7 +800,17 @@ pub fn run(
             Decision::Done { offset, lines } => (offset, lines, "already read", true),
         };
         let keep = done.then(|| probe.state(start, lines_before));
+        let known = match &d {
+            Decision::Rotated { from, .. } => st
+                .files
+                .iter()
+                .filter(|k| &k.path == from)
+                .max_by_key(|k| k.offset)
+                .cloned(),
+            _ => None,
+        };
         planned.push(Planned {
+            known,
             probe,
             keep,
             start,
@@ -1248,10 +1262,9 @@ fn read_new(
             continue;
         }
         match r {
-            ReadPlan::Scan { .. } if failed.contains(&n) => {
-                // read again next run; nothing of it was counted
-            }
-            ReadPlan::Retry => {}
+            // read again next run, nothing of it counted: from where the last run stopped
+            ReadPlan::Scan { .. } if failed.contains(&n) => files.extend(p.known.clone()),
+            ReadPlan::Retry => files.extend(p.known.clone()),
             ReadPlan::Scan { end, lines } => {
                 files.push(p.probe.state(*end, p.lines_before + lines));
             }
