@@ -91,6 +91,12 @@ pub fn validate_ldh(s: &str) -> Result<(), DomainError> {
         if label.starts_with('-') || label.ends_with('-') {
             return Err(DomainError::BadHyphen(label.to_string()));
         }
+        // an A-label must decode (a name written in punycode by hand, or mangled)
+        if let Some(p) = label.strip_prefix("xn--") {
+            if idna::punycode::decode_to_string(p).is_none_or(|u| u.is_empty() || u.is_ascii()) {
+                return Err(DomainError::Idna(label.to_string()));
+            }
+        }
         last = label;
     }
     if labels < 2 {
@@ -136,6 +142,11 @@ mod tests {
             "xn--bcher-kva.example"
         );
         assert_eq!(normalize("müller.de").unwrap(), "xn--mller-kva.de");
+        // an A-label that does not decode, or decodes to plain ASCII, is no name
+        for bad in ["xn--zz.de", "xn--abc-.de", "mail.xn--.de"] {
+            assert!(normalize(bad).is_err(), "{bad}");
+        }
+        assert_eq!(normalize("xn--mller-kva.de").unwrap(), "xn--mller-kva.de");
     }
 
     #[test]
