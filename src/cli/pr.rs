@@ -23,8 +23,8 @@ pub struct PrArgs {
     /// The list file inside the repository.
     #[arg(long, value_name = "NAME")]
     pub file: Option<String>,
-    /// Domains that verify again, one per line (`domain` or `domain verdict`): their entries
-    /// are removed.
+    /// Domains that verify again, one per line (`domain`, or `domain dane-ok|not-dane`):
+    /// their entries are removed.
     #[arg(long, value_name = "FILE")]
     pub recovered: Option<PathBuf>,
     /// Only entries confirmed within this many hours are proposed.
