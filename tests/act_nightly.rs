@@ -1,6 +1,8 @@
 //! The nightly job end to end over real files: incremental reading across growth, rotation,
 //! compression and truncation; crash recovery; the lock; the command line.
 
+mod common;
+
 use danemine::act::config::Config;
 use danemine::act::nightly::{self, NightlyError, Report, RunOptions, Step};
 use danemine::act::state::{Lock, State, StateError};
@@ -779,26 +781,6 @@ fn a_problem_line_in_the_warm_up_is_counted_once() {
     assert!(r3.line_problems.inputs.is_empty(), "{:?}", r3.line_problems);
 }
 
-/// A DNS server on loopback that answers every query SERVFAIL without a reason, as a
-/// validating resolver that has lost its upstream does (with checking disabled too).
-fn servfail_server() -> std::net::SocketAddr {
-    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = sock.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok((n, from)) = sock.recv_from(&mut buf) {
-            if n < 12 {
-                continue;
-            }
-            let mut r = buf[..n].to_vec();
-            r[2] |= 0x80; // a response
-            r[3] = (r[3] & 0xf0) | 0x80 | 2; // recursion available, SERVFAIL
-            let _ = sock.send_to(&r, from);
-        }
-    });
-    addr
-}
-
 /// A nightly run with verification on against `resolver`, over logs with failing domains.
 fn run_verified_against(resolver: &str) -> (Report, String) {
     let d = tempfile::tempdir().unwrap();
@@ -824,7 +806,7 @@ fn run_verified_against(resolver: &str) -> (Report, String) {
 
 #[test]
 fn a_resolver_that_is_down_or_failing_confirms_nothing() {
-    let failing = servfail_server().to_string();
+    let failing = common::servfail_server().to_string();
     // nothing listens on the first; the second fails every query
     for resolver in ["127.0.0.1:9", failing.as_str()] {
         let (r, table) = run_verified_against(resolver);

@@ -3,6 +3,8 @@
 //! MIME message; discovery through the loopback test bed's DNS; delivery by https to a loopback
 //! server and by mail to a sendmail stand-in; never a report about a report.
 
+mod common;
+
 use mail_auth::report::tlsrpt::TlsReport;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -12,6 +14,21 @@ use std::sync::{Arc, Mutex};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_danemine"))
+}
+
+/// `danemine tlsrpt` as the tests' sender.
+fn tlsrpt() -> Command {
+    let mut c = bin();
+    c.args([
+        "tlsrpt",
+        "--organization",
+        "Example Mail",
+        "--contact",
+        "mailto:postmaster@sender.example",
+        "--submitter",
+        "sender.example",
+    ]);
+    c
 }
 
 fn gunzip(b: &[u8]) -> Vec<u8> {
@@ -62,19 +79,8 @@ fn reports_from_generated_logs_match_the_truth_and_the_rfc() {
         .unwrap();
     assert!(st.success());
     let out_dir = d.path().join("reports");
-    let out = bin()
-        .args([
-            "tlsrpt",
-            "--organization",
-            "Example Mail",
-            "--contact",
-            "mailto:postmaster@sender.example",
-            "--submitter",
-            "sender.example",
-            "--sending-ip",
-            "198.51.100.7",
-            "--out-dir",
-        ])
+    let out = tlsrpt()
+        .args(["--sending-ip", "198.51.100.7", "--out-dir"])
         .arg(&out_dir)
         .arg(&log)
         .output()
@@ -412,24 +418,6 @@ fn discovery_and_delivery_by_https_and_mail() {
     assert_eq!(reports_in(&d.path().join("dry")).len(), 2);
 }
 
-/// A DNS server on loopback that answers every query SERVFAIL (also with checking disabled).
-fn servfail_server() -> std::net::SocketAddr {
-    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = sock.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok((n, from)) = sock.recv_from(&mut buf) {
-            if n >= 12 {
-                let mut r = buf[..n].to_vec();
-                r[2] |= 0x80;
-                r[3] = (r[3] & 0xf0) | 0x80 | 2;
-                let _ = sock.send_to(&r, from);
-            }
-        }
-    });
-    addr
-}
-
 /// `--lookup` against a resolver that answers nothing useful: the reports are still written,
 /// and stderr says that no lookup was answered.
 #[test]
@@ -437,18 +425,11 @@ fn lookups_that_all_fail_are_told() {
     let d = tempfile::tempdir().unwrap();
     let out_dir = d.path().join("out");
     let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/postfix-small.log");
-    let out = bin()
+    let out = tlsrpt()
         .args([
-            "tlsrpt",
-            "--organization",
-            "Example Mail",
-            "--contact",
-            "mailto:postmaster@sender.example",
-            "--submitter",
-            "sender.example",
             "--lookup",
             "--resolver",
-            &servfail_server().to_string(),
+            &common::servfail_server().to_string(),
             "--out-dir",
         ])
         .arg(&out_dir)
