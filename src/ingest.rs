@@ -332,6 +332,61 @@ fn mtime_of(f: &File) -> Option<i64> {
     i64::try_from(d.as_secs()).ok()
 }
 
+/// The gzip members of a stream one after another, as `gzip -d` reads them, where zero bytes
+/// after a member (the padding of a tape or a block device) end the stream instead of being
+/// read as a broken member header.
+pub struct GzMembers<R: BufRead> {
+    member: Option<flate2::bufread::GzDecoder<R>>,
+}
+
+impl<R: BufRead> GzMembers<R> {
+    /// Decode the members of `r`.
+    pub fn new(r: R) -> GzMembers<R> {
+        GzMembers {
+            member: Some(flate2::bufread::GzDecoder::new(r)),
+        }
+    }
+}
+
+impl<R: BufRead> Read for GzMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(member) = self.member.as_mut() else {
+                return Ok(0);
+            };
+            let n = member.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // the member ended: another, the end, or padding to its end
+            let Some(done) = self.member.take() else {
+                return Ok(0);
+            };
+            let mut r = done.into_inner();
+            if r.fill_buf()?.first() == Some(&0) {
+                loop {
+                    let b = r.fill_buf()?;
+                    if b.is_empty() {
+                        return Ok(0);
+                    }
+                    if b.iter().any(|&x| x != 0) {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "data after the zero padding of a gzip stream",
+                        ));
+                    }
+                    let k = b.len();
+                    r.consume(k);
+                }
+            }
+            if r.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            self.member = Some(flate2::bufread::GzDecoder::new(r));
+        }
+    }
+}
+
 fn decoder(
     r: Box<dyn BufRead + Send>,
     c: Compression,
@@ -339,7 +394,7 @@ fn decoder(
 ) -> io::Result<Box<dyn Read + Send>> {
     Ok(match c {
         Compression::None => Box::new(r),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
+        Compression::Gzip => Box::new(GzMembers::new(r)),
         Compression::Zstd => Box::new(
             zstd::stream::read::Decoder::with_buffer(r)
                 .map_err(|e| io::Error::new(e.kind(), format!("{name}: zstd: {e}")))?,

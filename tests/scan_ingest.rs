@@ -507,6 +507,38 @@ fn skippable_zstd_frames_unsupported_compression_and_a_byte_order_mark() {
     assert_eq!(domain_counts(&r), domain_counts(&r0));
 }
 
+/// gzip as `gzip -d` reads it: members one after another, and zero padding after the last
+/// (tape or block padding) ends the stream; data after the padding is an error.
+#[test]
+fn gzip_members_and_zero_padding() {
+    let log = interleaved_log(13, 120);
+    let half = log.len() / 2;
+    let cut = log[..half].rfind('\n').unwrap() + 1;
+    let d = tempfile::tempdir().unwrap();
+    let plain = write(d.path(), "a.log", log.as_bytes());
+    let mut two = gzip(&log.as_bytes()[..cut]);
+    two.extend(gzip(&log.as_bytes()[cut..]));
+    let mut padded = two.clone();
+    padded.extend(std::iter::repeat_n(0u8, 100_000));
+    let r0 = scan(&[InputSpec::file(&plain)], &opts());
+    for (name, bytes) in [("two.gz", &two), ("padded.gz", &padded)] {
+        let p = write(d.path(), name, bytes);
+        let r = scan(&[InputSpec::file(&p)], &opts());
+        assert!(!r.problems.has_errors(), "{name}: {}", r.problems.summary());
+        assert_eq!(domain_counts(&r), domain_counts(&r0), "{name}");
+    }
+    let mut bad = padded;
+    bad.extend_from_slice(b"junk");
+    let p = write(d.path(), "bad.gz", &bad);
+    let r = scan(&[InputSpec::file(&p)], &opts());
+    assert!(
+        r.problems.summary().contains("zero padding"),
+        "{}",
+        r.problems.summary()
+    );
+    assert_eq!(domain_counts(&r), domain_counts(&r0));
+}
+
 #[test]
 fn truncated_gzip_names_the_file_and_other_files_still_count() {
     let log = interleaved_log(5, 300);

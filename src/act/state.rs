@@ -296,7 +296,7 @@ pub fn decompressed(path: &Path) -> io::Result<Box<dyn Read>> {
     let f = File::open(path)?;
     let r = io::BufReader::new(f);
     Ok(match detect(&magic) {
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
+        Compression::Gzip => Box::new(crate::ingest::GzMembers::new(r)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),
         Compression::None => Box::new(r),
     })
