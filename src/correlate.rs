@@ -173,6 +173,8 @@ struct Conn {
     ssl_error: bool,
     /// Some delivery or queue note already used this connection.
     used: bool,
+    /// The queue id of the message that used it: its other recipients' lines share it.
+    used_by: Buf,
 }
 
 impl Conn {
@@ -195,6 +197,21 @@ impl Conn {
         self.verify_failed = false;
         self.ssl_error = false;
         self.used = false;
+        self.used_by.set(None);
+    }
+
+    /// Mark the connection used by message `qid`.
+    fn use_for(&mut self, qid: &str) {
+        self.used = true;
+        self.used_by.set(Some(qid));
+    }
+
+    /// Whether a delivery of message `qid` (with `conn_use=` when `reused`) took place on this
+    /// connection as far as its state goes: one not used yet, the same message's next
+    /// recipient, or a connection Postfix says it reused. Any other delivery after the first
+    /// had a connection of its own, whose lines are not this one's.
+    fn serves(&self, qid: &str, reused: bool) -> bool {
+        !self.used || reused || self.used_by.get() == Some(qid)
     }
 
     #[inline]
@@ -382,7 +399,13 @@ impl PostfixState {
         let Some(rule) = g.postfix.rule(text) else {
             return;
         };
-        let conn = self.conn.as_mut();
+        // the connection whose lines came just before: one not used by another message yet,
+        // and to the host the note names, if it names one
+        let named = text_target(text);
+        let conn = self
+            .conn
+            .as_mut()
+            .filter(|c| c.serves(qid, false) && named.as_ref().is_none_or(|t| c.same_target(t)));
         let (evidence, eclass) = conn
             .as_ref()
             .map(|c| (c.dane_evidence, c.evidence_class))
@@ -390,7 +413,7 @@ impl PostfixState {
         let outcome = apply_rule(rule, level.implies_dane(), evidence, eclass);
         let p = match conn {
             Some(c) => {
-                c.used = true;
+                c.use_for(qid);
                 Pending {
                     qid: qid.to_string(),
                     at_input: at.input,
@@ -412,9 +435,9 @@ impl PostfixState {
                 time: at.time,
                 text: at.text.to_string(),
                 outcome,
-                host: None,
-                addr: None,
-                port: None,
+                host: named.map(|t| t.host.to_string()),
+                addr: named.and_then(|t| t.addr).map(str::to_string),
+                port: named.and_then(|t| t.port),
                 proto: None,
                 cipher: None,
             },
@@ -484,7 +507,10 @@ impl PostfixState {
             None
         };
         let target = d.relay.or(text_host);
-        let matched = self.matching_conn(target.as_ref(), d.text).is_some();
+        let reused = d.conn_use.is_some();
+        let matched = self
+            .matching_conn(target.as_ref(), d.text)
+            .is_some_and(|c| c.serves(d.qid, reused));
         // classification reads the connection as it was before this delivery marks it used
         let conn = if matched { self.conn.as_ref() } else { None };
         let outcome = classify_delivery(g, level, d, field, conn);
@@ -515,7 +541,7 @@ impl PostfixState {
         });
         if matched {
             if let Some(c) = self.conn.as_mut() {
-                c.used = true;
+                c.use_for(d.qid);
             }
         }
     }
@@ -998,6 +1024,55 @@ mod tests {
     impl Emit for Sink {
         fn attempt(&mut self, _: &AttemptRef<'_>) {}
         fn problem(&mut self, _: u32, _: u64, _: &'static str, _: &str) {}
+    }
+
+    /// A connection's lines belong to the deliveries over it: another message's delivery
+    /// without `conn_use=` had a connection of its own (found by a review: a timeout twenty
+    /// minutes later inherited an old num=65 and counted as a DANE failure); a non-final note
+    /// takes the connection only when it is to the host the note names.
+    #[test]
+    fn a_used_connection_is_not_the_next_messages() {
+        use crate::model::FailureClass::CertMismatch;
+        let p = |t: &str, m: &str| format!("2026-11-01T10:{t}Z h postfix/smtp[1001]: {m}\n");
+        let to = |q: &str, r: &str, tail: &str| {
+            format!("{q}: to=<{r}>, relay=mx.nc.example[192.0.2.3]:25, {tail}delay=1, delays=0/0/0/1, dsn=4.7.5, status=deferred (Server certificate not verified)")
+        };
+        let log = [
+            p("00:00", "CA certificate verification failed for mx.nc.example[192.0.2.3]:25: num=65:no matching DANE TLSA records"),
+            p("00:00", "Untrusted TLS connection established to mx.nc.example[192.0.2.3]:25: TLSv1.3 with cipher X (256/256 bits)"),
+            p("00:00", &to("ABF003", "u@nc.example", "")),
+            // the same message's next recipient, on the same connection
+            p("00:01", &to("ABF003", "v@nc.example", "")),
+            // another message, later: a connection of its own that timed out
+            p("20:00", "ABF004: to=<v@nc.example>, relay=none, delay=30, delays=0/0/30/0, dsn=4.4.1, status=deferred (connect to mx.nc.example[192.0.2.3]:25: Connection timed out)"),
+            // another message over the cached connection: conn_use= says so
+            p("21:00", &to("ABF006", "x@nc.example", "conn_use=2, ")),
+            // a note naming another host than the connection's
+            p("22:00", "ABF005: TLS is required, but was not offered by host mx1.ne.example[192.0.2.9]"),
+            p("22:01", "ABF005: to=<u@ne.example>, relay=mx2.ne.example[192.0.2.10]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)"),
+        ]
+        .concat();
+        let opts = crate::scan::ScanOptions {
+            tls_level: crate::classify::TlsLevel::May,
+            ..crate::scan::ScanOptions::default()
+        };
+        let (a, _) = crate::scan::trace(&log, &opts).unwrap();
+        let got: Vec<(&str, Option<&str>, DaneOutcome)> = a
+            .iter()
+            .map(|x| (x.domain.as_str(), x.mx_host.as_deref(), x.outcome))
+            .collect();
+        let nc = Some("mx.nc.example");
+        assert_eq!(
+            got,
+            [
+                ("nc.example", nc, DaneOutcome::Failed(CertMismatch)),
+                ("nc.example", nc, DaneOutcome::Failed(CertMismatch)),
+                ("nc.example", nc, DaneOutcome::Unknown),
+                ("nc.example", nc, DaneOutcome::Failed(CertMismatch)),
+                ("ne.example", Some("mx1.ne.example"), DaneOutcome::Unknown),
+                ("ne.example", Some("mx2.ne.example"), DaneOutcome::NotDane),
+            ]
+        );
     }
 
     proptest::proptest! {
