@@ -699,8 +699,14 @@ pub fn generate(spec: &GenSpec, log: &mut dyn Write) -> io::Result<Truth> {
                 continue;
             }
             if r.pct(3) {
-                // the process exits; a new one gets a fresh pid (pids are reused serially)
-                pids[p] = 20_000 + (r.below(30_000) as u32);
+                // the process exits; a new one gets a fresh pid (pids are reused serially, but
+                // never held by two live processes at once)
+                pids[p] = loop {
+                    let pid = 20_000 + (r.below(30_000) as u32);
+                    if !pids.contains(&pid) {
+                        break pid;
+                    }
+                };
             }
             let di = picker.pick(&mut r);
             let lines = match spec.format {
