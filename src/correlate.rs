@@ -654,6 +654,10 @@ fn classify_delivery(
         return match (trust, conn) {
             _ if verified_dane => DaneOutcome::Verified,
             (Some(Trust::Verified), _) => DaneOutcome::NotDane,
+            // unusable TLSA records: Postfix went on without DANE, and the message went
+            (Some(_), Some(c)) if c.evidence_class == Some(FailureClass::TlsaUnusable) => {
+                DaneOutcome::NotDane
+            }
             (Some(_), Some(c)) if c.dane_evidence => DaneOutcome::Unknown,
             (Some(_), _) => DaneOutcome::NotDane,
             (None, _) if field_dane => DaneOutcome::Verified,
@@ -666,7 +670,9 @@ fn classify_delivery(
         return DaneOutcome::Verified;
     }
     if let (Some(c), Some(class)) = (conn, eclass) {
-        if c.dane_evidence {
+        // (unusable TLSA records refuse nothing: Postfix goes on without DANE, so a deferral
+        // for another reason, such as greylisting, is not theirs)
+        if c.dane_evidence && class != FailureClass::TlsaUnusable {
             return DaneOutcome::Failed(class);
         }
     }
@@ -1046,6 +1052,32 @@ mod tests {
     impl Emit for Sink {
         fn attempt(&mut self, _: &AttemptRef<'_>) {}
         fn problem(&mut self, _: u32, _: u64, _: &'static str, _: &str) {}
+    }
+
+    /// A TLSRPT `tlsa_invalid` line says the TLSA records were unusable: Postfix went on
+    /// without DANE, so a message sent over that connection is not DANE, and a deferral for
+    /// another reason (greylisting) is no `tlsa-unusable` failure.
+    #[test]
+    fn unusable_tlsa_refuses_nothing() {
+        let l = |pid: u32, m: &str| format!("2026-11-01T10:00:00Z h postfix/smtp[{pid}]: {m}\n");
+        let tls = |pid, h: &str| {
+            l(pid, &format!("Untrusted TLS connection established to {h}[192.0.2.1]:25: TLSv1.3 with cipher X (256/256 bits)"))
+        };
+        let rpt = |pid, h: &str| {
+            l(pid, &format!("TLSRPT: status=failure, domain=x, receiving_mx={h}[192.0.2.1], failure_type=tlsa_invalid"))
+        };
+        let log = [
+            tls(700, "mx.r.example"),
+            rpt(700, "mx.r.example"),
+            l(700, "ABC010: to=<u@r.example>, relay=mx.r.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)"),
+            rpt(601, "mx.s.example"),
+            tls(601, "mx.s.example"),
+            l(601, "ABC011: to=<u@s.example>, relay=mx.s.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=4.2.0, status=deferred (host mx.s.example[192.0.2.1] said: 450 4.2.0 Greylisted (in reply to RCPT TO command))"),
+        ]
+        .concat();
+        let (a, _) = crate::scan::trace(&log, &crate::scan::ScanOptions::default()).unwrap();
+        let got: Vec<DaneOutcome> = a.iter().map(|x| x.outcome).collect();
+        assert_eq!(got, [DaneOutcome::NotDane, DaneOutcome::NotDane]);
     }
 
     /// Queue ids of both Postfix shapes and of every length keep distinct keys.
