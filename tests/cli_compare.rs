@@ -116,17 +116,22 @@ fn danefail_help_offers_no_url() {
     }
 }
 
+/// `danemine compare` of the sample against the list `list`.
+fn compare_with(list: &std::path::Path) -> std::process::Output {
+    bin()
+        .args(["compare", "--danefail"])
+        .arg(list)
+        .arg(sample())
+        .output()
+        .unwrap()
+}
+
 /// A missing list is named once, with its reason once.
 #[test]
 fn a_missing_list_is_told_once() {
     let d = tempfile::tempdir().unwrap();
     let list = d.path().join("dane_fail_list.dat");
-    let out = bin()
-        .args(["compare", "--danefail"])
-        .arg(&list)
-        .arg(sample())
-        .output()
-        .unwrap();
+    let out = compare_with(&list);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     let reason = std::fs::read(&list).unwrap_err().to_string();
@@ -139,12 +144,7 @@ fn a_list_that_is_not_utf8_names_its_line() {
     let d = tempfile::tempdir().unwrap();
     let list = d.path().join("dane_fail_list.dat");
     std::fs::write(&list, b"example.org\ncaf\xe9.example\n").unwrap();
-    let out = bin()
-        .args(["compare", "--danefail"])
-        .arg(&list)
-        .arg(sample())
-        .output()
-        .unwrap();
+    let out = compare_with(&list);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("dane_fail_list.dat:2: not UTF-8"), "{err}");

@@ -302,15 +302,8 @@ fn discovery_and_delivery_by_https_and_mail() {
     text += &l("10:00:05", 4, "AB123456A: to=<u@ta.dane.test>, relay=mx-ta.dane.test[127.0.61.2]:25, delay=1, delays=0/0/1/0, dsn=2.0.0, status=sent (250 ok)");
     std::fs::write(&log, text).unwrap();
     let out_dir = d.path().join("reports");
-    let out = bin()
+    let out = tlsrpt()
         .args([
-            "tlsrpt",
-            "--organization",
-            "Example Mail",
-            "--contact",
-            "mailto:postmaster@sender.example",
-            "--submitter",
-            "sender.example",
             "--resolver",
             "127.0.60.1:5301",
             "--deliver",
