@@ -2,6 +2,8 @@
 //! section with dates and evidence, recovered blocks removed, commits in the list's style, the
 //! PR body, pushing only when asked (to a local bare repository).
 
+mod common;
+
 use danemine::act::pr::{prepare, PrOptions};
 use danemine::act::store::Entry;
 use danemine::danefail::list::{List, Section};
@@ -27,17 +29,7 @@ fn git(repo: &Path, args: &[&str]) -> String {
 
 fn clone_at_talk(dir: &Path) -> PathBuf {
     let repo = dir.join("list");
-    let bundle = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/danefail/danefail-list-history.bundle");
-    assert!(Command::new("git")
-        .args(["clone", "-q"])
-        .arg(&bundle)
-        .arg(&repo)
-        .status()
-        .unwrap()
-        .success());
-    git(&repo, &["config", "user.name", "danemine test"]);
-    git(&repo, &["config", "user.email", "test@example.org"]);
+    common::clone_danefail_list(&repo);
     // the list as it stood on 2018-10-02 (147 entries), as a local branch
     let id = git(
         &repo,

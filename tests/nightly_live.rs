@@ -3,6 +3,8 @@
 //! recovers is removed on the next run; a protected domain never appears; a domain that fails
 //! in the logs but verifies live never enters.
 
+mod common;
+
 use danemine::act::config::Config;
 use danemine::act::nightly::{self, LiveVerifier, RunOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -138,28 +140,7 @@ fn nightly_confirms_live_removes_recovered_and_protects() {
     std::fs::write(dir.join("logs/mail.log"), &log).unwrap();
     // a clone of the real danefail list, for the branch nightly prepares
     let list = dir.join("list");
-    let bundle = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/danefail/danefail-list-history.bundle");
-    assert!(Command::new("git")
-        .args(["clone", "-q"])
-        .arg(&bundle)
-        .arg(&list)
-        .status()
-        .unwrap()
-        .success());
-    for kv in [
-        ["user.name", "danemine test"],
-        ["user.email", "test@example.org"],
-    ] {
-        assert!(Command::new("git")
-            .arg("-C")
-            .arg(&list)
-            .arg("config")
-            .args(kv)
-            .status()
-            .unwrap()
-            .success());
-    }
+    common::clone_danefail_list(&list);
     let danefail = format!(
         "[danefail]\nrepo = \"{}\"\npull_request = true\n",
         list.display()

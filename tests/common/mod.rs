@@ -1,5 +1,8 @@
 //! Pieces shared by several test files.
 
+// (each test file that has `mod common` uses some of them)
+#![allow(dead_code)]
+
 /// A DNS server on loopback that answers every query SERVFAIL without a reason (also with
 /// checking disabled), as a validating resolver that has lost its upstream does.
 pub fn servfail_server() -> std::net::SocketAddr {
@@ -18,4 +21,35 @@ pub fn servfail_server() -> std::net::SocketAddr {
         }
     });
     addr
+}
+
+/// A clone of the real danefail list history (../shared) at `repo`, with a committer set.
+pub fn clone_danefail_list(repo: &std::path::Path) {
+    let bundle = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/danefail/danefail-list-history.bundle");
+    let git = |args: &[&std::ffi::OsStr]| {
+        let st = std::process::Command::new("git")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "git {args:?}");
+    };
+    git(&[
+        "clone".as_ref(),
+        "-q".as_ref(),
+        bundle.as_os_str(),
+        repo.as_os_str(),
+    ]);
+    for (k, v) in [
+        ("user.name", "danemine test"),
+        ("user.email", "test@example.org"),
+    ] {
+        git(&[
+            "-C".as_ref(),
+            repo.as_os_str(),
+            "config".as_ref(),
+            k.as_ref(),
+            v.as_ref(),
+        ]);
+    }
 }
