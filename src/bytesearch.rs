@@ -8,7 +8,7 @@
 //! `SET` holds the bytes looked for (one to four); a search finds the first (or last) byte of
 //! `s` that is any of them.
 //!
-//! [`newline_bitmap`] is the one search over a whole chunk: its line ends, found in one pass.
+//! [`bitmap_into`] is the one search over a whole chunk: its line ends, found in one pass.
 
 /// Bit `i` of the result is set when `block[i]` is one of `set`.
 #[cfg(target_arch = "x86_64")]
@@ -263,21 +263,14 @@ pub fn rfind(s: &[u8], b: u8) -> Option<usize> {
     rfind_any(s, [b])
 }
 
-/// The line ends (`\n`) of a whole chunk as a bitmap: bit `i % 64` of word `i / 64` is set
-/// when `s[i]` is a newline. A chunk's lines are a few hundred bytes long, so a search per
-/// line (memchr) pays its set-up and tail code on every line; one pass over the chunk, 64
-/// bytes a step with the widest compare the CPU has, then costs a few instructions a line.
-/// Also tells, from the same pass, whether `s` holds a NUL byte and whether it is all ASCII.
-/// The bitmap is the start of `out` that it returns.
-pub fn newline_bitmap<'w>(s: &[u8], out: &'w mut Vec<u64>) -> (&'w [u64], ChunkBytes) {
-    // every word is written below: only words that `out` never had are zero-filled, and `out`
-    // is not shortened, so that a buffer reused for chunks of about one size is not filled
-    // again whenever a chunk is a little longer than the one before
-    let words = s.len().div_ceil(64);
-    if out.len() < words {
-        out.resize(words, 0);
-    }
-    let out = &mut out[..words];
+/// The line ends (`\n`) of `s` as a bitmap in `out`, which has one word per 64 bytes of `s`
+/// (the last one possibly partial): bit `i % 64` of word `i / 64` is set when `s[i]` is a
+/// newline. Lines are a few hundred bytes long, so a search per line (memchr) pays its set-up
+/// and tail code on every line; one pass, 64 bytes a step with the widest compare the CPU
+/// has, then costs a few instructions a line. Also tells, from the same pass, whether `s`
+/// holds a NUL byte and whether it is all ASCII.
+fn bitmap_into(s: &[u8], out: &mut [u64]) -> ChunkBytes {
+    debug_assert_eq!(out.len(), s.len().div_ceil(64));
     let full = s.len() / 64;
     let mut done = 0;
     let mut bytes = ChunkBytes {
@@ -303,10 +296,126 @@ pub fn newline_bitmap<'w>(s: &[u8], out: &'w mut Vec<u64>) -> (&'w [u64], ChunkB
         bytes.nul |= b.nul;
         bytes.ascii &= b.ascii;
     }
-    (out, bytes)
+    bytes
 }
 
-/// What [`newline_bitmap`] saw of a chunk's bytes besides its newlines.
+/// Bytes of a chunk that [`LineEnds`] searches at a time.
+const PIECE: usize = 16 << 10;
+
+/// The line ends of a chunk found piece by piece, as its lines are read, rather than in one
+/// pass before them: reading a piece's line ends asks the memory for the bytes two pieces
+/// ahead, so that they come in while the lines before them are parsed (in a memory-mapped file, the first
+/// pass over the bytes waits for memory otherwise). Tells whether the bytes searched so far
+/// are all ASCII without NUL (`clean`), and, once [`finish`](Self::finish)ed, the whole
+/// chunk's [`ChunkBytes`].
+pub struct LineEnds<'a> {
+    s: &'a [u8],
+    words: &'a mut [u64],
+    /// Words searched at a time.
+    piece: usize,
+    /// Words searched so far.
+    filled: usize,
+    /// Index of the word that `bits` is what is left of.
+    at: usize,
+    bits: u64,
+    bytes: ChunkBytes,
+}
+
+impl<'a> LineEnds<'a> {
+    /// The line ends of `s`, with `buf` as the bitmap's storage (kept between chunks).
+    pub fn new(s: &'a [u8], buf: &'a mut Vec<u64>) -> LineEnds<'a> {
+        LineEnds::with_piece(s, buf, PIECE / 64)
+    }
+
+    /// [`new`](Self::new), searching `piece` words (64 bytes each) at a time.
+    fn with_piece(s: &'a [u8], buf: &'a mut Vec<u64>, piece: usize) -> LineEnds<'a> {
+        let words = s.len().div_ceil(64);
+        if buf.len() < words {
+            buf.resize(words, 0);
+        }
+        let mut e = LineEnds {
+            s,
+            words: &mut buf[..words],
+            piece: piece.max(1),
+            filled: 0,
+            at: 0,
+            bits: 0,
+            bytes: ChunkBytes {
+                nul: false,
+                ascii: true,
+            },
+        };
+        e.fill();
+        e.bits = e.words.first().copied().unwrap_or(0);
+        e
+    }
+
+    /// Search the next piece; false when every piece is searched.
+    fn fill(&mut self) -> bool {
+        let from = self.filled;
+        if from >= self.words.len() {
+            return false;
+        }
+        let to = (from + self.piece).min(self.words.len());
+        let end = (64 * to).min(self.s.len());
+        let b = bitmap_into(&self.s[64 * from..end], &mut self.words[from..to]);
+        self.bytes.nul |= b.nul;
+        self.bytes.ascii &= b.ascii;
+        self.filled = to;
+        true
+    }
+
+    /// Every byte searched so far is ASCII and none is NUL; true of each byte before the
+    /// last line end returned.
+    pub fn clean(&self) -> bool {
+        self.bytes.ascii && !self.bytes.nul
+    }
+
+    /// Search the rest of the chunk; what its bytes hold.
+    pub fn finish(&mut self) -> ChunkBytes {
+        while self.fill() {}
+        self.bytes
+    }
+}
+
+/// Ask the memory for the cache line of `s[at]`, if `at` lies in `s`.
+#[inline(always)]
+fn prefetch_at(s: &[u8], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if at < s.len() {
+        // SAFETY: a hint only; the address lies in `s`.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                s.as_ptr().add(at).cast::<i8>(),
+            );
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (s, at);
+}
+
+impl Iterator for LineEnds<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.bits == 0 {
+            self.at += 1;
+            // one cache line asked for per 64 bytes read: two pieces ahead, it is in by the
+            // time its piece is searched
+            prefetch_at(self.s, 64 * (self.at + 2 * self.piece));
+            if self.at >= self.filled && !self.fill() {
+                return None;
+            }
+            self.bits = *self.words.get(self.at)?;
+        }
+        let i = 64 * self.at + self.bits.trailing_zeros() as usize;
+        self.bits &= self.bits - 1;
+        Some(i)
+    }
+}
+
+/// What [`bitmap_into`] saw of a chunk's bytes besides its newlines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkBytes {
     /// Some byte is NUL.
@@ -329,7 +438,7 @@ fn block_masks_portable(s: &[u8], at: usize) -> (u64, ChunkBytes) {
     (m, ChunkBytes { nul, ascii })
 }
 
-/// [`newline_bitmap`]'s full blocks with AVX-512BW: one compare per 64 bytes.
+/// [`bitmap_into`]'s full blocks with AVX-512BW: one compare per 64 bytes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512bw")]
 unsafe fn bitmap_avx512(s: &[u8], out: &mut [u64]) -> ChunkBytes {
@@ -354,7 +463,7 @@ unsafe fn bitmap_avx512(s: &[u8], out: &mut [u64]) -> ChunkBytes {
     }
 }
 
-/// [`newline_bitmap`]'s full blocks with AVX2: two compares per 64 bytes.
+/// [`bitmap_into`]'s full blocks with AVX2: two compares per 64 bytes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn bitmap_avx2(s: &[u8], out: &mut [u64]) -> ChunkBytes {
@@ -387,39 +496,6 @@ unsafe fn bitmap_avx2(s: &[u8], out: &mut [u64]) -> ChunkBytes {
     ChunkBytes {
         nul: _mm256_movemask_epi8(nul) != 0,
         ascii: _mm256_movemask_epi8(any) == 0,
-    }
-}
-
-/// The positions of the set bits of a [`newline_bitmap`], in order.
-pub struct Newlines<'a> {
-    words: &'a [u64],
-    /// Index of the word that `bits` is what is left of.
-    at: usize,
-    bits: u64,
-}
-
-impl<'a> Newlines<'a> {
-    pub fn new(words: &'a [u64]) -> Newlines<'a> {
-        Newlines {
-            words,
-            at: 0,
-            bits: words.first().copied().unwrap_or(0),
-        }
-    }
-}
-
-impl Iterator for Newlines<'_> {
-    type Item = usize;
-
-    #[inline]
-    fn next(&mut self) -> Option<usize> {
-        while self.bits == 0 {
-            self.at += 1;
-            self.bits = *self.words.get(self.at)?;
-        }
-        let i = 64 * self.at + self.bits.trailing_zeros() as usize;
-        self.bits &= self.bits - 1;
-        Some(i)
     }
 }
 
@@ -475,18 +551,27 @@ mod tests {
             s in proptest::collection::vec(proptest::sample::select(vec![b'\n', b'a', 0, 0x8a, 0xff]), 0..400),
         ) {
             let want: Vec<usize> = s.iter().enumerate().filter(|(_, &c)| c == b'\n').map(|(i, _)| i).collect();
-            // a buffer left longer, or shorter, by an earlier chunk
-            let mut buf = vec![7u64; 3];
-            let (words, bytes) = newline_bitmap(&s, &mut buf);
-            let mut longer = vec![u64::MAX; 9];
-            let (longer_words, longer_bytes) = newline_bitmap(&s, &mut longer);
-            prop_assert_eq!(longer_bytes, bytes);
-            prop_assert_eq!(longer_words, words);
-            prop_assert_eq!(words.len(), s.len().div_ceil(64));
-            prop_assert_eq!(Newlines::new(words).collect::<Vec<_>>(), want);
             let seen = |b: &[u8]| ChunkBytes { nul: b.contains(&0), ascii: b.is_ascii() };
-            prop_assert_eq!(bytes, seen(&s));
-            // each vector path this CPU has, whichever `newline_bitmap` picked
+            // one word at a time, a few, or all at once; with a buffer left longer, or
+            // shorter, by an earlier chunk
+            for (piece, fill) in [(1, u64::MAX), (3, 7), (PIECE / 64, 0)] {
+                let mut buf = vec![fill; piece * 2];
+                let mut ends = LineEnds::with_piece(&s, &mut buf, piece);
+                let mut got = Vec::new();
+                while let Some(i) = ends.next() {
+                    // what `clean` says holds of every byte up to the line end returned
+                    if ends.clean() {
+                        prop_assert!(s[..=i].iter().all(|&c| c != 0 && c.is_ascii()));
+                    }
+                    got.push(i);
+                }
+                prop_assert_eq!(&got, &want);
+                prop_assert_eq!(ends.finish(), seen(&s));
+                prop_assert_eq!(ends.clean(), s.iter().all(|&c| c != 0 && c.is_ascii()));
+            }
+            let mut words = vec![u64::MAX; s.len().div_ceil(64)];
+            prop_assert_eq!(bitmap_into(&s, &mut words), seen(&s));
+            // each vector path this CPU has, whichever `bitmap_into` picked
             #[cfg(target_arch = "x86_64")]
             {
                 let full = s.len() / 64;
@@ -511,6 +596,34 @@ mod tests {
                 prop_assert_eq!(m, words.get(k).copied().unwrap_or(0));
                 prop_assert_eq!(z, seen(s.get(64 * k..(64 * k + 64).min(s.len())).unwrap_or_default()));
             }
+        }
+    }
+
+    proptest! {
+        /// In mostly-ASCII text with at most one other byte, the line ends found piece by
+        /// piece stay `clean` exactly up to the piece that holds that byte.
+        #[test]
+        fn line_ends_are_clean_up_to_the_first_other_byte(
+            mut s in proptest::collection::vec(proptest::sample::select(vec![b'\n', b'a', b'b']), 0..1500),
+            at in any::<proptest::sample::Index>(),
+            other in proptest::option::of(proptest::sample::select(vec![0u8, 0xc3])),
+            piece in 1usize..5,
+        ) {
+            let bad = match (other, s.is_empty()) {
+                (Some(c), false) => {
+                    let i = at.index(s.len());
+                    s[i] = c;
+                    Some(i)
+                }
+                _ => None,
+            };
+            let mut buf = Vec::new();
+            let mut ends = LineEnds::with_piece(&s, &mut buf, piece);
+            while let Some(i) = ends.next() {
+                let searched = (64 * piece * (i / (64 * piece) + 1)).min(s.len());
+                prop_assert_eq!(ends.clean(), bad.is_none_or(|b| b >= searched), "line end {}", i);
+            }
+            prop_assert_eq!(ends.clean(), bad.is_none());
         }
     }
 

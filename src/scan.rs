@@ -848,18 +848,10 @@ impl Engine {
             static ENDS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         let mut buf = ENDS.with(|e| std::mem::take(&mut *e.borrow_mut()));
-        let (words, bytes) = crate::bytesearch::newline_bitmap(chunk, &mut buf);
-        out.ascii = bytes.ascii;
-        let whole = if bytes.nul {
-            None
-        } else if bytes.ascii {
-            debug_assert!(chunk.is_ascii());
-            // SAFETY: the pass that found the newlines saw no byte above 0x7f in `chunk`, and
-            // ASCII is valid UTF-8.
-            Some(unsafe { std::str::from_utf8_unchecked(chunk) })
-        } else {
-            simdutf8::basic::from_utf8(chunk).ok()
-        };
+        let mut ends = crate::bytesearch::LineEnds::new(chunk, &mut buf);
+        // What the chunk as a whole is, once a line is not ASCII (or holds a NUL): until then
+        // each line lies in the part searched so far, all ASCII, and needs no check.
+        let mut whole: Option<Option<&str>> = None;
         let mut memo = LineMemo::default();
         // a UTF-8 byte order mark before an input's first line is not part of it
         let mut start = if at == 0 && chunk.starts_with(&[0xef, 0xbb, 0xbf]) {
@@ -868,7 +860,6 @@ impl Engine {
             0
         };
         let mut rel = 0u64;
-        let mut ends = crate::bytesearch::Newlines::new(words);
         while start < chunk.len() {
             let end = ends.next().unwrap_or(chunk.len());
             rel += 1;
@@ -901,15 +892,21 @@ impl Engine {
                 out.problems.add(ctx.input, rel, "too-long", &text);
                 continue;
             }
+            if whole.is_none() && !ends.clean() {
+                // the chunk holds a byte above 0x7f or a NUL: it is checked as a whole
+                let bytes = ends.finish();
+                whole = Some(if bytes.nul {
+                    None
+                } else {
+                    simdutf8::basic::from_utf8(chunk).ok()
+                });
+            }
             let cut = match whole {
-                // SAFETY: every byte range of an all-ASCII chunk is valid UTF-8 (the range
-                // itself is checked to lie in the chunk)
-                Some(w) if out.ascii => w
-                    .as_bytes()
-                    .get(from..to)
-                    .map(|b| unsafe { std::str::from_utf8_unchecked(b) }),
-                Some(w) => w.get(from..to),
-                None => None,
+                // SAFETY: the bytes up to the line's end are all ASCII (`ends.clean()`), and
+                // ASCII is valid UTF-8
+                None => Some(unsafe { std::str::from_utf8_unchecked(raw) }),
+                Some(Some(w)) => w.get(from..to),
+                Some(None) => None,
             };
             let line = match cut {
                 Some(l) => l,
@@ -946,6 +943,8 @@ impl Engine {
             });
             latest = i64::MIN;
         }
+        out.ascii = ends.finish().ascii;
+        drop(ends);
         out.lines = rel;
         out.latest = latest;
         ENDS.with(|e| *e.borrow_mut() = buf);
