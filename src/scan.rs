@@ -944,7 +944,6 @@ impl Engine {
             latest = i64::MIN;
         }
         out.ascii = ends.finish().ascii;
-        drop(ends);
         out.lines = rel;
         out.latest = latest;
         ENDS.with(|e| *e.borrow_mut() = buf);
