@@ -244,3 +244,92 @@ fn a_detached_clone_is_left_where_it_was() {
     );
     assert_eq!(git(&repo, &["rev-parse", "HEAD"]), before);
 }
+
+/// A confirmed domain is proposed once: one on the main list is left alone (`already_listed`);
+/// one on the partial list is moved by the commit that adds its block, so that it is never on
+/// both lists. `misbegotten.net` is the only domain of its partial block (the block goes with
+/// it); `bimify.app` shares its block with 17 others (the block stays).
+#[test]
+fn a_domain_on_either_list_is_not_listed_twice() {
+    let d = tempfile::tempdir().unwrap();
+    let repo = clone_at_talk(d.path());
+    let partial_before = git(&repo, &["show", "talk:partial_fail_list.dat"]);
+    assert!(partial_before.contains("\nmisbegotten.net\n"));
+    let on_main = entry(
+        "stansoft.bg",
+        FailureClass::CertMismatch,
+        "eufront.stansoft.bg",
+    );
+    let moved = entry(
+        "misbegotten.net",
+        FailureClass::CertMismatch,
+        "mail.misbegotten.net",
+    );
+    let shared = entry(
+        "bimify.app",
+        FailureClass::CertMismatch,
+        "astrid.strebsjig.net",
+    );
+    let opts = PrOptions {
+        file: "dane_fail_list.dat".into(),
+        branch: Some("danemine/once".into()),
+        date: "2026-11-28".into(),
+        push: None,
+        verify_hint: String::new(),
+    };
+    let out =
+        prepare::<List>(&repo, &opts, &[&on_main, &moved, &shared], &BTreeMap::new()).unwrap();
+    assert_eq!(out.already_listed, ["stansoft.bg"]);
+    let main = List::parse(
+        &git(&repo, &["show", "danemine/once:dane_fail_list.dat"]),
+        "main",
+    )
+    .unwrap();
+    let partial_text = git(&repo, &["show", "danemine/once:partial_fail_list.dat"]);
+    let partial = List::parse(&partial_text, "partial").unwrap();
+    for dom in ["misbegotten.net", "bimify.app"] {
+        assert_eq!(
+            main.entries().iter().filter(|e| **e == dom).count(),
+            1,
+            "{dom}"
+        );
+        assert!(
+            !partial.domains().contains(dom),
+            "{dom} still on the partial list"
+        );
+    }
+    assert_eq!(
+        main.entries()
+            .iter()
+            .filter(|e| **e == "stansoft.bg")
+            .count(),
+        1
+    );
+    assert_eq!(main.domains().len(), 147 + 2);
+    assert_eq!(partial.domains().len(), 19 - 2);
+    // the emptied partial block went whole; the shared one kept its header and evidence
+    assert!(
+        !partial_text.contains("mail.misbegotten.net"),
+        "{partial_text}"
+    );
+    assert!(partial_text.contains("## astrid.strebsjig.net\n# 2018-08-21\n"));
+    assert!(
+        partial_text.contains("#\nstrebsjig.net\necdba.nl\n"),
+        "{partial_text}"
+    );
+    // each move is in the commit that adds the block: both files change together
+    for (id, subject) in &out.commits {
+        let files = git(&repo, &["show", "--format=", "--name-only", id]);
+        assert!(
+            files.contains("dane_fail_list.dat") && files.contains("partial_fail_list.dat"),
+            "{subject}: {files}"
+        );
+    }
+    assert_eq!(out.commits.len(), 2);
+    assert!(
+        out.body.contains("Moved from `partial_fail_list.dat`")
+            && out.body.contains("`misbegotten.net`"),
+        "{}",
+        out.body
+    );
+}

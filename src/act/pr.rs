@@ -101,6 +101,9 @@ pub struct Addition {
     pub date: String,
     pub evidence: Vec<String>,
     pub domains: Vec<String>,
+    /// Of `domains`, those on the partial list (`partial_fail_list.dat` beside the list file):
+    /// the commit that adds the block takes them off the partial list (see [`prepare`]).
+    pub from_partial: Vec<String>,
     /// Latest confirmation (Unix seconds).
     pub confirmed_at: i64,
 }
@@ -144,6 +147,7 @@ pub fn group_additions(entries: &[&Entry]) -> Vec<Addition> {
                 date: super::writers::date(e.confirmed_at),
                 evidence: Vec::new(),
                 domains: Vec::new(),
+                from_partial: Vec::new(),
                 confirmed_at: e.confirmed_at,
             });
         a.domains.push(d);
@@ -318,6 +322,18 @@ pub fn render_body(
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            if !a.from_partial.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "Moved from `{}` (some MX hosts failing): every MX host fails now: {}\n",
+                    crate::danefail::history::PARTIAL,
+                    a.from_partial
+                        .iter()
+                        .map(|h| format!("`{h}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
             if !a.evidence.is_empty() {
                 s.push_str("```\n");
                 for l in &a.evidence {
@@ -411,10 +427,61 @@ pub struct PrOutcome {
     pub pushed: bool,
 }
 
+/// A list file of the repository being edited: where it is, its path for git, its content.
+struct ListFile<L> {
+    path: PathBuf,
+    rel: String,
+    list: L,
+}
+
+/// Read and parse `rel` in `repo`.
+fn read_list<L: ListEdit>(repo: &Path, rel: &str) -> Result<ListFile<L>, PrError> {
+    let path = repo.join(rel);
+    let text = std::fs::read_to_string(&path).map_err(|source| PrError::Io {
+        path: display(&path),
+        source,
+    })?;
+    let list = L::parse_list(&text).map_err(|message| PrError::List {
+        path: display(&path),
+        message,
+    })?;
+    Ok(ListFile {
+        path,
+        rel: rel.to_string(),
+        list,
+    })
+}
+
+/// The partial list beside the list file `file` (`partial_fail_list.dat` in the same
+/// directory), when the repository has one and it is not `file` itself.
+fn partial_beside<L: ListEdit>(repo: &Path, file: &str) -> Result<Option<ListFile<L>>, PrError> {
+    let Some(rel) = Path::new(file)
+        .with_file_name(crate::danefail::history::PARTIAL)
+        .to_str()
+        .map(str::to_string)
+    else {
+        return Ok(None);
+    };
+    if rel == file || !repo.join(&rel).is_file() {
+        return Ok(None);
+    }
+    read_list(repo, &rel).map(Some)
+}
+
 /// Prepare a branch with one commit per added block and per removal on the clone at `repo`,
 /// and the PR body. `confirmed` are exclusion entries with a live confirmation; `recovered`
 /// maps domains that verify again to their live verdict word. The clone is left on the branch
 /// it was on; the work tree must be clean.
+///
+/// A confirmed domain already on the list is not proposed again (it is named in
+/// `already_listed`). One on the partial list beside it (`partial_fail_list.dat`, the watch
+/// list of domains where only some MX hosts fail) is *moved*: a confirmed entry failed live at
+/// every MX host (a live or log verdict `partial` never reaches the exclusion store), so it is
+/// no longer a partial failure; the commit that adds its block to the list removes it from the
+/// partial list (with its block when no other domain is left there), as the list's maintainers
+/// did (`mx2.veelenturf.email bad TLSA`, 2019-05-30), and the PR body says so. Leaving it on
+/// the partial list would list it twice; not proposing it would leave a fully failing domain
+/// only on a list that is not meant for DANE bypass.
 pub fn prepare<L: ListEdit>(
     repo: &Path,
     opts: &PrOptions,
@@ -425,17 +492,14 @@ pub fn prepare<L: ListEdit>(
         repo: repo.to_path_buf(),
     };
     git.ensure_clean()?;
-    let file = repo.join(&opts.file);
-    let text = std::fs::read_to_string(&file).map_err(|source| PrError::Io {
-        path: display(&file),
-        source,
-    })?;
-    let mut list = L::parse_list(&text).map_err(|message| PrError::List {
-        path: display(&file),
-        message,
-    })?;
-    let listed = list.listed();
+    let mut main = read_list::<L>(repo, &opts.file)?;
+    let mut partial = partial_beside::<L>(repo, &opts.file)?;
+    let listed = main.list.listed();
     let listed_names: BTreeSet<&str> = listed.iter().map(|(_, _, d)| d.as_str()).collect();
+    let partial_names: BTreeSet<String> = partial
+        .as_ref()
+        .map(|p| p.list.listed().into_iter().map(|(_, _, d)| d).collect())
+        .unwrap_or_default();
     let mut out = PrOutcome::default();
     let fresh: Vec<&Entry> = confirmed
         .iter()
@@ -449,6 +513,14 @@ pub fn prepare<L: ListEdit>(
         })
         .collect();
     out.additions = group_additions(&fresh);
+    for a in &mut out.additions {
+        a.from_partial = a
+            .domains
+            .iter()
+            .filter(|d| partial_names.contains(*d))
+            .cloned()
+            .collect();
+    }
     // removals, per block
     let mut blocks: BTreeMap<Vec<String>, (Vec<String>, Vec<String>)> = BTreeMap::new();
     for (_, hosts, d) in &listed {
@@ -496,7 +568,7 @@ pub fn prepare<L: ListEdit>(
     }
     let original = git.current_branch()?;
     git.run(&["checkout", "-q", "-b", &branch])?;
-    let result = commit_changes(&git, &file, &opts.file, &mut list, &mut out);
+    let result = commit_changes(&git, &mut main, partial.as_mut(), &mut out);
     // back to where the clone was, whatever happened
     let back = git.run(&["checkout", "-q", &original]);
     result?;
@@ -517,31 +589,46 @@ pub fn prepare<L: ListEdit>(
 
 fn commit_changes<L: ListEdit>(
     git: &Git,
-    file: &Path,
-    rel: &str,
-    list: &mut L,
+    main: &mut ListFile<L>,
+    mut partial: Option<&mut ListFile<L>>,
     out: &mut PrOutcome,
 ) -> Result<(), PrError> {
-    let mut step = |list: &L, subject: String| -> Result<(), PrError> {
-        crate::fsutil::write_atomic(file, list.render_list().as_bytes(), false).map_err(
+    let removals = out.removals.clone();
+    let additions = out.additions.clone();
+    let write = |f: &ListFile<L>| -> Result<(), PrError> {
+        crate::fsutil::write_atomic(&f.path, f.list.render_list().as_bytes(), false).map_err(
             |source| PrError::Io {
-                path: display(file),
+                path: display(&f.path),
                 source,
             },
         )?;
-        git.run(&["add", "--", rel])?;
+        git.run(&["add", "--", &f.rel])?;
+        Ok(())
+    };
+    let mut commit = |subject: String| -> Result<(), PrError> {
         git.run(&["commit", "-q", "-m", &subject])?;
         let id = git.run(&["rev-parse", "HEAD"])?.trim().to_string();
         out.commits.push((id, subject));
         Ok(())
     };
-    for r in &out.removals.clone() {
-        list.remove_domains(&r.domains.iter().cloned().collect());
-        step(list, r.subject())?;
+    for r in &removals {
+        main.list
+            .remove_domains(&r.domains.iter().cloned().collect());
+        write(main)?;
+        commit(r.subject())?;
     }
-    for a in &out.additions.clone() {
-        list.add_block(a.section, &a.hosts, &a.date, &a.evidence, &a.domains);
-        step(list, a.subject())?;
+    for a in &additions {
+        main.list
+            .add_block(a.section, &a.hosts, &a.date, &a.evidence, &a.domains);
+        write(main)?;
+        if let Some(p) = partial.as_deref_mut() {
+            if !a.from_partial.is_empty() {
+                p.list
+                    .remove_domains(&a.from_partial.iter().cloned().collect());
+                write(p)?;
+            }
+        }
+        commit(a.subject())?;
     }
     Ok(())
 }

@@ -133,6 +133,21 @@ pub fn run(a: PrArgs) -> Result<i32> {
             for (id, s) in &out.commits {
                 eprintln!("  {} {s}", &id[..id.len().min(12)]);
             }
+            let moved: Vec<&str> = out
+                .additions
+                .iter()
+                .flat_map(|x| x.from_partial.iter().map(String::as_str))
+                .collect();
+            if !moved.is_empty() {
+                eprintln!(
+                    "moved from {}: {}",
+                    crate::danefail::history::PARTIAL,
+                    moved.join(" ")
+                );
+            }
+            if !out.already_listed.is_empty() {
+                eprintln!("already listed: {}", out.already_listed.join(" "));
+            }
             Ok(0)
         }
     }
