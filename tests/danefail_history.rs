@@ -1,7 +1,9 @@
 //! The real danefail list history (../shared/data/danefail): every version round-trips, the
 //! entry counts equal history.csv, and the talk's "ever listed" figure comes out.
 
-use danemine::danefail::history::{load, versions, Source};
+use danemine::aggregate::Aggregate;
+use danemine::danefail::compare::compare;
+use danemine::danefail::history::{from_versions, load, versions, Source};
 use danemine::danefail::list::List;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,6 +59,57 @@ fn all_511_versions_round_trip_and_count_like_history_csv() {
     }
 }
 
+/// What danemine shows as a snapshot's raw entry lines is history.csv's `entries` (entry lines
+/// with duplicates) for every date in it, taking the last commit of that day; the distinct
+/// domains stay history-detail.csv's `unique_entries` (150 against 152 at 2018-12-10).
+#[test]
+fn snapshot_raw_counts_equal_history_csv_for_every_date() {
+    let d = tempfile::tempdir().unwrap();
+    let repo = clone(d.path());
+    let vs = versions(&repo).unwrap();
+    let read = |name: &str| std::fs::read_to_string(data().join(name)).unwrap();
+    // day -> (entries, unique entries) of the day's last commit (the file is oldest first)
+    let mut want = std::collections::BTreeMap::new();
+    for (row, detail) in read("history.csv")
+        .lines()
+        .zip(read("history-detail.csv").lines())
+        .skip(1)
+    {
+        let f: Vec<&str> = row.split(',').collect();
+        let g: Vec<&str> = detail.split(',').collect();
+        assert_eq!(f[1], g[1]);
+        let entries: usize = f[2].parse().unwrap();
+        let unique: usize = g[3].parse().unwrap();
+        want.insert(f[0][..10].to_string(), (entries, unique));
+    }
+    assert_eq!(want.len(), 248);
+    let empty = Aggregate::default();
+    for (day, &(entries, unique)) in &want {
+        let listed = from_versions(&repo, &vs, Some(day), false).unwrap();
+        let c = compare(&empty, &listed);
+        assert_eq!(c.danefail_raw_lines, entries, "raw entry lines at {day}");
+        assert_eq!(c.danefail.len(), unique, "distinct domains at {day}");
+    }
+    let c = compare(
+        &empty,
+        &load(&Source::Git(repo.clone()), Some("2018-12-10"), false).unwrap(),
+    );
+    assert!(
+        c.table()
+            .contains("     150  on danefail (152 raw entry lines)\n"),
+        "{}",
+        c.table()
+    );
+    // a list file counts its lines alike
+    let day = vs.iter().rfind(|v| v.commit.day() <= "2018-12-10").unwrap();
+    let dir = d.path().join("file");
+    std::fs::create_dir(&dir).unwrap();
+    let f = dir.join("dane_fail_list.dat");
+    std::fs::write(&f, day.main.as_deref().unwrap()).unwrap();
+    let l = load(&Source::File(f), None, false).unwrap();
+    assert_eq!((l.raw_line_count(), l.domains.len()), (152, 150));
+}
+
 #[test]
 fn ever_listed_up_to_the_talk() {
     let d = tempfile::tempdir().unwrap();
@@ -64,6 +117,7 @@ fn ever_listed_up_to_the_talk() {
     let src = Source::Git(repo.clone());
     let ever = load(&src, Some("2018-10-02"), true).unwrap();
     assert_eq!(ever.raw_lines.len(), 622);
+    assert_eq!(ever.raw_line_count(), 622);
     assert_eq!(ever.domains.len(), 620);
     let snap = load(&src, Some("2018-10-02"), false).unwrap();
     assert_eq!(snap.domains.len(), 147);

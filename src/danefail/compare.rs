@@ -21,7 +21,10 @@ pub struct Comparison {
     pub partial_here: BTreeSet<String>,
     /// Distinct normalised domains on the (main) danefail list.
     pub danefail: BTreeSet<String>,
-    /// Distinct raw entry lines on the list (differs from `danefail` where lines carry spaces).
+    /// Raw entry lines on the list (differs from `danefail` where lines carry spaces or are
+    /// listed twice): for a snapshot, the file's entry lines with duplicates (as `history.csv`
+    /// counts them); for `--ever`, the distinct lines of every version (see
+    /// [`Listed::raw_line_count`]).
     pub danefail_raw_lines: usize,
     pub failing_and_danefail: BTreeSet<String>,
     /// Listed, but verifying fine here: stale entries, removal candidates.
@@ -40,7 +43,7 @@ pub fn compare(agg: &Aggregate, listed: &Listed) -> Comparison {
     let mut c = Comparison {
         source: listed.description.clone(),
         danefail: listed.domains.clone(),
-        danefail_raw_lines: listed.raw_lines.len(),
+        danefail_raw_lines: listed.raw_line_count(),
         partial_list: listed.partial.clone(),
         ..Comparison::default()
     };

@@ -242,6 +242,12 @@ pub struct Listed {
     pub description: String,
     /// Distinct raw entry lines of the main list (untrimmed, as written).
     pub raw_lines: BTreeSet<String>,
+    /// For a snapshot (a file, or one commit): the main list's entry lines as written,
+    /// duplicates included — what `history.csv` counts (`entries`), 152 at 2018-12-10 where
+    /// two lines are listed twice and `domains` holds 150. `None` for `--ever`: a union of
+    /// versions has no line count, its raw figure is the distinct lines (`raw_lines`, 622 up to
+    /// 2018-10-02).
+    pub entry_lines: Option<usize>,
     /// Distinct normalised domains of the main list.
     pub domains: BTreeSet<String>,
     /// Distinct normalised domains of the partial list (reported apart).
@@ -255,6 +261,14 @@ fn check_date(d: &str) -> Result<(), SourceError> {
         .filter(|_| d.len() == 10)
         .map(|_| ())
         .ok_or_else(|| SourceError::BadDate(d.to_string()))
+}
+
+impl Listed {
+    /// The raw entry-line figure shown beside the distinct domains: a snapshot's entry lines
+    /// with duplicates ([`Listed::entry_lines`]), or for `--ever` the distinct raw lines.
+    pub fn raw_line_count(&self) -> usize {
+        self.entry_lines.unwrap_or(self.raw_lines.len())
+    }
 }
 
 fn add_list(l: &mut Listed, list: &List) {
@@ -297,6 +311,7 @@ pub fn load(src: &Source, as_of: Option<&str>, ever: bool) -> Result<Listed, Sou
             };
             let main = List::parse(&read(p)?, &p.display().to_string())?;
             add_list(&mut l, &main);
+            l.entry_lines = Some(main.entries().len());
             let partial = p.with_file_name(PARTIAL);
             if partial.is_file() && partial != *p {
                 let pl = List::parse(&read(&partial)?, &partial.display().to_string())?;
@@ -304,63 +319,79 @@ pub fn load(src: &Source, as_of: Option<&str>, ever: bool) -> Result<Listed, Sou
             }
             Ok(l)
         }
-        Source::Git(repo) => {
-            let all = versions(repo)?;
-            let upto: Vec<&Version> = all
-                .iter()
-                .filter(|v| as_of.is_none_or(|d| v.commit.day() <= d))
-                .collect();
-            let Some(last) = upto.last() else {
-                return Err(SourceError::NoCommit {
-                    path: repo.display().to_string(),
-                    date: as_of.unwrap_or("HEAD").to_string(),
-                });
-            };
-            let name = |v: &Version, f: &str| {
-                format!(
-                    "{}@{}:{f}",
-                    repo.display(),
-                    &v.commit.id[..v.commit.id.len().min(7)]
-                )
-            };
-            let mut l = Listed::default();
-            if ever {
-                l.description = format!(
-                    "{}: every version of {MAIN} up to {} ({} commits)",
-                    repo.display(),
-                    as_of.unwrap_or("HEAD"),
-                    upto.len()
-                );
-                for v in &upto {
-                    if let Some(t) = &v.main {
-                        let list = List::parse(t, &name(v, MAIN))?;
-                        for d in list.entries() {
-                            l.first_listed
-                                .entry(d.to_string())
-                                .or_insert_with(|| v.commit.date.clone());
-                        }
-                        add_list(&mut l, &list);
-                    }
-                    if let Some(t) = &v.partial {
-                        l.partial
-                            .extend(List::parse(t, &name(v, PARTIAL))?.domains());
-                    }
+        Source::Git(repo) => from_versions(repo, &versions(repo)?, as_of, ever),
+    }
+}
+
+/// [`load`] for a clone whose versions were read already (`versions(repo)`): a snapshot at the
+/// last commit on or before `as_of` (HEAD without it), or with `ever` the union of the main
+/// list over every such commit. `repo` names the clone in descriptions and errors.
+pub fn from_versions(
+    repo: &Path,
+    all: &[Version],
+    as_of: Option<&str>,
+    ever: bool,
+) -> Result<Listed, SourceError> {
+    if let Some(d) = as_of {
+        check_date(d)?;
+    }
+    let upto: Vec<&Version> = all
+        .iter()
+        .filter(|v| as_of.is_none_or(|d| v.commit.day() <= d))
+        .collect();
+    let Some(last) = upto.last() else {
+        return Err(SourceError::NoCommit {
+            path: repo.display().to_string(),
+            date: as_of.unwrap_or("HEAD").to_string(),
+        });
+    };
+    let name = |v: &Version, f: &str| {
+        format!(
+            "{}@{}:{f}",
+            repo.display(),
+            &v.commit.id[..v.commit.id.len().min(7)]
+        )
+    };
+    let mut l = Listed::default();
+    if ever {
+        l.description = format!(
+            "{}: every version of {MAIN} up to {} ({} commits)",
+            repo.display(),
+            as_of.unwrap_or("HEAD"),
+            upto.len()
+        );
+        for v in &upto {
+            if let Some(t) = &v.main {
+                let list = List::parse(t, &name(v, MAIN))?;
+                for d in list.entries() {
+                    l.first_listed
+                        .entry(d.to_string())
+                        .or_insert_with(|| v.commit.date.clone());
                 }
-            } else {
-                l.description = format!(
-                    "{}: {MAIN} at {} ({})",
-                    repo.display(),
-                    last.commit.date,
-                    &last.commit.id[..last.commit.id.len().min(7)]
-                );
-                if let Some(t) = &last.main {
-                    add_list(&mut l, &List::parse(t, &name(last, MAIN))?);
-                }
-                if let Some(t) = &last.partial {
-                    l.partial = List::parse(t, &name(last, PARTIAL))?.domains();
-                }
+                add_list(&mut l, &list);
             }
-            Ok(l)
+            if let Some(t) = &v.partial {
+                l.partial
+                    .extend(List::parse(t, &name(v, PARTIAL))?.domains());
+            }
+        }
+    } else {
+        l.description = format!(
+            "{}: {MAIN} at {} ({})",
+            repo.display(),
+            last.commit.date,
+            &last.commit.id[..last.commit.id.len().min(7)]
+        );
+        let mut lines = 0;
+        if let Some(t) = &last.main {
+            let list = List::parse(t, &name(last, MAIN))?;
+            lines = list.entries().len();
+            add_list(&mut l, &list);
+        }
+        l.entry_lines = Some(lines);
+        if let Some(t) = &last.partial {
+            l.partial = List::parse(t, &name(last, PARTIAL))?.domains();
         }
     }
+    Ok(l)
 }
