@@ -790,7 +790,7 @@ fn run_verified_against(resolver: &str) -> (Report, String) {
     );
     let cfg = config(d.path(), true, &outputs);
     append(&d.path().join("logs/mail.log"), &messages(0..270));
-    let mut v = nightly::LiveVerifier::from_config(&cfg.verify).unwrap();
+    let mut v = nightly::LiveVerifier::from_config(&cfg).unwrap();
     let r = nightly::run(
         &cfg,
         &RunOptions {

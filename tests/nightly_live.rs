@@ -156,7 +156,7 @@ fn nightly_confirms_live_removes_recovered_and_protects() {
     std::fs::write(dir.join("nightly.toml"), &toml).unwrap();
     std::fs::create_dir_all(dir.join("out")).unwrap();
     let cfg = Config::load(&dir.join("nightly.toml")).unwrap();
-    let mut verifier = LiveVerifier::from_config(&cfg.verify).unwrap();
+    let mut verifier = LiveVerifier::from_config(&cfg).unwrap();
     let now = chrono::Utc::now().timestamp();
     let opts = RunOptions {
         now,

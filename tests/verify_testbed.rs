@@ -181,7 +181,15 @@ fn every_scenario_in_both_dns_modes() {
         ("ee.dane.test", VerifyVerdict::DaneOk), // DANE-EE 3 1 1
         ("ta.dane.test", VerifyVerdict::DaneOk), // DANE-TA 2 0 1 with name check
         ("mismatch.dane.test", VerifyVerdict::CertMismatch),
-        ("usage01.dane.test", VerifyVerdict::TlsaUnusable), // PKIX-TA/EE only
+        // PKIX-TA/EE only, TLS works: mandatory TLS without authentication (RFC 7672 §2.2)
+        ("usage01.dane.test", VerifyVerdict::NotDane),
+        ("u01dead.dane.test", VerifyVerdict::Unreachable), // the same, nothing listening
+        ("cnins.dane.test", VerifyVerdict::NotDane),       // MX host an insecure CNAME (§2.2.2)
+        ("big.dane.test", VerifyVerdict::CertMismatch),    // 40 TLSA records: over TCP
+        ("bigok.dane.test", VerifyVerdict::DaneOk),
+        ("nullmx.dane.test", VerifyVerdict::NotDane), // RFC 7505: no mail, no fallback
+        // MX host a secure alias: TLSA at the CNAME target, the DANE-TA name check against it
+        ("alias.dane.test", VerifyVerdict::DaneOk),
         ("notlsa.dane.test", VerifyVerdict::NotDane),
         ("twomx.dane.test", VerifyVerdict::Partial), // one MX fine, one mismatching
         ("nostarttls.dane.test", VerifyVerdict::NoStarttls),
@@ -247,6 +255,18 @@ fn every_scenario_in_both_dns_modes() {
             "insecure"
         );
     }
+
+    // a sender that refuses hosts without usable TLSA records (Postfix `dane-only`)
+    let refusing = VerifyOptions {
+        unusable_tlsa_refuses: true,
+        ..opts(DnsMode::TrustAd {
+            resolver: "127.0.60.1:5301".parse().unwrap(),
+        })
+    };
+    let doms = ["usage01.dane.test", "u01dead.dane.test"].map(String::from);
+    let reports = verify_domains_blocking(&doms, &refusing).unwrap();
+    assert_eq!(reports[0].verdict, VerifyVerdict::TlsaUnusable);
+    assert_eq!(reports[1].verdict, VerifyVerdict::Unreachable);
 
     // the CLI: JSON output and exit codes (1 when failures are found)
     let bin = env!("CARGO_BIN_EXE_danemine");

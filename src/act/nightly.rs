@@ -81,8 +81,11 @@ pub struct LiveVerifier {
 }
 
 impl LiveVerifier {
-    /// Build from the config's `[verify]` section.
-    pub fn from_config(v: &crate::act::config::VerifyConfig) -> Result<LiveVerifier, String> {
+    /// Build from the config's `[verify]` section (and `[logs] tls_level`: at `dane-only`
+    /// a host whose TLSA records are all unusable is refused, see
+    /// [`VerifyOptions::unusable_tlsa_refuses`](crate::verify::VerifyOptions)).
+    pub fn from_config(cfg: &crate::act::config::Config) -> Result<LiveVerifier, String> {
+        let v = &cfg.verify;
         use crate::verify::{DnsMode, VerifyOptions};
         let addr = |s: &str| -> Result<std::net::SocketAddr, String> {
             s.parse()
@@ -105,6 +108,7 @@ impl LiveVerifier {
                 deadline: t * 3,
                 dns_timeout: t.min(std::time::Duration::from_secs(5)),
                 concurrency: v.concurrency.max(1),
+                unusable_tlsa_refuses: cfg.tls_level()? == crate::classify::TlsLevel::DaneOnly,
                 ..VerifyOptions::default()
             },
         })

@@ -43,7 +43,7 @@ pub fn run(args: NightlyArgs) -> Result<i32> {
     };
     let mut verifier = if cfg.verify.enabled {
         Some(
-            nightly::LiveVerifier::from_config(&cfg.verify)
+            nightly::LiveVerifier::from_config(&cfg)
                 .map_err(|e| anyhow!("{}: {e}", args.config.display()))?,
         )
     } else {

@@ -34,6 +34,11 @@ pub struct LiveArgs {
     /// human or json.
     #[arg(long, default_value = "human")]
     pub format: String,
+    /// The sending MTA refuses hosts whose TLSA records are all unusable (Postfix `dane-only`,
+    /// Exim `hosts_require_dane`): such a host is `tlsa-unusable`. Without it, `not-dane` when
+    /// TLS works (RFC 7672 §2.2, Postfix `dane`)
+    #[arg(long)]
+    pub unusable_tlsa_refuses: bool,
 }
 
 impl LiveArgs {
@@ -55,6 +60,7 @@ impl LiveArgs {
             dns_timeout: Duration::from_secs(self.timeout.clamp(1, 5)),
             concurrency: self.concurrency,
             days: self.days,
+            unusable_tlsa_refuses: self.unusable_tlsa_refuses,
             ..VerifyOptions::default()
         }
     }

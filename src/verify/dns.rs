@@ -4,11 +4,14 @@
 //! KSKs by default, or a file), or danemine trusts the AD bit of a validating resolver the way
 //! Postfix does (queries with DO=1 through hickory's low-level client; SERVFAIL with an RFC 8914
 //! extended error 6-12 is bogus, and so is one without a reason that is answered when asked
-//! again with checking disabled; other SERVFAILs and timeouts are indeterminate).
+//! again with checking disabled; other SERVFAILs and timeouts are indeterminate). An answer
+//! truncated over UDP is asked again over TCP. In-process, an answer reached through an
+//! insecure alias is insecure.
 
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::client::Client;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::tcp::TcpClientStream;
 use hickory_resolver::net::udp::UdpClientStream;
 use hickory_resolver::net::xfer::{DnsHandle, FirstAnswer};
 use hickory_resolver::net::{DnsError, NetError};
@@ -84,6 +87,8 @@ enum Inner {
 pub struct Dns {
     inner: Inner,
     timeout: Duration,
+    /// The validating resolver (AD mode; the nameserver when validating in-process).
+    resolver: SocketAddr,
 }
 
 /// Errors setting up DNS.
@@ -148,6 +153,7 @@ impl Dns {
                 Ok(Dns {
                     inner: Inner::Validate(Box::new(r)),
                     timeout,
+                    resolver: ns,
                 })
             }
             DnsMode::TrustAd { resolver } => {
@@ -159,6 +165,7 @@ impl Dns {
                 Ok(Dns {
                     inner: Inner::Ad(client),
                     timeout,
+                    resolver: *resolver,
                 })
             }
         }
@@ -182,7 +189,7 @@ impl Dns {
         };
         match &self.inner {
             Inner::Validate(r) => {
-                match tokio::time::timeout(self.timeout * 3, r.lookup(qname, rtype)).await {
+                match tokio::time::timeout(self.timeout * 3, r.lookup(qname.clone(), rtype)).await {
                     Err(_) => DnsAnswer::failed(DnssecStatus::Indeterminate, "timeout".into()),
                     Ok(Ok(l)) => {
                         let recs: Vec<&Record> = l
@@ -190,15 +197,32 @@ impl Dns {
                             .iter()
                             .filter(|r| r.record_type() == rtype)
                             .collect();
-                        let status =
-                            if !recs.is_empty() && recs.iter().all(|r| r.proof == Proof::Secure) {
-                                DnssecStatus::Secure
-                            } else if recs.iter().any(|r| r.proof == Proof::Bogus) {
-                                DnssecStatus::Bogus
-                            } else {
-                                DnssecStatus::Insecure
-                            };
+                        // the aliases that led there count too: an insecure CNAME makes the
+                        // answer insecure however its target is signed (RFC 7672 §2.2.2)
+                        let chain: Vec<&Record> = l
+                            .answers()
+                            .iter()
+                            .filter(|r| {
+                                matches!(r.record_type(), RecordType::CNAME | RecordType::DNAME)
+                            })
+                            .collect();
+                        let all = || recs.iter().chain(&chain);
+                        let mut status = if all().any(|r| r.proof == Proof::Bogus) {
+                            DnssecStatus::Bogus
+                        } else if !recs.is_empty() && all().all(|r| r.proof == Proof::Secure) {
+                            DnssecStatus::Secure
+                        } else {
+                            DnssecStatus::Insecure
+                        };
                         let canonical = canonical_of(&fq, recs.first().map(|r| &r.name));
+                        // an answer from the cache may hold the target's records without the
+                        // aliases that lead to them: those are then looked up one by one
+                        let asked_alias = chain.iter().any(|c| same_name(&c.name, &fq));
+                        if status == DnssecStatus::Secure && !asked_alias {
+                            if let Some(end) = &canonical {
+                                status = self.alias_chain(r, &qname, end).await;
+                            }
+                        }
                         DnsAnswer {
                             status,
                             empty: recs.is_empty(),
@@ -222,7 +246,10 @@ impl Dns {
                         }
                     }
                     Ok(Err(NetError::Dns(DnsError::DnssecBogus))) => {
-                        DnsAnswer::failed(DnssecStatus::Bogus, "DNSSEC bogus".into())
+                        match self.through_alias(r, &qname, rtype).await {
+                            Some(a) => a,
+                            None => DnsAnswer::failed(DnssecStatus::Bogus, "DNSSEC bogus".into()),
+                        }
                     }
                     Ok(Err(NetError::Dns(DnsError::Nsec { .. }))) => DnsAnswer::failed(
                         DnssecStatus::Bogus,
@@ -305,6 +332,87 @@ impl Dns {
         }
     }
 
+    /// The DNSSEC status of the aliases from `start` to `end` (lower case, no trailing dot),
+    /// each CNAME looked up in turn: secure only when every one is proven, bogus when one is;
+    /// insecure otherwise, also when the chain cannot be followed (DANE then does not apply).
+    async fn alias_chain(&self, r: &TokioResolver, start: &Name, end: &str) -> DnssecStatus {
+        let mut name = start.clone();
+        // RFC 7672 §2.2.2 leaves the chain's length to the resolver; 8 hops is plenty
+        for _ in 0..8 {
+            let found =
+                tokio::time::timeout(self.timeout * 3, r.lookup(name.clone(), RecordType::CNAME));
+            let Ok(Ok(l)) = found.await else {
+                return DnssecStatus::Insecure;
+            };
+            let hop = l.answers().iter().find_map(|c| match &c.data {
+                RData::CNAME(t) if same_name(&c.name, &name.to_ascii()) => {
+                    Some((c.proof, t.0.clone()))
+                }
+                _ => None,
+            });
+            match hop {
+                Some((Proof::Secure, target)) if same_name(&target, end) => {
+                    return DnssecStatus::Secure
+                }
+                Some((Proof::Secure, target)) => name = target,
+                Some((Proof::Bogus, _)) => return DnssecStatus::Bogus,
+                _ => return DnssecStatus::Insecure,
+            }
+        }
+        DnssecStatus::Insecure
+    }
+
+    /// A lookup that hickory's validator called bogus, done again step by step when `qname` is
+    /// an alias: hickory (0.26) rejects some valid answers that hold a CNAME and its target
+    /// together (a signed in-zone alias of a signed host), where unbound validates them. Each
+    /// CNAME and then the target's records are looked up and validated alone. `None` when
+    /// `qname` is no alias or a CNAME on the way is bogus itself: the verdict stands.
+    async fn through_alias(
+        &self,
+        r: &TokioResolver,
+        qname: &Name,
+        rtype: RecordType,
+    ) -> Option<DnsAnswer> {
+        let mut name = qname.clone();
+        let mut insecure = false;
+        let mut hops = 0;
+        while hops < 8 {
+            let found =
+                tokio::time::timeout(self.timeout * 3, r.lookup(name.clone(), RecordType::CNAME));
+            let Ok(Ok(l)) = found.await else {
+                break;
+            };
+            let hop = l.answers().iter().find_map(|c| match &c.data {
+                RData::CNAME(t) if same_name(&c.name, &name.to_ascii()) => {
+                    Some((c.proof, t.0.clone()))
+                }
+                _ => None,
+            });
+            let Some((proof, target)) = hop else {
+                break;
+            };
+            match proof {
+                Proof::Bogus => return None,
+                Proof::Secure => {}
+                _ => insecure = true,
+            }
+            name = target;
+            hops += 1;
+        }
+        if hops == 0 {
+            return None;
+        }
+        let target = name.to_ascii();
+        let mut a = Box::pin(self.lookup(&target, rtype)).await;
+        if insecure && a.status == DnssecStatus::Secure {
+            a.status = DnssecStatus::Insecure;
+        }
+        if a.canonical.is_none() && !a.records.is_empty() {
+            a.canonical = Some(target.trim_end_matches('.').to_ascii_lowercase());
+        }
+        Some(a)
+    }
+
     /// One query to the validating resolver, with DO set and, when `cd`, checking disabled.
     async fn ask(
         &self,
@@ -319,12 +427,44 @@ impl Dns {
         o.recursion_desired = true;
         let mut req = DnsRequest::from_query(Query::query(qname.clone(), rtype), o);
         req.metadata.checking_disabled = cd;
-        match tokio::time::timeout(self.timeout * 2, client.send(req).first_answer()).await {
-            Err(_) => Err("timeout".into()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Ok(Ok(r)) => Ok(r),
+        let udp = tokio::time::timeout(self.timeout * 2, client.send(req.clone()).first_answer());
+        let resp = match udp.await {
+            Err(_) => return Err("timeout".into()),
+            Ok(Err(e)) => return Err(e.to_string()),
+            Ok(Ok(r)) => r,
+        };
+        if !resp.metadata.truncation {
+            return Ok(resp);
+        }
+        // too large for UDP (a big TLSA RRset): the resolver sends no records, only TC; the
+        // whole answer comes over TCP (RFC 7766)
+        let tcp = async {
+            let (stream, handle) = TcpClientStream::new(
+                self.resolver,
+                None,
+                Some(self.timeout),
+                TokioRuntimeProvider::default(),
+            );
+            let stream = stream.await.map_err(|e| format!("TCP: {e}"))?;
+            let (tcp_client, bg) =
+                Client::<TokioRuntimeProvider>::with_timeout(stream, handle, self.timeout);
+            let bg = tokio::spawn(bg);
+            let answer = tcp_client.send(req).first_answer().await;
+            bg.abort();
+            answer.map_err(|e| format!("TCP: {e}"))
+        };
+        match tokio::time::timeout(self.timeout * 2, tcp).await {
+            Err(_) => Err("truncated over UDP, timeout over TCP".into()),
+            Ok(r) => r,
         }
     }
+}
+
+/// Whether `n` is the name `s` (any case, trailing dot or not).
+fn same_name(n: &Name, s: &str) -> bool {
+    n.to_ascii()
+        .trim_end_matches('.')
+        .eq_ignore_ascii_case(s.trim_end_matches('.'))
 }
 
 /// The owner name of the answer records when it differs from the name asked (a CNAME chain).

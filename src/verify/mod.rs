@@ -37,6 +37,11 @@ pub struct VerifyOptions {
     /// Check DANE-TA chain validity this many days ahead.
     pub days: u32,
     pub ehlo_name: String,
+    /// The sending MTA refuses delivery to a host whose TLSA records are all unusable
+    /// (Postfix `dane-only`; Exim with `hosts_require_dane`). Without it such a host gets
+    /// TLS without authentication, as RFC 7672 §2.2 and Postfix's `dane` level do, and mail
+    /// goes out: `not-dane` when the handshake succeeds.
+    pub unusable_tlsa_refuses: bool,
 }
 
 impl Default for VerifyOptions {
@@ -55,6 +60,7 @@ impl Default for VerifyOptions {
             per_host: 2,
             days: 0,
             ehlo_name: "danemine.invalid".into(),
+            unusable_tlsa_refuses: false,
         }
     }
 }
@@ -375,10 +381,10 @@ async fn verify_mx(
             "MX RRset insecure (half-dane): the MX host name is not a reference identifier".into();
     }
     if !records.iter().any(Tlsa::usable) {
-        rep.verdict = VerifyVerdict::TlsaUnusable;
-        rep.detail =
-            "TLSA records present, none usable for SMTP (usages 0/1 or unknown parameters)".into();
-        // still probe, for the evidence
+        // what this means for delivery depends on the handshake: each address says
+        rep.detail = "TLSA records present, none usable for SMTP (usages 0/1, unknown \
+                      parameters or malformed data)"
+            .into();
     }
     let mut names = Vec::new();
     if let Some(al) = &tlsa_base_alias {
@@ -403,12 +409,10 @@ async fn verify_mx(
             rep.addresses.push(a);
         }
     }
-    if rep.verdict != VerifyVerdict::TlsaUnusable {
-        let vs: Vec<VerifyVerdict> = rep.addresses.iter().map(|a| a.verdict).collect();
-        rep.verdict = combine(&vs);
-        if !mx_secure && rep.verdict == VerifyVerdict::DaneOk {
-            rep.verdict = VerifyVerdict::NotDane;
-        }
+    let vs: Vec<VerifyVerdict> = rep.addresses.iter().map(|a| a.verdict).collect();
+    rep.verdict = combine(&vs);
+    if !mx_secure && rep.verdict == VerifyVerdict::DaneOk {
+        rep.verdict = VerifyVerdict::NotDane;
     }
     rep
 }
@@ -491,9 +495,15 @@ async fn verify_addr(
                     rep.verdict = VerifyVerdict::CertMismatch;
                     rep.detail = reasons.join("; ");
                 }
-                MatchOutcome::Unusable => {
+                // RFC 7672 §2.2: no usable record leaves TLS without authentication, and
+                // mail goes out over it, unless the sender refuses such hosts
+                MatchOutcome::Unusable if ctx.opts.unusable_tlsa_refuses => {
                     rep.verdict = VerifyVerdict::TlsaUnusable;
-                    rep.detail = "no usable TLSA record".into();
+                    rep.detail = "no usable TLSA record: the sender refuses the host".into();
+                }
+                MatchOutcome::Unusable => {
+                    rep.verdict = VerifyVerdict::NotDane;
+                    rep.detail = "no usable TLSA record: TLS without authentication".into();
                 }
             }
         }
@@ -524,6 +534,7 @@ async fn verify_one(ctx: Arc<Ctx>, domain: String) -> DomainReport {
     let mx = ctx.dns.lookup(&domain, RecordType::MX).await;
     rep.mx_dnssec = mx.status;
     let mut hosts: Vec<(u16, String)> = Vec::new();
+    let mut null_mx = false;
     match mx.status {
         // a failure without proof of bogus data cannot be told from an outage of the
         // resolver or of the domain's servers: not a confirmation of anything
@@ -542,12 +553,21 @@ async fn verify_one(ctx: Arc<Ctx>, domain: String) -> DomainReport {
                 if let RData::MX(m) = r {
                     let h = m.exchange.to_ascii();
                     let h = h.trim_end_matches('.').to_ascii_lowercase();
-                    if !h.is_empty() {
+                    if h.is_empty() {
+                        null_mx = true;
+                    } else {
                         hosts.push((m.preference, h));
                     }
                 }
             }
         }
+    }
+    if hosts.is_empty() && null_mx {
+        // RFC 7505: the domain accepts no mail; there is no host to try, nor its address
+        rep.verdict = VerifyVerdict::NotDane;
+        rep.detail = format!("null MX (RFC 7505): {domain} accepts no mail");
+        rep.millis = start.elapsed().as_millis() as u64;
+        return rep;
     }
     if hosts.is_empty() {
         rep.implicit_mx = true;

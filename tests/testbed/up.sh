@@ -48,6 +48,16 @@ head_() { printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.test. hostmaster.test. 1 36
   echo "mx-tarpit IN A 127.0.62.2";     echo "_25._tcp.mx-tarpit IN TLSA 3 1 1 $EE311"
   echo "mx-reset IN A 127.0.62.3";      echo "_25._tcp.mx-reset IN TLSA 3 1 1 $EE311"
   echo "mx-flip IN A 127.0.62.6";       echo "_25._tcp.mx-flip IN TLSA 3 1 1 $EE311"
+  # unusable TLSA (usage 0 only) and nothing listening: no connection, nothing learnt
+  echo "u01dead IN MX 10 mx-u01dead.dane.test."; echo "mx-u01dead IN A 127.0.62.9"; echo "_25._tcp.mx-u01dead IN TLSA 0 0 1 $TA201"
+  # the MX host is an insecure alias (in unsigned.test) of a signed host: DANE does not apply
+  echo "cnins IN MX 10 mxalias.unsigned.test."
+  echo "nullmx IN MX 0 ."  # RFC 7505: accepts no mail
+  # TLSA RRsets too large for a UDP answer (40 records): the resolver truncates, TCP is needed
+  big() { for i in $(seq 1 40); do echo "_25._tcp.$1 IN TLSA 3 1 1 $(printf 'big%s' "$i" | sha256sum | cut -d' ' -f1)"; done; }
+  echo "big IN MX 10 mx-big.dane.test."; echo "mx-big IN A 127.0.61.3"; big mx-big
+  echo "bigok IN MX 10 mx-bigok.dane.test."; echo "mx-bigok IN A 127.0.61.1"; big mx-bigok
+  echo "_25._tcp.mx-bigok IN TLSA 3 1 1 $EE311"
   # TLSRPT policies (RFC 8460): one valid; two valid records at once mean no policy
   echo '_smtp._tls.ee IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@ee.dane.test,https://127.0.63.1:8443/tlsrpt"'
   echo '_smtp._tls.ta IN TXT "v=TLSRPTv1; rua=mailto:a@ta.dane.test"'
@@ -56,6 +66,7 @@ head_() { printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.test. hostmaster.test. 1 36
 for z in badsig expired wrongds unsigned; do
   { head_ $z.test; echo "@ IN MX 10 mx.$z.test."; echo "mx IN A 127.0.61.1"; echo "_25._tcp.mx IN TLSA 3 1 1 $EE311"; } > ../zones/$z.test.zone
 done
+echo "mxalias IN CNAME mx-mismatch.dane.test." >> ../zones/unsigned.test.zone
 K_DANE=$(key dane.test); K_BAD=$(key badsig.test); K_EXP=$(key expired.test); K_WD=$(key wrongds.test); K_WD2=$(key wrongds.test)
 ldns-signzone -o dane.test ../zones/dane.test.zone $K_DANE
 ldns-signzone -o badsig.test ../zones/badsig.test.zone $K_BAD
