@@ -243,39 +243,62 @@ pub fn probe(
         parser: ReplyParser::default(),
         deadline,
     };
-    let greeting = match c.reply() {
-        Ok(Ok(r)) if r.code == 220 => r,
+    // Before STARTTLS nothing proves a DANE failure except a successful EHLO reply without
+    // STARTTLS (RFC 7672 §2.2): a refused greeting or EHLO (blocklisted prober, rate limit, an
+    // EHLO name the server dislikes), a timeout or a dropped connection say nothing about the
+    // server's STARTTLS and are not confirmations.
+    match c.reply() {
+        Ok(Ok(r)) if r.code == 220 => {}
         Ok(Ok(r)) => {
-            return Probe::NoStarttls(format!("greeting {} {}", r.code, r.lines.join(" ")))
+            return Probe::Unreachable(format!(
+                "greeting {} {} (session refused before EHLO: STARTTLS not checked)",
+                r.code,
+                r.lines.join(" ")
+            ))
         }
         Ok(Err(e)) => return Probe::Unreachable(format!("greeting: {}", describe(&e))),
         Err(e) => return Probe::Unreachable(format!("no greeting: {e}")),
-    };
-    let _ = greeting;
+    }
     if let Err(e) = c.sock.write_all(format!("EHLO {ehlo}\r\n").as_bytes()) {
         return Probe::Unreachable(format!("EHLO: {e}"));
     }
     let ehlo_reply = match c.reply() {
         Ok(Ok(r)) if r.code == 250 => r,
         Ok(Ok(r)) => {
-            return Probe::NoStarttls(format!("EHLO refused: {} {}", r.code, r.lines.join(" ")))
+            return Probe::Unreachable(format!(
+                "EHLO {ehlo} refused: {} {} (STARTTLS not checked)",
+                r.code,
+                r.lines.join(" ")
+            ))
         }
-        Ok(Err(e)) => return Probe::NoStarttls(format!("EHLO: {}", describe(&e))),
-        Err(e) => return Probe::NoStarttls(format!("EHLO: {e}")),
+        Ok(Err(e)) => return Probe::Unreachable(format!("EHLO: {}", describe(&e))),
+        Err(e) => return Probe::Unreachable(format!("EHLO: {e}")),
     };
     if !ehlo_reply
         .lines
         .iter()
-        .any(|l| l.trim().eq_ignore_ascii_case("STARTTLS"))
+        // the keyword, then perhaps parameters (Postfix splits at space, tab and '=')
+        .filter_map(|l| l.split([' ', '\t', '=']).find(|w| !w.is_empty()))
+        .any(|w| w.eq_ignore_ascii_case("STARTTLS"))
     {
         let _ = c.sock.write_all(b"QUIT\r\n");
         return Probe::NoStarttls("STARTTLS not offered".into());
     }
     if let Err(e) = c.sock.write_all(b"STARTTLS\r\n") {
-        return Probe::TlsFailure(format!("STARTTLS: {e}"));
+        return Probe::Unreachable(format!("STARTTLS: {e}"));
     }
     match c.reply() {
-        Ok(Ok(r)) if r.code == 220 => {}
+        // Postfix goes on with TLS after any 2xx reply to STARTTLS, not only 220
+        Ok(Ok(r)) if r.code / 100 == 2 => {}
+        // 421 closes the channel (shutdown, overload) and may answer any command (RFC 5321
+        // §3.8): nothing specific to TLS.
+        Ok(Ok(r)) if r.code == 421 => {
+            return Probe::Unreachable(format!("STARTTLS: {} {}", r.code, r.lines.join(" ")))
+        }
+        // Advertised, then refused: RFC 3207 §4's 454 "TLS not available due to temporary
+        // reason" (what Postfix's smtpd answers when its own certificate or key cannot be
+        // loaded), 5xx. Postfix at the dane level defers the mail, logging "TLS is required, but
+        // host ... refused to start TLS": a STARTTLS failure as the sender sees it.
         Ok(Ok(r)) => {
             return Probe::NoStarttls(format!(
                 "STARTTLS refused: {} {}",

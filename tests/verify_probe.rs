@@ -1,0 +1,209 @@
+//! The SMTP STARTTLS probe (`danemine::verify::smtp::probe`) against small misbehaving servers on
+//! ephemeral loopback ports. The rule these tests hold: only what proves a DANE failure gives a
+//! confirming verdict (`NoStarttls`, `TlsFailure`); network trouble, policy rejections and the
+//! verifier's own limitations give `Unreachable` with a detail saying what happened.
+
+use danemine::verify::smtp::{client_config, probe, Probe};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+/// A listener on an ephemeral loopback port; every connection is handled by `behave`.
+fn serve(behave: fn(TcpStream)) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || behave(s));
+        }
+    });
+    a
+}
+
+/// Read one command line; false when the client closed the connection.
+fn line(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    let mut n = 0;
+    while s.read(&mut b).map(|k| k == 1).unwrap_or(false) {
+        n += 1;
+        if b[0] == b'\n' || n > 1000 {
+            return true;
+        }
+    }
+    false
+}
+
+const DEADLINE: Duration = Duration::from_secs(3);
+
+/// Probe with a 2 s connect timeout, 1 s read timeout and a 3 s deadline.
+fn run(a: SocketAddr) -> (Probe, Duration) {
+    let cfg = client_config().unwrap();
+    let t = Instant::now();
+    let p = probe(
+        a,
+        "mx.example.test",
+        "danemine.invalid",
+        &cfg,
+        Duration::from_secs(2),
+        Duration::from_secs(1),
+        DEADLINE,
+    );
+    (p, t.elapsed())
+}
+
+fn unreachable_containing(p: &Probe, what: &str) -> bool {
+    matches!(p, Probe::Unreachable(d) if d.contains(what))
+}
+
+// ---------------------------------------------------------------- before STARTTLS
+
+/// A server refusing the prober at the greeting (blocklisted source, rate limit, "554 no SMTP
+/// service here") says nothing about STARTTLS: not `no-starttls`.
+#[test]
+fn greeting_554_is_unreachable() {
+    let a = serve(|mut s| {
+        let _ = s.write_all(
+            b"554 5.7.1 Service unavailable; client [127.0.0.1] blocked using zen.spamhaus.org\r\n",
+        );
+        line(&mut s);
+    });
+    let (p, _) = run(a);
+    assert!(unreachable_containing(&p, "greeting 554"), "{p:?}");
+}
+
+/// A 421 greeting (too many connections, try later): network-level trouble.
+#[test]
+fn greeting_421_is_unreachable() {
+    let a = serve(|mut s| {
+        let _ = s.write_all(b"421 4.7.0 busy.test Error: too many connections\r\n");
+        line(&mut s);
+    });
+    let (p, _) = run(a);
+    assert!(unreachable_containing(&p, "greeting 421"), "{p:?}");
+}
+
+/// EHLO answered late (tarpit) or not at all: a network condition.
+#[test]
+fn ehlo_timeout_is_unreachable() {
+    let a = serve(|mut s| {
+        let _ = s.write_all(b"220 slow.test ESMTP\r\n");
+        line(&mut s);
+        std::thread::sleep(Duration::from_secs(5));
+    });
+    let (p, _) = run(a);
+    assert!(unreachable_containing(&p, "EHLO"), "{p:?}");
+}
+
+/// Connection dropped right after EHLO.
+#[test]
+fn ehlo_connection_closed_is_unreachable() {
+    let a = serve(|mut s| {
+        let _ = s.write_all(b"220 drop.test ESMTP\r\n");
+        line(&mut s);
+    });
+    let (p, _) = run(a);
+    assert!(unreachable_containing(&p, "connection closed"), "{p:?}");
+}
+
+/// EHLO refused because of the prober's EHLO name (reject_unknown_helo_hostname at EHLO time):
+/// a policy rejection of the prober, not a missing STARTTLS.
+#[test]
+fn ehlo_550_is_unreachable() {
+    let a = serve(|mut s| {
+        let _ = s.write_all(b"220 strict.test ESMTP\r\n");
+        if line(&mut s) {
+            let _ = s.write_all(
+                b"550 5.7.1 <danemine.invalid>: Helo command rejected: Host not found\r\n",
+            );
+        }
+        line(&mut s);
+    });
+    let (p, _) = run(a);
+    assert!(unreachable_containing(&p, "EHLO"), "{p:?}");
+    assert!(unreachable_containing(&p, "550"), "{p:?}");
+}
+
+/// Only a successful EHLO whose extensions lack STARTTLS proves "STARTTLS not offered"
+/// (RFC 7672 §2.2); a slow multi-line greeting within the timeouts is fine.
+#[test]
+fn ehlo_250_without_starttls_is_no_starttls() {
+    let a = serve(|mut s| {
+        for l in [
+            &b"220-slow.test ESMTP\r\n"[..],
+            b"220-please wait\r\n",
+            b"220 ready\r\n",
+        ] {
+            let _ = s.write_all(l);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        if line(&mut s) {
+            let _ = s.write_all(b"250-slow.test\r\n250-SIZE 1000\r\n250 PIPELINING\r\n");
+        }
+        line(&mut s);
+    });
+    let (p, _) = run(a);
+    assert!(
+        matches!(&p, Probe::NoStarttls(d) if d == "STARTTLS not offered"),
+        "{p:?}"
+    );
+}
+
+/// STARTTLS offered, then refused with 454 (RFC 3207 §4 "TLS not available due to temporary
+/// reason"; what Postfix's smtpd answers when its own TLS setup is broken). Postfix defers DANE
+/// mail ("TLS is required, but host refused to start TLS"): a STARTTLS failure.
+#[test]
+fn starttls_454_is_no_starttls() {
+    let a = serve(|mut s| {
+        let _ = s.write_all(b"220 broken.test ESMTP\r\n");
+        if line(&mut s) {
+            let _ = s.write_all(b"250-broken.test\r\n250 STARTTLS\r\n");
+        }
+        if line(&mut s) {
+            let _ = s.write_all(b"454 4.7.0 TLS not available due to local problem\r\n");
+        }
+        line(&mut s);
+    });
+    let (p, _) = run(a);
+    assert!(
+        matches!(&p, Probe::NoStarttls(d) if d.contains("454")),
+        "{p:?}"
+    );
+}
+
+/// A 421 to STARTTLS is the server closing the channel (shutdown, overload; RFC 5321 §3.8 allows
+/// it for any command), nothing specific to TLS.
+#[test]
+fn starttls_421_is_unreachable() {
+    let a = serve(|mut s| {
+        let _ = s.write_all(b"220 closing.test ESMTP\r\n");
+        if line(&mut s) {
+            let _ = s.write_all(b"250-closing.test\r\n250 STARTTLS\r\n");
+        }
+        if line(&mut s) {
+            let _ = s.write_all(b"421 4.3.2 Service shutting down\r\n");
+        }
+    });
+    let (p, _) = run(a);
+    assert!(unreachable_containing(&p, "421"), "{p:?}");
+}
+
+/// An extension keyword is the first word of its line: "STARTTLS" with a parameter is offered
+/// (as Postfix parses EHLO replies), so the probe goes on to send STARTTLS.
+#[test]
+fn starttls_keyword_with_parameter_is_offered() {
+    let a = serve(|mut s| {
+        let _ = s.write_all(b"220 param.test ESMTP\r\n");
+        if line(&mut s) {
+            let _ = s.write_all(b"250-param.test\r\n250 starttls x\r\n");
+        }
+        if line(&mut s) {
+            let _ = s.write_all(b"454 4.7.0 TLS not available due to local problem\r\n");
+        }
+        line(&mut s);
+    });
+    let (p, _) = run(a);
+    assert!(
+        matches!(&p, Probe::NoStarttls(d) if d.contains("STARTTLS refused: 454")),
+        "{p:?}"
+    );
+}
