@@ -6,6 +6,7 @@
 use danemine::verify::smtp::{client_config, probe, Probe};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A listener on an ephemeral loopback port; every connection is handled by `behave`.
@@ -31,6 +32,19 @@ fn line(s: &mut TcpStream) -> bool {
         }
     }
     false
+}
+
+/// Greeting, EHLO offering STARTTLS, STARTTLS accepted: the socket is ready for TLS.
+fn starttls_accepted(s: &mut TcpStream) -> bool {
+    let _ = s.write_all(b"220 tls.test ESMTP\r\n");
+    if !line(s) {
+        return false;
+    }
+    let _ = s.write_all(b"250-tls.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n");
+    if !line(s) {
+        return false;
+    }
+    s.write_all(b"220 2.0.0 Ready to start TLS\r\n").is_ok()
 }
 
 const DEADLINE: Duration = Duration::from_secs(3);
@@ -206,4 +220,136 @@ fn starttls_keyword_with_parameter_is_offered() {
         matches!(&p, Probe::NoStarttls(d) if d.contains("STARTTLS refused: 454")),
         "{p:?}"
     );
+}
+
+// ---------------------------------------------------------------- TLS
+
+/// After STARTTLS the server trickles the handshake one byte every 0.5 s (under the 1 s read
+/// timeout) for 12 s: the 3 s deadline must still hold, and a probe past its deadline is not a
+/// TLS failure.
+#[test]
+fn tls_trickle_respects_deadline() {
+    let a = serve(|mut s| {
+        if !starttls_accepted(&mut s) {
+            return;
+        }
+        // a handshake record header announcing 16 KB, then one byte at a time
+        let _ = s.write_all(&[0x16, 0x03, 0x03, 0x40, 0x00]);
+        for _ in 0..24 {
+            std::thread::sleep(Duration::from_millis(500));
+            if s.write_all(&[0x00]).is_err() {
+                return;
+            }
+        }
+    });
+    let (p, took) = run(a);
+    assert!(
+        took < DEADLINE + Duration::from_millis(800),
+        "probe took {took:?} with a {DEADLINE:?} deadline: {p:?}"
+    );
+    assert!(unreachable_containing(&p, "timed out"), "{p:?}");
+}
+
+/// STARTTLS accepted, then silence: a tarpit, not a TLS failure.
+#[test]
+fn tls_silent_server_is_unreachable() {
+    let a = serve(|mut s| {
+        if starttls_accepted(&mut s) {
+            std::thread::sleep(Duration::from_secs(5));
+        }
+    });
+    let (p, took) = run(a);
+    assert!(took < DEADLINE + Duration::from_millis(800), "{took:?}");
+    assert!(unreachable_containing(&p, "timed out"), "{p:?}");
+}
+
+/// Plain text where the ServerHello should be: a genuine TLS failure.
+#[test]
+fn tls_garbage_is_tls_failure() {
+    let a = serve(|mut s| {
+        if starttls_accepted(&mut s) {
+            line(&mut s);
+            let _ = s.write_all(b"500 5.5.1 what is this\r\n");
+            line(&mut s);
+        }
+    });
+    let (p, _) = run(a);
+    assert!(
+        matches!(&p, Probe::TlsFailure(d) if d.contains("handshake")),
+        "{p:?}"
+    );
+}
+
+/// The server closes the connection on the ClientHello: a genuine TLS failure.
+#[test]
+fn tls_closed_in_handshake_is_tls_failure() {
+    let a = serve(|mut s| {
+        if starttls_accepted(&mut s) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    });
+    let (p, _) = run(a);
+    assert!(
+        matches!(&p, Probe::TlsFailure(d) if d.contains("handshake")),
+        "{p:?}"
+    );
+}
+
+fn rustls_server(versions: &[&'static rustls::SupportedProtocolVersion]) -> (SocketAddr, Vec<u8>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["mx.example.test".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let der = cert.der().to_vec();
+    let pk = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    let cfg = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![der.clone().into()], pk)
+        .unwrap(),
+    );
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let cfg = cfg.clone();
+            std::thread::spawn(move || {
+                if !starttls_accepted(&mut s) {
+                    return;
+                }
+                let Ok(conn) = rustls::ServerConnection::new(cfg) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(conn, s);
+                let _ = tls.write_all(b"220 tls.test ESMTP\r\n");
+                let mut b = [0u8; 64];
+                let _ = tls.read(&mut b);
+            });
+        }
+    });
+    (a, der)
+}
+
+/// A working STARTTLS server, TLS 1.3 and TLS 1.2: the chain is captured.
+#[test]
+fn tls_ok_captures_the_chain() {
+    for (v, name) in [
+        (&rustls::version::TLS13, "TLSv1_3"),
+        (&rustls::version::TLS12, "TLSv1_2"),
+    ] {
+        let (a, der) = rustls_server(&[v]);
+        let (p, _) = run(a);
+        match p {
+            Probe::Tls { chain, protocol } => {
+                assert_eq!(chain, vec![der]);
+                assert_eq!(protocol, name);
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
 }

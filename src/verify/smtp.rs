@@ -6,7 +6,7 @@
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -185,29 +185,139 @@ pub fn client_config() -> Result<Arc<ClientConfig>, rustls::Error> {
     Ok(Arc::new(cfg))
 }
 
+/// Time left before `deadline`, at most `per_op`; `None` once the deadline has passed. Every
+/// blocking read and write gets this as its socket timeout, so the probe ends by its deadline
+/// (give or take scheduling) however slowly a server sends.
+fn budget(deadline: Instant, per_op: Duration) -> Option<Duration> {
+    let left = deadline.checked_duration_since(Instant::now())?;
+    if left.is_zero() || per_op.is_zero() {
+        return None;
+    }
+    Some(left.min(per_op))
+}
+
+/// A socket read or write timed out (Linux reports SO_RCVTIMEO as EAGAIN).
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn timed_out(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, format!("timed out {what}"))
+}
+
+/// An I/O error for a detail text: timeouts say so in words, not as "os error 11".
+fn io_text(e: &io::Error) -> String {
+    if is_timeout(e) && e.get_ref().is_none() {
+        "timed out".into()
+    } else {
+        e.to_string()
+    }
+}
+
 struct Conn {
     sock: TcpStream,
     parser: ReplyParser,
     deadline: Instant,
+    read_timeout: Duration,
 }
 
 impl Conn {
+    /// Set the socket's read and write timeouts to what is left of the probe's time.
+    fn arm(&self) -> io::Result<()> {
+        let t = budget(self.deadline, self.read_timeout)
+            .ok_or_else(|| timed_out("(probe deadline passed)"))?;
+        self.sock.set_read_timeout(Some(t))?;
+        self.sock.set_write_timeout(Some(t))
+    }
+
+    fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        self.arm()?;
+        self.sock.write_all(data)
+    }
+
     fn reply(&mut self) -> io::Result<Result<Reply, ReplyError>> {
         let mut buf = [0u8; 4096];
         if let Some(r) = self.parser.feed(&[]) {
             return Ok(r);
         }
         loop {
-            if Instant::now() >= self.deadline {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
-            }
-            let n = self.sock.read(&mut buf)?;
+            self.arm()?;
+            let n = match self.sock.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
             if n == 0 {
                 return Ok(Err(ReplyError::Closed));
             }
             if let Some(r) = self.parser.feed(&buf[..n]) {
                 return Ok(r);
             }
+        }
+    }
+}
+
+/// Why a TLS handshake did not complete.
+enum HandshakeError {
+    /// The probe's deadline passed, or the server sent nothing for a read timeout.
+    TimedOut,
+    /// The server closed the connection.
+    Closed,
+    /// The connection failed (reset).
+    Io(io::Error),
+    /// rustls refused what the server sent, or the server sent an alert.
+    Tls(rustls::Error),
+    /// rustls neither wants to read nor to write, yet the handshake is not done.
+    Stalled,
+}
+
+/// Drive the handshake by hand (rustls' `complete_io` loops until the handshake is done, past
+/// any deadline), with every read and write bounded by what is left of the probe's time.
+fn handshake(
+    conn: &mut ClientConnection,
+    sock: &mut TcpStream,
+    deadline: Instant,
+    read_timeout: Duration,
+) -> Result<(), HandshakeError> {
+    let arm = |sock: &TcpStream| -> Result<(), HandshakeError> {
+        let t = budget(deadline, read_timeout).ok_or(HandshakeError::TimedOut)?;
+        sock.set_read_timeout(Some(t))
+            .and_then(|()| sock.set_write_timeout(Some(t)))
+            .map_err(HandshakeError::Io)
+    };
+    loop {
+        while conn.wants_write() {
+            arm(sock)?;
+            match conn.write_tls(sock) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => return Err(HandshakeError::TimedOut),
+                Err(e) => return Err(HandshakeError::Io(e)),
+            }
+        }
+        if !conn.is_handshaking() {
+            return Ok(());
+        }
+        if !conn.wants_read() {
+            return Err(HandshakeError::Stalled);
+        }
+        arm(sock)?;
+        match conn.read_tls(sock) {
+            Ok(0) => return Err(HandshakeError::Closed),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if is_timeout(&e) => return Err(HandshakeError::TimedOut),
+            Err(e) => return Err(HandshakeError::Io(e)),
+        }
+        if let Err(e) = conn.process_new_packets() {
+            // send the alert rustls queued, if there is time
+            if arm(sock).is_ok() {
+                let _ = conn.write_tls(sock);
+            }
+            return Err(HandshakeError::Tls(e));
         }
     }
 }
@@ -231,17 +341,19 @@ pub fn probe(
     total: Duration,
 ) -> Probe {
     let deadline = Instant::now() + total;
-    let sock = match TcpStream::connect_timeout(&addr, connect_timeout) {
-        Ok(s) => s,
-        Err(e) => return Probe::Unreachable(format!("connect {addr}: {e}")),
+    let Some(t) = budget(deadline, connect_timeout) else {
+        return Probe::Unreachable(format!("connect {addr}: no time (deadline {total:?})"));
     };
-    let _ = sock.set_read_timeout(Some(read_timeout));
-    let _ = sock.set_write_timeout(Some(read_timeout));
+    let sock = match TcpStream::connect_timeout(&addr, t) {
+        Ok(s) => s,
+        Err(e) => return Probe::Unreachable(format!("connect {addr}: {}", io_text(&e))),
+    };
     let _ = sock.set_nodelay(true);
     let mut c = Conn {
         sock,
         parser: ReplyParser::default(),
         deadline,
+        read_timeout,
     };
     // Before STARTTLS nothing proves a DANE failure except a successful EHLO reply without
     // STARTTLS (RFC 7672 §2.2): a refused greeting or EHLO (blocklisted prober, rate limit, an
@@ -257,10 +369,10 @@ pub fn probe(
             ))
         }
         Ok(Err(e)) => return Probe::Unreachable(format!("greeting: {}", describe(&e))),
-        Err(e) => return Probe::Unreachable(format!("no greeting: {e}")),
+        Err(e) => return Probe::Unreachable(format!("no greeting: {}", io_text(&e))),
     }
-    if let Err(e) = c.sock.write_all(format!("EHLO {ehlo}\r\n").as_bytes()) {
-        return Probe::Unreachable(format!("EHLO: {e}"));
+    if let Err(e) = c.send(format!("EHLO {ehlo}\r\n").as_bytes()) {
+        return Probe::Unreachable(format!("EHLO: {}", io_text(&e)));
     }
     let ehlo_reply = match c.reply() {
         Ok(Ok(r)) if r.code == 250 => r,
@@ -272,7 +384,7 @@ pub fn probe(
             ))
         }
         Ok(Err(e)) => return Probe::Unreachable(format!("EHLO: {}", describe(&e))),
-        Err(e) => return Probe::Unreachable(format!("EHLO: {e}")),
+        Err(e) => return Probe::Unreachable(format!("EHLO: {}", io_text(&e))),
     };
     if !ehlo_reply
         .lines
@@ -281,11 +393,11 @@ pub fn probe(
         .filter_map(|l| l.split([' ', '\t', '=']).find(|w| !w.is_empty()))
         .any(|w| w.eq_ignore_ascii_case("STARTTLS"))
     {
-        let _ = c.sock.write_all(b"QUIT\r\n");
+        let _ = c.send(b"QUIT\r\n");
         return Probe::NoStarttls("STARTTLS not offered".into());
     }
-    if let Err(e) = c.sock.write_all(b"STARTTLS\r\n") {
-        return Probe::Unreachable(format!("STARTTLS: {e}"));
+    if let Err(e) = c.send(b"STARTTLS\r\n") {
+        return Probe::Unreachable(format!("STARTTLS: {}", io_text(&e)));
     }
     match c.reply() {
         // Postfix goes on with TLS after any 2xx reply to STARTTLS, not only 220
@@ -307,6 +419,11 @@ pub fn probe(
             ))
         }
         Ok(Err(e)) => return Probe::TlsFailure(format!("STARTTLS: {}", describe(&e))),
+        // waiting is network trouble (or a tarpit); a server dropping the connection on
+        // STARTTLS fails TLS as Postfix sees it ("lost connection ... after STARTTLS")
+        Err(e) if is_timeout(&e) => {
+            return Probe::Unreachable(format!("STARTTLS reply: {}", io_text(&e)))
+        }
         Err(e) => return Probe::TlsFailure(format!("STARTTLS: {e}")),
     }
     if c.parser.pending() > 0 {
@@ -317,32 +434,46 @@ pub fn probe(
         Ok(n) => n,
         Err(e) => return Probe::TlsFailure(format!("SNI {sni:?}: {e}")),
     };
-    let conn = match ClientConnection::new(cfg.clone(), name) {
+    let mut conn = match ClientConnection::new(cfg.clone(), name) {
         Ok(c) => c,
         Err(e) => return Probe::TlsFailure(e.to_string()),
     };
-    let mut tls = StreamOwned::new(conn, c.sock);
-    while tls.conn.is_handshaking() {
-        if Instant::now() >= deadline {
-            return Probe::TlsFailure("handshake deadline passed".into());
+    let mut sock = c.sock;
+    match handshake(&mut conn, &mut sock, deadline, read_timeout) {
+        Ok(()) => {}
+        Err(HandshakeError::TimedOut) => {
+            return Probe::Unreachable(format!(
+                "timed out during the TLS handshake (deadline {total:?}, read timeout {read_timeout:?})"
+            ))
         }
-        if let Err(e) = tls.conn.complete_io(&mut tls.sock) {
-            return Probe::TlsFailure(format!("handshake: {e}"));
+        Err(HandshakeError::Closed) => {
+            return Probe::TlsFailure("TLS handshake: connection closed by the server".into())
+        }
+        Err(HandshakeError::Io(e)) => return Probe::TlsFailure(format!("TLS handshake: {e}")),
+        Err(HandshakeError::Tls(e)) => return Probe::TlsFailure(format!("TLS handshake: {e}")),
+        Err(HandshakeError::Stalled) => {
+            return Probe::Unreachable("TLS handshake stalled (verifier error)".into())
         }
     }
-    let chain: Vec<Vec<u8>> = tls
-        .conn
+    let chain: Vec<Vec<u8>> = conn
         .peer_certificates()
         .map(|cs| cs.iter().map(|c| c.as_ref().to_vec()).collect())
         .unwrap_or_default();
-    let protocol = tls
-        .conn
+    let protocol = conn
         .protocol_version()
         .map(|v| format!("{v:?}"))
         .unwrap_or_default();
-    let _ = tls.write_all(b"QUIT\r\n");
-    tls.conn.send_close_notify();
-    let _ = tls.flush();
+    // a polite goodbye, only with time left
+    if let Some(t) = budget(deadline, read_timeout) {
+        let _ = sock.set_write_timeout(Some(t));
+        let _ = conn.writer().write_all(b"QUIT\r\n");
+        conn.send_close_notify();
+        while conn.wants_write() {
+            if budget(deadline, read_timeout).is_none() || conn.write_tls(&mut sock).is_err() {
+                break;
+            }
+        }
+    }
     Probe::Tls { chain, protocol }
 }
 
