@@ -4,8 +4,9 @@
 //! verifier's own limitations give `Unreachable` with a detail saying what happened.
 
 use danemine::verify::smtp::{client_config, probe, Probe};
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -352,4 +353,107 @@ fn tls_ok_captures_the_chain() {
             other => panic!("{name}: {other:?}"),
         }
     }
+}
+
+/// `openssl s_server` for a TLS 1.2 server with RSA key exchange and CBC only (AES256-SHA), as
+/// old MTAs offer: Postfix (OpenSSL) connects and DANE-verifies it, rustls cannot. Killed on drop.
+struct OpensslServer {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for OpensslServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn openssl_cbc_server() -> Option<OpensslServer> {
+    if Command::new("openssl").arg("version").output().is_err() {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=mx.example.test", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "openssl req failed");
+    let mut child = Command::new("openssl")
+        .args(["s_server", "-accept", "127.0.0.1:0", "-tls1_2"])
+        .args(["-cipher", "AES256-SHA", "-www", "-cert"])
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut addr = None;
+    let mut l = String::new();
+    while out.read_line(&mut l).unwrap_or(0) > 0 {
+        if let Some(a) = l.trim().strip_prefix("ACCEPT ") {
+            addr = a.parse().ok();
+            break;
+        }
+        l.clear();
+    }
+    // keep draining its output so that it never blocks on a full pipe
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let server = OpensslServer {
+        child,
+        addr: addr.expect("openssl s_server printed no ACCEPT line"),
+        _dir: dir,
+    };
+    Some(server)
+}
+
+/// A TLS 1.2 RSA-key-exchange CBC-only server (AES256-SHA) negotiates with Postfix's OpenSSL but
+/// not with rustls (no CBC, no RSA key exchange): the verifier's own limitation, so not a
+/// `tls-failure`. The SMTP part is spoken here, the TLS bytes are relayed to `openssl s_server`.
+#[test]
+fn cbc_only_server_is_not_tls_failure() {
+    let Some(ossl) = openssl_cbc_server() else {
+        eprintln!("cbc_only_server_is_not_tls_failure: no `openssl` binary installed: skipped");
+        return;
+    };
+    let upstream = ossl.addr;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                if !starttls_accepted(&mut s) {
+                    return;
+                }
+                let Ok(up) = TcpStream::connect(upstream) else {
+                    return;
+                };
+                let (mut s2, mut up2) = (s.try_clone().unwrap(), up.try_clone().unwrap());
+                let t = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut up2, &mut s2);
+                    let _ = s2.shutdown(std::net::Shutdown::Write);
+                });
+                let mut up = up;
+                let _ = std::io::copy(&mut s, &mut up);
+                let _ = up.shutdown(std::net::Shutdown::Write);
+                let _ = t.join();
+            });
+        }
+    });
+    let (p, _) = run(a);
+    assert!(unreachable_containing(&p, "not negotiable"), "{p:?}");
+    drop(ossl);
 }

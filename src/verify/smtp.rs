@@ -6,7 +6,10 @@
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
+use rustls::{
+    AlertDescription, CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct,
+    SignatureScheme,
+};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -274,6 +277,38 @@ enum HandshakeError {
     Stalled,
 }
 
+/// Whether a failed handshake can be this verifier's own limitation rather than the server's
+/// failure. rustls speaks only TLS 1.2 and 1.3 with AEAD suites and ECDHE (no CBC, no RSA key
+/// exchange, no finite-field DHE, no TLS 1.0/1.1, fewer signature algorithms than OpenSSL), so a
+/// server that OpenSSL, hence Postfix, negotiates with may find nothing in common with us.
+/// Proven failures stay failures: garbled or out-of-order messages, bad MACs, decode errors, a
+/// server that cannot prove possession of its key, a connection dropped in the handshake.
+fn verifier_limitation(e: &rustls::Error) -> bool {
+    match e {
+        // rustls found nothing it can use in the ServerHello (version, suite, group, ...)
+        rustls::Error::PeerIncompatible(_) => true,
+        // the server found nothing it can use in our ClientHello: OpenSSL's "no shared cipher"
+        // and "unsupported protocol" (handshake_failure, protocol_version), a suite or group
+        // too weak for it (insufficient_security), a parameter of ours it rejects
+        // (illegal_parameter)
+        rustls::Error::AlertReceived(a) => matches!(
+            a,
+            AlertDescription::HandshakeFailure
+                | AlertDescription::ProtocolVersion
+                | AlertDescription::InsufficientSecurity
+                | AlertDescription::IllegalParameter
+        ),
+        // a server key or signature algorithm ring cannot verify (DSA, brainpool, ...)
+        #[allow(deprecated)]
+        rustls::Error::InvalidCertificate(
+            CertificateError::UnsupportedSignatureAlgorithm
+            | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+            | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. },
+        ) => true,
+        _ => false,
+    }
+}
+
 /// Drive the handshake by hand (rustls' `complete_io` loops until the handshake is done, past
 /// any deadline), with every read and write bounded by what is left of the probe's time.
 fn handshake(
@@ -430,13 +465,14 @@ pub fn probe(
         // bytes after the 220 would be read as TLS: a STARTTLS injection attempt or a broken server
         return Probe::TlsFailure("data after the STARTTLS reply (command injection?)".into());
     }
+    // the verifier's own problems: not a verdict on the server
     let name = match ServerName::try_from(sni.to_string()) {
         Ok(n) => n,
-        Err(e) => return Probe::TlsFailure(format!("SNI {sni:?}: {e}")),
+        Err(e) => return Probe::Unreachable(format!("SNI {sni:?} not usable by rustls: {e}")),
     };
     let mut conn = match ClientConnection::new(cfg.clone(), name) {
         Ok(c) => c,
-        Err(e) => return Probe::TlsFailure(e.to_string()),
+        Err(e) => return Probe::Unreachable(format!("TLS client: {e}")),
     };
     let mut sock = c.sock;
     match handshake(&mut conn, &mut sock, deadline, read_timeout) {
@@ -450,6 +486,13 @@ pub fn probe(
             return Probe::TlsFailure("TLS handshake: connection closed by the server".into())
         }
         Err(HandshakeError::Io(e)) => return Probe::TlsFailure(format!("TLS handshake: {e}")),
+        Err(HandshakeError::Tls(e)) if verifier_limitation(&e) => {
+            return Probe::Unreachable(format!(
+                "TLS handshake not negotiable with this verifier (rustls: TLS 1.2/1.3, AEAD \
+                 suites, ECDHE only; no CBC, RSA key exchange or DHE): {e}; check with \
+                 openssl s_client -starttls smtp -connect {addr} -servername {sni}"
+            ))
+        }
         Err(HandshakeError::Tls(e)) => return Probe::TlsFailure(format!("TLS handshake: {e}")),
         Err(HandshakeError::Stalled) => {
             return Probe::Unreachable("TLS handshake stalled (verifier error)".into())
@@ -481,6 +524,35 @@ pub fn probe(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn verifier_limitations() {
+        use rustls::{Error, InvalidMessage, PeerIncompatible};
+        for e in [
+            Error::PeerIncompatible(PeerIncompatible::NoCipherSuitesInCommon),
+            Error::PeerIncompatible(PeerIncompatible::ServerDoesNotSupportTls12Or13),
+            Error::AlertReceived(AlertDescription::HandshakeFailure),
+            Error::AlertReceived(AlertDescription::ProtocolVersion),
+            Error::AlertReceived(AlertDescription::InsufficientSecurity),
+            Error::AlertReceived(AlertDescription::IllegalParameter),
+            Error::InvalidCertificate(CertificateError::UnsupportedSignatureAlgorithmContext {
+                signature_algorithm_id: vec![],
+                supported_algorithms: vec![],
+            }),
+        ] {
+            assert!(verifier_limitation(&e), "{e}");
+        }
+        for e in [
+            Error::AlertReceived(AlertDescription::DecodeError),
+            Error::AlertReceived(AlertDescription::BadRecordMac),
+            Error::InvalidMessage(InvalidMessage::InvalidContentType),
+            Error::DecryptError,
+            Error::InvalidCertificate(CertificateError::BadSignature),
+            Error::NoCertificatesPresented,
+        ] {
+            assert!(!verifier_limitation(&e), "{e}");
+        }
+    }
 
     #[test]
     fn replies() {
