@@ -115,11 +115,15 @@ impl ReplyParser {
 /// What the probe of one address found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
-    /// TCP connection failed or timed out before a greeting.
+    /// Nothing proven about DANE: the connection failed, the greeting or EHLO was refused,
+    /// dropped or timed out, the deadline passed, or the TLS handshake failed in a way that can
+    /// be this verifier's own limitation. The text says which.
     Unreachable(String),
-    /// The server answered but does not offer (or refused) STARTTLS.
+    /// A successful EHLO reply without STARTTLS, or STARTTLS refused after it was offered.
     NoStarttls(String),
-    /// STARTTLS offered, the TLS handshake failed.
+    /// STARTTLS offered, then the server dropped the connection or garbled its reply at
+    /// STARTTLS, or the TLS handshake failed (not for lack of time, and not for lack of a
+    /// version or suite rustls has).
     TlsFailure(String),
     /// TLS established; the chain presented (end entity first) and the protocol.
     Tls {
