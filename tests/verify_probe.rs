@@ -245,7 +245,7 @@ fn tls_trickle_respects_deadline() {
     });
     let (p, took) = run(a);
     assert!(
-        took < DEADLINE + Duration::from_millis(800),
+        took < DEADLINE + Duration::from_secs(2),
         "probe took {took:?} with a {DEADLINE:?} deadline: {p:?}"
     );
     assert!(unreachable_containing(&p, "timed out"), "{p:?}");
@@ -260,7 +260,7 @@ fn tls_silent_server_is_unreachable() {
         }
     });
     let (p, took) = run(a);
-    assert!(took < DEADLINE + Duration::from_millis(800), "{took:?}");
+    assert!(took < DEADLINE + Duration::from_secs(2), "{took:?}");
     assert!(unreachable_containing(&p, "timed out"), "{p:?}");
 }
 
