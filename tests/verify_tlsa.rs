@@ -1,0 +1,285 @@
+//! TLSA matching (src/verify/tlsa.rs) against certificate chains made with rcgen: unusable and
+//! malformed records (RFC 7671 §4, §5), DANE-EE (RFC 7672 §3.1.1), DANE-TA with the trust
+//! anchor in the chain, out of order, or only in the record (RFC 7671 §5.2.2, RFC 7672 §3.1.2),
+//! and the name checks (RFC 7672 §3.2.3).
+
+use chrono::Datelike;
+use danemine::verify::tlsa::{match_chain, MatchOutcome, Tlsa};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use ring::digest;
+
+struct Ca {
+    params: CertificateParams,
+    key: KeyPair,
+    der: Vec<u8>,
+}
+
+fn ca(cn: &str, issuer: Option<&Ca>) -> Ca {
+    ca_with(cn, issuer, |_| {})
+}
+
+fn ca_with(cn: &str, issuer: Option<&Ca>, edit: impl FnOnce(&mut CertificateParams)) -> Ca {
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    edit(&mut p);
+    let der = match issuer {
+        None => p.self_signed(&key).unwrap().der().to_vec(),
+        Some(i) => {
+            let iss = Issuer::new(i.params.clone(), &i.key);
+            p.signed_by(&key, &iss).unwrap().der().to_vec()
+        }
+    };
+    Ca {
+        params: p,
+        key,
+        der,
+    }
+}
+
+fn leaf(sans: &[&str], cn: Option<&str>, by: &Ca) -> Vec<u8> {
+    leaf_with(sans, cn, by, |_| {})
+}
+
+fn leaf_with(
+    sans: &[&str],
+    cn: Option<&str>,
+    by: &Ca,
+    edit: impl FnOnce(&mut CertificateParams),
+) -> Vec<u8> {
+    let key = KeyPair::generate().unwrap();
+    let mut p =
+        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    if let Some(cn) = cn {
+        p.distinguished_name.push(DnType::CommonName, cn);
+    }
+    edit(&mut p);
+    let iss = Issuer::new(by.params.clone(), &by.key);
+    p.signed_by(&key, &iss).unwrap().der().to_vec()
+}
+
+fn spki(cert: &[u8]) -> Vec<u8> {
+    danemine::verify::tlsa::spki(cert).unwrap()
+}
+
+fn rec(usage: u8, selector: u8, matching: u8, cert: &[u8]) -> Tlsa {
+    let sel = if selector == 0 {
+        cert.to_vec()
+    } else {
+        spki(cert)
+    };
+    let data = match matching {
+        0 => sel,
+        1 => digest::digest(&digest::SHA256, &sel).as_ref().to_vec(),
+        _ => digest::digest(&digest::SHA512, &sel).as_ref().to_vec(),
+    };
+    Tlsa {
+        usage,
+        selector,
+        matching,
+        data,
+    }
+}
+
+fn names(n: &[&str]) -> Vec<String> {
+    n.iter().map(|s| s.to_string()).collect()
+}
+
+fn is_match(o: &MatchOutcome) -> bool {
+    matches!(o, MatchOutcome::Match { .. })
+}
+
+fn is_no_match(o: &MatchOutcome) -> bool {
+    matches!(o, MatchOutcome::NoMatch { .. })
+}
+
+const MX: &[&str] = &["mx.example.test"];
+
+// ---------------------------------------------------------------- unusable and malformed records
+
+/// DANE-EE ignores names and dates (RFC 7672 §3.1.1); usages 0/1 are unusable for SMTP.
+#[test]
+fn ok_dane_ee_ignores_names_and_expiry_and_pkix_usages_unusable() {
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(vec!["wrong.test".to_string()]).unwrap();
+    p.not_before = rcgen::date_time_ymd(2001, 1, 1);
+    p.not_after = rcgen::date_time_ymd(2002, 1, 1);
+    let ee = p.self_signed(&key).unwrap().der().to_vec();
+    for (s, m) in [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)] {
+        let got = match_chain(
+            &[rec(3, s, m, &ee)],
+            std::slice::from_ref(&ee),
+            &names(&["mx.test"]),
+            30,
+        );
+        assert!(is_match(&got), "3 {s} {m}: {got:?}");
+    }
+    let got = match_chain(
+        &[rec(0, 0, 1, &ee), rec(1, 1, 1, &ee)],
+        std::slice::from_ref(&ee),
+        &[],
+        0,
+    );
+    assert_eq!(got, MatchOutcome::Unusable);
+}
+
+// ---------------------------------------------------------------- DANE-TA
+
+/// An EE not signed by the TA (the TA only present in the chain) is rejected.
+#[test]
+fn ok_dane_ta_requires_signature_not_presence() {
+    let root = ca("Root", None);
+    let other = ca("Root", None); // same subject name, different key
+    let l = leaf(MX, None, &other);
+    let r = rec(2, 0, 1, &root.der);
+    let got = match_chain(&[r], &[l, root.der.clone()], &names(MX), 0);
+    assert!(is_no_match(&got), "{got:?}");
+}
+
+/// DANE-TA checks the dates of the certificates below the trust anchor (RFC 7672 §3.1.2),
+/// also `days` ahead.
+#[test]
+fn ok_dane_ta_checks_expiry_of_chain() {
+    let root = ca("Root", None);
+    let r = rec(2, 0, 1, &root.der);
+    let expired = leaf_with(MX, None, &root, |p| {
+        p.not_before = rcgen::date_time_ymd(2001, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2002, 1, 1);
+    });
+    let got = match_chain(
+        std::slice::from_ref(&r),
+        &[expired, root.der.clone()],
+        &names(MX),
+        0,
+    );
+    assert!(is_no_match(&got), "expired EE: {got:?}");
+    let inter = ca_with("Intermediate", Some(&root), |p| {
+        p.not_before = rcgen::date_time_ymd(2001, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2002, 1, 1);
+    });
+    let l = leaf(MX, None, &inter);
+    let got = match_chain(
+        std::slice::from_ref(&r),
+        &[l, inter.der.clone(), root.der.clone()],
+        &names(MX),
+        0,
+    );
+    assert!(is_no_match(&got), "expired intermediate: {got:?}");
+    // the EE expires in 10 days: fine today, not 30 days ahead
+    let soon = chrono::Utc::now() + chrono::Duration::days(10);
+    let l = leaf_with(MX, None, &root, |p| {
+        p.not_before = rcgen::date_time_ymd(2001, 1, 1);
+        p.not_after = rcgen::date_time_ymd(soon.year(), soon.month() as u8, soon.day() as u8);
+    });
+    let chain = [l, root.der.clone()];
+    assert!(is_match(&match_chain(
+        std::slice::from_ref(&r),
+        &chain,
+        &names(MX),
+        0
+    )));
+    let got = match_chain(std::slice::from_ref(&r), &chain, &names(MX), 30);
+    assert!(
+        matches!(&got, MatchOutcome::NoMatch { reasons } if reasons[0].contains("30 days ahead")),
+        "{got:?}"
+    );
+}
+
+/// Full records not in the chain must still sign: a look-alike CA (same name, other key) fails,
+/// and digests of a TA that is not in the chain match nothing.
+#[test]
+fn dane_ta_full_record_not_in_chain_needs_signature() {
+    let root = ca("Root", None);
+    let lookalike = ca("Root", None);
+    let l = leaf(MX, None, &lookalike);
+    for r in [rec(2, 1, 0, &root.der), rec(2, 0, 0, &root.der)] {
+        let got = match_chain(
+            std::slice::from_ref(&r),
+            std::slice::from_ref(&l),
+            &names(MX),
+            0,
+        );
+        assert!(is_no_match(&got), "{r}: {got:?}");
+        let got = match_chain(
+            std::slice::from_ref(&r),
+            &[l.clone(), lookalike.der.clone()],
+            &names(MX),
+            0,
+        );
+        assert!(is_no_match(&got), "{r}: {got:?}");
+    }
+    let l = leaf(MX, None, &root);
+    for (s, m) in [(0, 1), (0, 2), (1, 1), (1, 2)] {
+        let got = match_chain(
+            &[rec(2, s, m, &root.der)],
+            std::slice::from_ref(&l),
+            &names(MX),
+            0,
+        );
+        assert!(is_no_match(&got), "2 {s} {m}: {got:?}");
+    }
+    // a self-signed EE with a 2 0 0 of itself: the TA is never the EE
+    let key = KeyPair::generate().unwrap();
+    let ss = CertificateParams::new(vec!["mx.example.test".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap()
+        .der()
+        .to_vec();
+    let got = match_chain(
+        &[rec(2, 0, 0, &ss)],
+        std::slice::from_ref(&ss),
+        &names(MX),
+        0,
+    );
+    assert!(!is_match(&got), "{got:?}");
+}
+
+/// Names: wrong name rejected, SAN wins over CN, wildcard only as the whole leftmost label,
+/// next-hop domain accepted, TA never matched at depth 0.
+#[test]
+fn ok_dane_ta_names() {
+    let root = ca("Root", None);
+    let r = rec(2, 0, 1, &root.der);
+    let chk = |l: Vec<u8>, n: &[&str]| {
+        match_chain(
+            std::slice::from_ref(&r),
+            &[l, root.der.clone()],
+            &names(n),
+            0,
+        )
+    };
+    assert!(!is_match(&chk(leaf(&["other.test"], None, &root), MX)));
+    assert!(!is_match(&chk(
+        leaf(&["other.test"], Some("mx.example.test"), &root),
+        MX
+    )));
+    assert!(is_match(&chk(leaf(&["*.example.test"], None, &root), MX)));
+    assert!(!is_match(&chk(
+        leaf(&["*.example.test"], None, &root),
+        &["a.mx.example.test"]
+    )));
+    assert!(!is_match(&chk(leaf(&["m*.example.test"], None, &root), MX)));
+    assert!(is_match(&chk(
+        leaf(&["example.test"], None, &root),
+        &["mx.example.test", "example.test"]
+    )));
+    // a self-signed EE with a 2 0 1 of itself: not a DANE-TA match
+    let key = KeyPair::generate().unwrap();
+    let ss = CertificateParams::new(vec!["mx.example.test".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap()
+        .der()
+        .to_vec();
+    let got = match_chain(
+        &[rec(2, 0, 1, &ss)],
+        std::slice::from_ref(&ss),
+        &names(MX),
+        0,
+    );
+    assert!(!is_match(&got));
+}
