@@ -100,6 +100,120 @@ const MX: &[&str] = &["mx.example.test"];
 
 // ---------------------------------------------------------------- unusable and malformed records
 
+/// RFC 6698 §2.1.3, RFC 7671 §4 and §5, OpenSSL's SSL_dane_tlsa_add, Postfix: a SHA2-256 record
+/// whose data is not 32 bytes (SHA2-512: 64) is malformed, hence unusable. An RRset of only such
+/// records is "unusable", not a certificate mismatch.
+#[test]
+fn wrong_length_digest_is_unusable() {
+    let root = ca("Root", None);
+    let l = leaf(MX, None, &root);
+    let short = Tlsa::parse("3 1 1 00ff00ff").unwrap();
+    assert!(
+        !short.usable(),
+        "3 1 1 with a 4-byte digest is reported usable"
+    );
+    let got = match_chain(&[short], &[l.clone(), root.der.clone()], &names(MX), 0);
+    assert_eq!(got, MatchOutcome::Unusable, "{got:?}");
+
+    // each matching type with the other's length, empty data, one byte too many
+    let sha256 = rec(3, 1, 1, &l);
+    let sha512 = rec(3, 1, 2, &l);
+    let bad = [
+        Tlsa {
+            matching: 2,
+            ..sha256.clone()
+        },
+        Tlsa {
+            matching: 1,
+            ..sha512.clone()
+        },
+        Tlsa {
+            data: vec![],
+            ..sha256.clone()
+        },
+        Tlsa {
+            data: [sha256.data.as_slice(), &[0]].concat(),
+            ..sha256.clone()
+        },
+        Tlsa {
+            usage: 2,
+            data: vec![0; 31],
+            ..sha256.clone()
+        },
+    ];
+    for r in &bad {
+        assert!(!r.usable(), "{r}");
+    }
+    let got = match_chain(&bad, &[l.clone(), root.der.clone()], &names(MX), 0);
+    assert_eq!(got, MatchOutcome::Unusable, "{got:?}");
+    assert!(sha256.usable() && sha512.usable());
+    // a malformed record next to a good one: the good one decides
+    let got = match_chain(
+        &[bad[0].clone(), sha256],
+        &[l.clone(), root.der.clone()],
+        &names(MX),
+        0,
+    );
+    assert!(is_match(&got), "{got:?}");
+    let got = match_chain(
+        &[bad[0].clone(), rec(3, 1, 1, &root.der)],
+        &[l, root.der.clone()],
+        &names(MX),
+        0,
+    );
+    assert!(is_no_match(&got), "{got:?}");
+}
+
+/// Matching type 0 carries the selected object itself: selector 0 a certificate, selector 1 a
+/// SubjectPublicKeyInfo. Data that does not parse as one (or has bytes after it) is malformed.
+#[test]
+fn full_data_that_does_not_parse_is_unusable() {
+    let root = ca("Root", None);
+    let l = leaf(MX, None, &root);
+    let cert = rec(3, 0, 0, &l);
+    let key = rec(3, 1, 0, &l);
+    assert!(cert.usable() && key.usable());
+    let bad = [
+        // a key where a certificate belongs, and the other way round
+        Tlsa {
+            data: key.data.clone(),
+            ..cert.clone()
+        },
+        Tlsa {
+            data: cert.data.clone(),
+            ..key.clone()
+        },
+        // trailing bytes
+        Tlsa {
+            data: [cert.data.as_slice(), &[0]].concat(),
+            ..cert.clone()
+        },
+        Tlsa {
+            data: [key.data.as_slice(), &[0]].concat(),
+            ..key.clone()
+        },
+        // truncated, empty, a digest
+        Tlsa {
+            data: key.data[..key.data.len() - 1].to_vec(),
+            ..key.clone()
+        },
+        Tlsa {
+            data: vec![],
+            ..cert.clone()
+        },
+        Tlsa {
+            usage: 2,
+            data: vec![0; 32],
+            ..key.clone()
+        },
+    ];
+    for r in &bad {
+        assert!(!r.usable(), "{r}");
+    }
+    let got = match_chain(&bad, &[l, root.der.clone()], &names(MX), 0);
+    assert_eq!(got, MatchOutcome::Unusable, "{got:?}");
+}
+
 /// DANE-EE ignores names and dates (RFC 7672 §3.1.1); usages 0/1 are unusable for SMTP.
 #[test]
 fn ok_dane_ee_ignores_names_and_expiry_and_pkix_usages_unusable() {

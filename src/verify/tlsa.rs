@@ -37,9 +37,34 @@ impl fmt::Display for Tlsa {
 }
 
 impl Tlsa {
-    /// Usable for SMTP (RFC 7672 §3.1.3): usage 2 or 3, selector 0/1, matching 0/1/2.
+    /// Usable for SMTP (RFC 7672 §3.1.3): usage 2 or 3, selector 0/1, matching 0/1/2, and data
+    /// that fits them (see [`Tlsa::well_formed`]).
     pub fn usable(&self) -> bool {
-        matches!(self.usage, 2 | 3) && self.selector <= 1 && self.matching <= 2
+        matches!(self.usage, 2 | 3)
+            && self.selector <= 1
+            && self.matching <= 2
+            && self.well_formed()
+    }
+
+    /// The data fits the selector and matching type: a SHA-256 digest of 32 bytes, a SHA-512
+    /// digest of 64, a full certificate (selector 0) or SubjectPublicKeyInfo (selector 1) that
+    /// parses as one with nothing after it. A malformed record is unusable (RFC 7671 §4 and §5),
+    /// as OpenSSL's `SSL_dane_tlsa_add` and so Postfix treat it.
+    pub fn well_formed(&self) -> bool {
+        use x509_parser::prelude::FromDer;
+        match (self.selector, self.matching) {
+            (_, 1) => self.data.len() == digest::SHA256_OUTPUT_LEN,
+            (_, 2) => self.data.len() == digest::SHA512_OUTPUT_LEN,
+            (0, 0) => matches!(
+                x509_parser::parse_x509_certificate(&self.data),
+                Ok((rest, _)) if rest.is_empty()
+            ),
+            (1, 0) => matches!(
+                x509_parser::x509::SubjectPublicKeyInfo::from_der(&self.data),
+                Ok((rest, _)) if rest.is_empty()
+            ),
+            _ => false,
+        }
     }
 
     /// Parse `3 1 1 <hex>` (as in zone files and test fixtures).
@@ -339,7 +364,10 @@ mod tests {
             },
         ];
         assert_eq!(match_chain(&rs, &chain, &[], 0), MatchOutcome::Unusable);
-        assert!(Tlsa::parse("3 1 1 00ff").unwrap().usable());
+        assert!(!Tlsa::parse("3 1 1 00ff").unwrap().usable());
+        assert!(Tlsa::parse(&format!("3 1 1 {}", "00".repeat(32)))
+            .unwrap()
+            .usable());
         assert!(Tlsa::parse("3 1 1 zz").is_none());
     }
 }
