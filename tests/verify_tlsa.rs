@@ -352,6 +352,55 @@ fn dane_ta_full_record_not_in_chain_needs_signature() {
     assert!(!is_match(&got), "{got:?}");
 }
 
+/// RFC 8446 §4.4.2 (and OpenSSL/Postfix in practice): certificates after the end entity may
+/// come in any order.
+#[test]
+fn dane_ta_out_of_order_chain_matches() {
+    let root = ca("Root", None);
+    let inter = ca("Intermediate", Some(&root));
+    let l = leaf(MX, None, &inter);
+    for r in [
+        rec(2, 0, 1, &root.der),
+        rec(2, 1, 2, &root.der),
+        rec(2, 1, 0, &root.der),
+    ] {
+        let in_order = match_chain(
+            std::slice::from_ref(&r),
+            &[l.clone(), inter.der.clone(), root.der.clone()],
+            &names(MX),
+            0,
+        );
+        assert!(is_match(&in_order), "{r}: {in_order:?}");
+        let got = match_chain(
+            std::slice::from_ref(&r),
+            &[l.clone(), root.der.clone(), inter.der.clone()],
+            &names(MX),
+            0,
+        );
+        assert!(is_match(&got), "{r} out of order: {got:?}");
+    }
+    // two intermediates, reversed, with an unrelated certificate in between
+    let inter2 = ca("Intermediate 2", Some(&inter));
+    let l2 = leaf(MX, None, &inter2);
+    let stray = ca("Stray", None);
+    let got = match_chain(
+        &[rec(2, 0, 1, &root.der)],
+        &[
+            l2,
+            root.der.clone(),
+            inter.der.clone(),
+            stray.der,
+            inter2.der.clone(),
+        ],
+        &names(MX),
+        0,
+    );
+    assert!(
+        matches!(got, MatchOutcome::Match { depth: 1, .. }),
+        "{got:?}"
+    );
+}
+
 /// Names: wrong name rejected, SAN wins over CN, wildcard only as the whole leftmost label,
 /// next-hop domain accepted, TA never matched at depth 0.
 #[test]

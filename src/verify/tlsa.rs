@@ -111,6 +111,11 @@ pub fn sha256_hex(b: &[u8]) -> String {
     hex::encode(digest::digest(&digest::SHA256, b))
 }
 
+/// At most this many certificates after the end entity are looked at, as trust anchors and as
+/// intermediates, in any order: webpki builds paths of at most 6 intermediates, and Postfix's
+/// default `smtp_tls_scert_verifydepth` is 9.
+const MAX_ISSUERS: usize = 10;
+
 /// The outcome of matching a chain against a TLSA RRset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "result")]
@@ -156,7 +161,7 @@ pub fn match_chain(
     }
     for r in usable.iter().filter(|r| r.usage == 2) {
         let mut found = false;
-        for (depth, cert) in chain.iter().enumerate().skip(1) {
+        for (depth, cert) in chain.iter().enumerate().skip(1).take(MAX_ISSUERS) {
             let Some(sel) = selected(cert, r.selector) else {
                 continue;
             };
@@ -181,7 +186,8 @@ pub fn match_chain(
     MatchOutcome::NoMatch { reasons }
 }
 
-/// Verify the end-entity certificate up to the trust anchor at `depth`, and its names.
+/// Verify the end-entity certificate up to the trust anchor at `depth`, through any of the
+/// other certificates of the chain, and its names.
 fn check_ta_chain(
     chain: &[Vec<u8>],
     depth: usize,
@@ -195,9 +201,15 @@ fn check_ta_chain(
     let ee_der = CertificateDer::from(chain[0].as_slice());
     let ee = webpki::EndEntityCert::try_from(&ee_der)
         .map_err(|e| format!("end-entity certificate: {e:?}"))?;
-    let intermediates: Vec<CertificateDer<'_>> = chain[1..depth]
+    // every other certificate the server sent, whatever its order (RFC 8446 §4.4.2): webpki
+    // builds the path itself
+    let intermediates: Vec<CertificateDer<'_>> = chain
         .iter()
-        .map(|c| CertificateDer::from(c.as_slice()))
+        .enumerate()
+        .skip(1)
+        .take(MAX_ISSUERS)
+        .filter(|&(i, _)| i != depth)
+        .map(|(_, c)| CertificateDer::from(c.as_slice()))
         .collect();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
