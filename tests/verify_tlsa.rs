@@ -302,6 +302,90 @@ fn ok_dane_ta_checks_expiry_of_chain() {
     );
 }
 
+/// RFC 7671 §5.2.2 / RFC 7672 §3.1.2: a DANE-TA(2) SPKI(1) Full(0) record carries the whole
+/// trust-anchor key; the server need not send the TA certificate.
+#[test]
+fn dane_ta_2_1_0_key_not_in_chain_matches() {
+    let root = ca("Root", None);
+    let l = leaf(MX, None, &root);
+    let r = rec(2, 1, 0, &root.der);
+    let got = match_chain(std::slice::from_ref(&r), &[l], &names(MX), 0);
+    assert!(is_match(&got), "{got:?}");
+
+    // through an intermediate the server sends, the root not sent
+    let inter = ca("Intermediate", Some(&root));
+    let l = leaf(MX, None, &inter);
+    let got = match_chain(
+        std::slice::from_ref(&r),
+        &[l.clone(), inter.der.clone()],
+        &names(MX),
+        0,
+    );
+    assert!(is_match(&got), "{got:?}");
+    // the intermediate's own key works too, the root sent or not
+    let ri = rec(2, 1, 0, &inter.der);
+    assert!(is_match(&match_chain(
+        std::slice::from_ref(&ri),
+        std::slice::from_ref(&l),
+        &names(MX),
+        0
+    )));
+    assert!(is_match(&match_chain(
+        std::slice::from_ref(&ri),
+        &[l.clone(), inter.der.clone(), root.der.clone()],
+        &names(MX),
+        0
+    )));
+    // still dates and names
+    let got = match_chain(
+        std::slice::from_ref(&r),
+        &[l.clone(), inter.der.clone()],
+        &names(&["other.test"]),
+        0,
+    );
+    assert!(is_no_match(&got), "{got:?}");
+    let got = match_chain(
+        std::slice::from_ref(&r),
+        &[l.clone(), inter.der.clone()],
+        &names(MX),
+        800_000,
+    );
+    assert!(is_no_match(&got), "{got:?}");
+    // the intermediate is needed: the EE alone does not chain to the root key
+    let got = match_chain(std::slice::from_ref(&r), &[l], &names(MX), 0);
+    assert!(is_no_match(&got), "{got:?}");
+}
+
+/// The analogous DANE-TA(2) Cert(0) Full(0): the record's certificate is the trust anchor.
+#[test]
+fn dane_ta_2_0_0_certificate_not_in_chain_matches() {
+    let root = ca("Root", None);
+    let inter = ca("Intermediate", Some(&root));
+    let l = leaf(MX, None, &inter);
+    let r = rec(2, 0, 0, &root.der);
+    let got = match_chain(
+        std::slice::from_ref(&r),
+        &[l.clone(), inter.der.clone()],
+        &names(MX),
+        0,
+    );
+    assert!(is_match(&got), "{got:?}");
+    let got = match_chain(
+        std::slice::from_ref(&r),
+        std::slice::from_ref(&l),
+        &names(MX),
+        0,
+    );
+    assert!(is_no_match(&got), "{got:?}");
+    let got = match_chain(
+        std::slice::from_ref(&r),
+        &[l, inter.der.clone()],
+        &names(&["other.test"]),
+        0,
+    );
+    assert!(is_no_match(&got), "{got:?}");
+}
+
 /// Full records not in the chain must still sign: a look-alike CA (same name, other key) fails,
 /// and digests of a TA that is not in the chain match nothing.
 #[test]

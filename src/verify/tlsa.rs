@@ -1,11 +1,12 @@
 //! TLSA matching per RFC 7671 and RFC 7672: usages 2 (DANE-TA) and 3 (DANE-EE), selectors 0
 //! (full certificate) and 1 (SubjectPublicKeyInfo), matching types 0 (exact), 1 (SHA-256) and
-//! 2 (SHA-512). DANE-EE ignores names and dates; DANE-TA needs the trust anchor in the chain (or
-//! its full key for selector 1), a valid chain from it, validity dates (optionally `days` ahead)
-//! and a name check against the reference identifiers, wildcards only as a whole leftmost label.
+//! 2 (SHA-512). DANE-EE ignores names and dates; DANE-TA needs the trust anchor in the chain (or,
+//! for a Full(0) record, takes the record's certificate or key as the anchor), a valid chain from
+//! it, validity dates (optionally `days` ahead) and a name check against the reference
+//! identifiers, wildcards only as a whole leftmost label.
 
 use ring::digest;
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, Der, ServerName, TrustAnchor, UnixTime};
 use serde::Serialize;
 use std::fmt;
 
@@ -120,7 +121,9 @@ const MAX_ISSUERS: usize = 10;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "result")]
 pub enum MatchOutcome {
-    /// A usable record matched (and, for DANE-TA, the chain and name checked out).
+    /// A usable record matched (and, for DANE-TA, the chain and name checked out). `depth`: of
+    /// the certificate that matched in the chain as sent; for a DANE-TA anchor taken from the
+    /// record, one above the topmost certificate of the verified path.
     Match { record: String, depth: usize },
     /// No usable record matched; the reasons per record.
     NoMatch { reasons: Vec<String> },
@@ -169,8 +172,12 @@ pub fn match_chain(
                 continue;
             }
             found = true;
-            match check_ta_chain(chain, depth, names, days) {
-                Ok(()) => {
+            let ta_der = CertificateDer::from(cert.as_slice());
+            let verified = webpki::anchor_from_trusted_cert(&ta_der)
+                .map_err(|e| format!("not a usable trust anchor ({e:?})"))
+                .and_then(|anchor| check_ta_chain(chain, Some(depth), &[anchor], names, days));
+            match verified {
+                Ok(_) => {
                     return MatchOutcome::Match {
                         record: r.to_string(),
                         depth,
@@ -179,26 +186,100 @@ pub fn match_chain(
                 Err(e) => reasons.push(format!("{r}: trust anchor at depth {depth}: {e}")),
             }
         }
-        if !found {
+        if found {
+            continue;
+        }
+        if r.matching != 0 {
             reasons.push(format!("{r}: no certificate in the chain matches"));
+            continue;
+        }
+        // a full certificate or key the server did not send is the trust anchor itself
+        // (RFC 7671 §5.2.2, RFC 7672 §3.1.2)
+        match check_record_anchor(r, chain, names, days) {
+            Ok(depth) => {
+                return MatchOutcome::Match {
+                    record: r.to_string(),
+                    depth,
+                }
+            }
+            Err(e) => reasons.push(format!(
+                "{r}: not in the chain, the record's {} as trust anchor: {e}",
+                if r.selector == 0 {
+                    "certificate"
+                } else {
+                    "key"
+                }
+            )),
         }
     }
     MatchOutcome::NoMatch { reasons }
 }
 
-/// Verify the end-entity certificate up to the trust anchor at `depth`, through any of the
-/// other certificates of the chain, and its names.
-fn check_ta_chain(
+/// DANE-TA with a Full(0) record whose trust anchor is not in the chain: the record's certificate
+/// (selector 0) or bare key (selector 1) is the anchor. Returns the anchor's depth, one above
+/// the topmost certificate of the verified path.
+fn check_record_anchor(
+    r: &Tlsa,
     chain: &[Vec<u8>],
-    depth: usize,
     names: &[String],
     days: u32,
-) -> Result<(), String> {
-    let ta_der = CertificateDer::from(chain[depth].as_slice());
-    let anchor = webpki::anchor_from_trusted_cert(&ta_der)
-        .map_err(|e| format!("not a usable trust anchor ({e:?})"))?
-        .to_owned();
-    let ee_der = CertificateDer::from(chain[0].as_slice());
+) -> Result<usize, String> {
+    if r.selector == 0 {
+        // the end entity is never its own trust anchor (as with digests, where depth 0 is not
+        // looked at)
+        if chain.first() == Some(&r.data) {
+            return Err("it is the end-entity certificate".into());
+        }
+        let der = CertificateDer::from(r.data.as_slice());
+        let anchor = webpki::anchor_from_trusted_cert(&der)
+            .map_err(|e| format!("not a usable trust anchor ({e:?})"))?;
+        return check_ta_chain(chain, None, &[anchor], names, days);
+    }
+    // webpki holds a trust anchor's key and subject as the contents of their SEQUENCEs
+    let key = sequence_contents(&r.data).ok_or("the key does not parse")?;
+    // A bare key has no name: the anchor gets each issuer name of the chain, all with this key.
+    // The signatures decide which, if any, this key issued.
+    let mut subjects: Vec<Vec<u8>> = Vec::new();
+    for c in chain.iter().take(1 + MAX_ISSUERS) {
+        let der = CertificateDer::from(c.as_slice());
+        if let Ok(cert) = webpki::EndEntityCert::try_from(&der) {
+            let issuer = cert.issuer();
+            if !subjects.iter().any(|s| s.as_slice() == issuer) {
+                subjects.push(issuer.to_vec());
+            }
+        }
+    }
+    let anchors: Vec<TrustAnchor<'_>> = subjects
+        .iter()
+        .map(|s| TrustAnchor {
+            subject: Der::from(s.as_slice()),
+            subject_public_key_info: Der::from(key),
+            name_constraints: None,
+        })
+        .collect();
+    check_ta_chain(chain, None, &anchors, names, days)
+}
+
+/// The contents of a DER SEQUENCE that is all of `der`.
+fn sequence_contents(der: &[u8]) -> Option<&[u8]> {
+    use x509_parser::asn1_rs::{Any, FromDer, Tag};
+    match Any::from_der(der) {
+        Ok((rest, any)) if rest.is_empty() && any.tag() == Tag::Sequence => Some(any.data),
+        _ => None,
+    }
+}
+
+/// Verify the end-entity certificate up to one of `anchors`, through any certificate of the
+/// chain but the end entity and the trust anchor at `ta_depth`, and its names. Returns the
+/// anchor's depth in the verified path.
+fn check_ta_chain(
+    chain: &[Vec<u8>],
+    ta_depth: Option<usize>,
+    anchors: &[TrustAnchor<'_>],
+    names: &[String],
+    days: u32,
+) -> Result<usize, String> {
+    let ee_der = CertificateDer::from(chain.first().ok_or("no certificate")?.as_slice());
     let ee = webpki::EndEntityCert::try_from(&ee_der)
         .map_err(|e| format!("end-entity certificate: {e:?}"))?;
     // every other certificate the server sent, whatever its order (RFC 8446 §4.4.2): webpki
@@ -208,7 +289,7 @@ fn check_ta_chain(
         .enumerate()
         .skip(1)
         .take(MAX_ISSUERS)
-        .filter(|&(i, _)| i != depth)
+        .filter(|&(i, _)| Some(i) != ta_depth)
         .map(|(_, c)| CertificateDer::from(c.as_slice()))
         .collect();
     let now = std::time::SystemTime::now()
@@ -216,29 +297,31 @@ fn check_ta_chain(
         .map(|d| d.as_secs())
         .unwrap_or(0)
         + u64::from(days) * 86_400;
-    ee.verify_for_usage(
-        webpki::ALL_VERIFICATION_ALGS,
-        &[anchor],
-        &intermediates,
-        UnixTime::since_unix_epoch(std::time::Duration::from_secs(now)),
-        webpki::KeyUsage::server_auth(),
-        None,
-        None,
-    )
-    .map_err(|e| {
-        if days > 0 {
-            format!("chain not valid {days} days ahead: {e:?}")
-        } else {
-            format!("chain not valid: {e:?}")
-        }
-    })?;
+    let path = ee
+        .verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            anchors,
+            &intermediates,
+            UnixTime::since_unix_epoch(std::time::Duration::from_secs(now)),
+            webpki::KeyUsage::server_auth(),
+            None,
+            None,
+        )
+        .map_err(|e| {
+            if days > 0 {
+                format!("chain not valid {days} days ahead: {e:?}")
+            } else {
+                format!("chain not valid: {e:?}")
+            }
+        })?;
+    let depth = path.intermediate_certificates().count() + 1;
     let mut last = String::from("no reference identifier");
     for n in names {
         let Ok(sn) = ServerName::try_from(n.as_str()) else {
             continue;
         };
         match ee.verify_is_valid_for_subject_name(&sn) {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(depth),
             Err(e) => last = format!("name {n}: {e:?}"),
         }
     }
