@@ -530,3 +530,61 @@ fn ok_dane_ta_names() {
     );
     assert!(!is_match(&got));
 }
+
+/// RFC 7672 §3.2.3: with no subjectAltName dNSName, the CN is checked, with the same wildcard
+/// rule. A dNSName SAN, when present, takes precedence.
+#[test]
+fn dane_ta_cn_only_certificate_matches() {
+    let root = ca("Root", None);
+    let l = leaf(&[], Some("mx.example.test"), &root);
+    let r = rec(2, 0, 1, &root.der);
+    let got = match_chain(
+        std::slice::from_ref(&r),
+        &[l, root.der.clone()],
+        &names(MX),
+        0,
+    );
+    assert!(is_match(&got), "{got:?}");
+
+    let chk = |sans: &[&str], cn: &str, n: &[&str]| {
+        let l = leaf(sans, Some(cn), &root);
+        is_match(&match_chain(
+            std::slice::from_ref(&r),
+            &[l, root.der.clone()],
+            &names(n),
+            0,
+        ))
+    };
+    assert!(chk(&[], "MX.Example.Test", MX));
+    assert!(chk(&[], "mx.example.test", &["mx.example.test."]));
+    assert!(chk(
+        &[],
+        "example.test",
+        &["mx.example.test", "example.test"]
+    ));
+    assert!(!chk(&[], "other.test", MX));
+    assert!(!chk(&[], "mx.example.test.", MX));
+    assert!(!chk(&[], "x.mx.example.test", MX));
+    assert!(!chk(&[], "mx.example", MX));
+    assert!(chk(&[], "*.example.test", MX));
+    assert!(!chk(&[], "*.example.test", &["a.mx.example.test"]));
+    assert!(!chk(&[], "*.example.test", &["example.test"]));
+    assert!(!chk(&[], "m*.example.test", MX));
+    assert!(!chk(&[], "*x.example.test", MX));
+    assert!(!chk(&[], "mx.*.test", MX));
+    assert!(!chk(&[], "*.test", &["example.test"]));
+    assert!(!chk(&[], "*", &["test"]));
+    // an IP address SAN is not a dNSName: the CN still counts
+    assert!(chk(&["192.0.2.1"], "mx.example.test", MX));
+    // a dNSName SAN takes precedence over the CN
+    assert!(!chk(&["other.test"], "mx.example.test", MX));
+    assert!(chk(&["mx.example.test"], "other.test", MX));
+    // DANE-TA with the key from the record and a CN-only EE
+    let l = leaf(&[], Some("mx.example.test"), &root);
+    assert!(is_match(&match_chain(
+        &[rec(2, 1, 0, &root.der)],
+        &[l],
+        &names(MX),
+        0
+    )));
+}

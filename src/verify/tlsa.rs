@@ -3,7 +3,8 @@
 //! 2 (SHA-512). DANE-EE ignores names and dates; DANE-TA needs the trust anchor in the chain (or,
 //! for a Full(0) record, takes the record's certificate or key as the anchor), a valid chain from
 //! it, validity dates (optionally `days` ahead) and a name check against the reference
-//! identifiers, wildcards only as a whole leftmost label.
+//! identifiers (the subjectAltName dNSNames, or without any the subject CN), wildcards only as
+//! a whole leftmost label.
 
 use ring::digest;
 use rustls_pki_types::{CertificateDer, Der, ServerName, TrustAnchor, UnixTime};
@@ -315,6 +316,8 @@ fn check_ta_chain(
             }
         })?;
     let depth = path.intermediate_certificates().count() + 1;
+    // webpki reads only the subjectAltName; without a dNSName there, the CN counts
+    let cns = fallback_common_names(&ee_der);
     let mut last = String::from("no reference identifier");
     for n in names {
         let Ok(sn) = ServerName::try_from(n.as_str()) else {
@@ -324,8 +327,61 @@ fn check_ta_chain(
             Ok(()) => return Ok(depth),
             Err(e) => last = format!("name {n}: {e:?}"),
         }
+        if let ServerName::DnsName(d) = &sn {
+            if cns.iter().any(|cn| dns_name_matches(cn, d.as_ref())) {
+                return Ok(depth);
+            }
+            if !cns.is_empty() {
+                last = format!("name {n}: no dNSName subjectAltName, subject CN {cns:?}");
+            }
+        }
     }
     Err(last)
+}
+
+/// The subject CNs of a certificate that has no dNSName subjectAltName: RFC 7672 §3.2.3 (and
+/// OpenSSL's host check, so Postfix) then match the reference identifiers against the CN. None
+/// when it has one, or when the certificate or its subjectAltName does not parse.
+fn fallback_common_names(cert: &[u8]) -> Vec<String> {
+    use x509_parser::extensions::GeneralName;
+    let Ok((_, c)) = x509_parser::parse_x509_certificate(cert) else {
+        return Vec::new();
+    };
+    match c.subject_alternative_name() {
+        Ok(None) => {}
+        Ok(Some(san))
+            if !san
+                .value
+                .general_names
+                .iter()
+                .any(|g| matches!(g, GeneralName::DNSName(_))) => {}
+        _ => return Vec::new(),
+    }
+    c.subject()
+        .iter_common_name()
+        .filter_map(|a| a.as_str().ok())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A presented DNS name (a CN) against a reference identifier: ASCII case-insensitive; a
+/// wildcard only as the whole leftmost label, standing for exactly one non-empty label, with
+/// at least two labels after it (as webpki matches dNSName subjectAltNames).
+fn dns_name_matches(presented: &str, reference: &str) -> bool {
+    let reference = reference.strip_suffix('.').unwrap_or(reference);
+    let (presented, reference) = match presented.strip_prefix("*.") {
+        Some(parent) => {
+            if parent.split('.').count() < 2 {
+                return false;
+            }
+            match reference.split_once('.') {
+                Some((label, rest)) if !label.is_empty() => (parent, rest),
+                _ => return false,
+            }
+        }
+        None => (presented, reference),
+    };
+    !presented.is_empty() && !presented.contains('*') && presented.eq_ignore_ascii_case(reference)
 }
 
 #[cfg(test)]
