@@ -73,6 +73,11 @@ fn no_starttls(mut s: std::net::TcpStream) {
     read_line(&mut s);
 }
 
+fn refuse_at_greeting(mut s: std::net::TcpStream) {
+    let _ = s.write_all(b"554 5.7.1 client host blocked\r\n");
+    read_line(&mut s);
+}
+
 fn tarpit(s: std::net::TcpStream) {
     std::thread::sleep(Duration::from_secs(20));
     drop(s);
@@ -175,6 +180,7 @@ fn every_scenario_in_both_dns_modes() {
     listener("127.0.62.3:2525", reset_after_starttls);
     listener("127.0.62.4:2525", garbage);
     listener("127.0.62.5:2525", endless);
+    listener("127.0.62.10:2525", refuse_at_greeting);
     huge_certificate_server("127.0.62.7:2525");
 
     let scenarios: &[(&str, VerifyVerdict)] = &[
@@ -190,6 +196,7 @@ fn every_scenario_in_both_dns_modes() {
         ("nullmx.dane.test", VerifyVerdict::NotDane), // RFC 7505: no mail, no fallback
         // MX host a secure alias: TLSA at the CNAME target, the DANE-TA name check against it
         ("alias.dane.test", VerifyVerdict::DaneOk),
+        ("gr554.dane.test", VerifyVerdict::Unreachable), // 554 greeting: not no-starttls
         ("notlsa.dane.test", VerifyVerdict::NotDane),
         ("twomx.dane.test", VerifyVerdict::Partial), // one MX fine, one mismatching
         ("nostarttls.dane.test", VerifyVerdict::NoStarttls),

@@ -317,6 +317,8 @@ async fn verify_mx(
     let mut records: Vec<Tlsa> = Vec::new();
     let mut dane = false;
     let mut tlsa_base_alias: Option<String> = None;
+    // the name sent as SNI: the TLSA base domain (RFC 7672 §8.1)
+    let mut tlsa_base = host.clone();
     if rep.address_dnssec == DnssecStatus::Secure {
         // RFC 7672 §2.2.3: for an alias, the TLSA base is the CNAME-expanded name first,
         // then the original MX name
@@ -336,6 +338,7 @@ async fn verify_mx(
                     .await;
             } else {
                 rep.detail = format!("TLSA base {al} (CNAME of {host})");
+                tlsa_base = al.clone();
             }
             tlsa_base_alias = Some(al.clone());
         }
@@ -397,11 +400,11 @@ async fn verify_mx(
     let mut tasks = Vec::new();
     for ip in addrs {
         let ctx2 = ctx.clone();
-        let host2 = host.clone();
+        let base2 = tlsa_base.clone();
         let records2 = records.clone();
         let names2 = names.clone();
         tasks.push(tokio::spawn(async move {
-            verify_addr(ctx2, ip, host2, records2, names2).await
+            verify_addr(ctx2, ip, base2, records2, names2).await
         }));
     }
     for t in tasks {
@@ -417,6 +420,7 @@ async fn verify_mx(
     rep
 }
 
+/// Probe `ip` with `host`, the TLSA base domain, as SNI, and match what it presents.
 async fn verify_addr(
     ctx: Arc<Ctx>,
     ip: IpAddr,
@@ -426,7 +430,7 @@ async fn verify_addr(
 ) -> AddrReport {
     let start = Instant::now();
     let addr = SocketAddr::new(ip, ctx.opts.port);
-    // One probe per (address, MX name) and run: many domains share a few MX hosts, and what
+    // One probe per (address, SNI name) and run: many domains share a few MX hosts, and what
     // such a server presents does not depend on the recipient domain.
     let cell = {
         let mut m = ctx.probes.lock().unwrap_or_else(|e| e.into_inner());
@@ -455,7 +459,8 @@ async fn verify_addr(
                 )
             })
             .await
-            .unwrap_or_else(|e| smtp::Probe::TlsFailure(format!("probe task: {e}")))
+            // a probe that panicked is the verifier's failure, not the server's
+            .unwrap_or_else(|e| smtp::Probe::Unreachable(format!("probe task: {e}")))
         })
         .await
         .clone();

@@ -53,6 +53,8 @@ head_() { printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.test. hostmaster.test. 1 36
   # the MX host is an insecure alias (in unsigned.test) of a signed host: DANE does not apply
   echo "cnins IN MX 10 mxalias.unsigned.test."
   echo "nullmx IN MX 0 ."  # RFC 7505: accepts no mail
+  # the prober refused at the greeting (a blocklist): nothing learnt about STARTTLS
+  echo "gr554 IN MX 10 mx-gr554.dane.test."; echo "mx-gr554 IN A 127.0.62.10"; echo "_25._tcp.mx-gr554 IN TLSA 3 1 1 $EE311"
   # TLSA RRsets too large for a UDP answer (40 records): the resolver truncates, TCP is needed
   big() { for i in $(seq 1 40); do echo "_25._tcp.$1 IN TLSA 3 1 1 $(printf 'big%s' "$i" | sha256sum | cut -d' ' -f1)"; done; }
   echo "big IN MX 10 mx-big.dane.test."; echo "mx-big IN A 127.0.61.3"; big mx-big
