@@ -139,6 +139,10 @@ pub struct VerifyConfig {
     /// Re-verify the domains of the danefail list too (needed to propose removals).
     #[serde(default)]
     pub danefail_domains: bool,
+    /// The name the probes greet with (EHLO); default: this host's name when fully
+    /// qualified, else `danemine.invalid`.
+    #[serde(default)]
+    pub ehlo_name: Option<String>,
 }
 
 fn yes() -> bool {
@@ -165,6 +169,7 @@ impl Default for VerifyConfig {
             timeout_secs: default_timeout(),
             concurrency: default_concurrency(),
             danefail_domains: false,
+            ehlo_name: None,
         }
     }
 }
@@ -317,6 +322,9 @@ impl Config {
         if self.verify.port == 0 {
             return Err("verify.port must not be 0".into());
         }
+        if let Some(n) = &self.verify.ehlo_name {
+            crate::verify::check_ehlo_name(n).map_err(|e| format!("verify.ehlo_name: {e}"))?;
+        }
         self.policy()
             .map_err(|e| format!("exclusions.protected: {e}"))?;
         for (i, o) in self.outputs.iter().enumerate() {
@@ -450,6 +458,11 @@ mod tests {
             (
                 "state_dir = \"s\"\n[logs]\npaths = [\"x\"]\ntls_level = \"daen\"\n",
                 "daen",
+            ),
+            // a line break would let the name carry a second SMTP command
+            (
+                "state_dir = \"s\"\n[logs]\npaths = [\"x\"]\n[verify]\nehlo_name = \"a.example\\r\\nMAIL FROM:<x>\"\n",
+                "verify.ehlo_name",
             ),
             (
                 "state_dir = \"s\"\n[logs]\npaths = [\"x\"]\n[exclusions]\nprotected = [\"a b.example\"]\n",

@@ -109,6 +109,10 @@ impl LiveVerifier {
                 dns_timeout: t.min(std::time::Duration::from_secs(5)),
                 concurrency: v.concurrency.max(1),
                 unusable_tlsa_refuses: cfg.tls_level()? == crate::classify::TlsLevel::DaneOnly,
+                ehlo_name: v
+                    .ehlo_name
+                    .clone()
+                    .unwrap_or_else(crate::verify::default_ehlo_name),
                 ..VerifyOptions::default()
             },
         })

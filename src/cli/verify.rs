@@ -39,6 +39,10 @@ pub struct LiveArgs {
     /// TLS works (RFC 7672 §2.2, Postfix `dane`)
     #[arg(long)]
     pub unusable_tlsa_refuses: bool,
+    /// The name to greet with (EHLO); default: this host's name when fully qualified (as
+    /// Postfix's myhostname), else danemine.invalid
+    #[arg(long, value_name = "NAME", value_parser = crate::verify::check_ehlo_name)]
+    pub ehlo_name: Option<String>,
 }
 
 impl LiveArgs {
@@ -61,6 +65,10 @@ impl LiveArgs {
             concurrency: self.concurrency,
             days: self.days,
             unusable_tlsa_refuses: self.unusable_tlsa_refuses,
+            ehlo_name: self
+                .ehlo_name
+                .clone()
+                .unwrap_or_else(crate::verify::default_ehlo_name),
             ..VerifyOptions::default()
         }
     }

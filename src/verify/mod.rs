@@ -36,6 +36,8 @@ pub struct VerifyOptions {
     pub per_host: usize,
     /// Check DANE-TA chain validity this many days ahead.
     pub days: u32,
+    /// The name the probe greets with (`EHLO name`): by default this host's name when it is
+    /// a fully qualified one, as Postfix's `myhostname`, else `danemine.invalid`.
     pub ehlo_name: String,
     /// The sending MTA refuses delivery to a host whose TLSA records are all unusable
     /// (Postfix `dane-only`; Exim with `hosts_require_dane`). Without it such a host gets
@@ -59,9 +61,48 @@ impl Default for VerifyOptions {
             concurrency: 64,
             per_host: 2,
             days: 0,
-            ehlo_name: "danemine.invalid".into(),
+            ehlo_name: default_ehlo_name(),
             unusable_tlsa_refuses: false,
         }
+    }
+}
+
+/// An EHLO name as given (CLI, config): a fully qualified host name or an address literal such
+/// as `[192.0.2.1]`; nothing that could carry a line break or a second command.
+pub fn check_ehlo_name(s: &str) -> Result<String, String> {
+    let literal = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .is_some_and(|a| {
+            a.parse::<std::net::Ipv4Addr>().is_ok()
+                || a.strip_prefix("IPv6:")
+                    .is_some_and(|v| v.parse::<std::net::Ipv6Addr>().is_ok())
+        });
+    if literal || crate::domain::validate_ldh(&s.to_ascii_lowercase()).is_ok() {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is neither a host name nor an address literal ([192.0.2.1], [IPv6:2001:db8::1])"
+        ))
+    }
+}
+
+/// This host's name when it is a fully qualified host name, else `danemine.invalid`.
+pub fn default_ehlo_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let name = (rc == 0)
+        .then(|| {
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            std::str::from_utf8(&buf[..end])
+                .ok()
+                .map(str::to_ascii_lowercase)
+        })
+        .flatten();
+    match name {
+        Some(n) if n.contains('.') && crate::domain::validate_ldh(&n).is_ok() => n,
+        _ => "danemine.invalid".into(),
     }
 }
 
@@ -660,6 +701,31 @@ pub fn verify_domains_blocking(
 mod tests {
     use super::*;
     use VerifyVerdict::*;
+
+    #[test]
+    fn ehlo_names() {
+        for ok in [
+            "mx.example.org",
+            "MX.Example.org",
+            "[192.0.2.1]",
+            "[IPv6:2001:db8::1]",
+        ] {
+            assert_eq!(check_ehlo_name(ok).as_deref(), Ok(ok));
+        }
+        let bad = [
+            "a.example\r\nMAIL FROM:<x>",
+            "a b.example",
+            "[192.0.2.300]",
+            "",
+            "[x]",
+            "localhost",
+        ];
+        for bad in bad {
+            assert!(check_ehlo_name(bad).is_err(), "{bad:?}");
+        }
+        let d = default_ehlo_name();
+        assert!(check_ehlo_name(&d).is_ok() && d.contains('.'), "{d}");
+    }
 
     #[test]
     fn combining_verdicts() {
