@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 /// A listener on an ephemeral loopback port; every connection is handled by `behave`.
 fn serve(behave: fn(TcpStream)) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -22,27 +24,14 @@ fn serve(behave: fn(TcpStream)) -> SocketAddr {
     a
 }
 
-/// Read one command line; false when the client closed the connection.
-fn line(s: &mut TcpStream) -> bool {
-    let mut b = [0u8; 1];
-    let mut n = 0;
-    while s.read(&mut b).map(|k| k == 1).unwrap_or(false) {
-        n += 1;
-        if b[0] == b'\n' || n > 1000 {
-            return true;
-        }
-    }
-    false
-}
-
 /// Greeting, EHLO offering STARTTLS, STARTTLS accepted: the socket is ready for TLS.
 fn starttls_accepted(s: &mut TcpStream) -> bool {
     let _ = s.write_all(b"220 tls.test ESMTP\r\n");
-    if !line(s) {
+    if !common::read_line(s) {
         return false;
     }
     let _ = s.write_all(b"250-tls.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n");
-    if !line(s) {
+    if !common::read_line(s) {
         return false;
     }
     s.write_all(b"220 2.0.0 Ready to start TLS\r\n").is_ok()
@@ -80,7 +69,7 @@ fn greeting_554_is_unreachable() {
         let _ = s.write_all(
             b"554 5.7.1 Service unavailable; client [127.0.0.1] blocked using zen.spamhaus.org\r\n",
         );
-        line(&mut s);
+        common::read_line(&mut s);
     });
     let (p, _) = run(a);
     assert!(unreachable_containing(&p, "greeting 554"), "{p:?}");
@@ -91,7 +80,7 @@ fn greeting_554_is_unreachable() {
 fn greeting_421_is_unreachable() {
     let a = serve(|mut s| {
         let _ = s.write_all(b"421 4.7.0 busy.test Error: too many connections\r\n");
-        line(&mut s);
+        common::read_line(&mut s);
     });
     let (p, _) = run(a);
     assert!(unreachable_containing(&p, "greeting 421"), "{p:?}");
@@ -102,7 +91,7 @@ fn greeting_421_is_unreachable() {
 fn ehlo_timeout_is_unreachable() {
     let a = serve(|mut s| {
         let _ = s.write_all(b"220 slow.test ESMTP\r\n");
-        line(&mut s);
+        common::read_line(&mut s);
         std::thread::sleep(Duration::from_secs(5));
     });
     let (p, _) = run(a);
@@ -114,7 +103,7 @@ fn ehlo_timeout_is_unreachable() {
 fn ehlo_connection_closed_is_unreachable() {
     let a = serve(|mut s| {
         let _ = s.write_all(b"220 drop.test ESMTP\r\n");
-        line(&mut s);
+        common::read_line(&mut s);
     });
     let (p, _) = run(a);
     assert!(unreachable_containing(&p, "connection closed"), "{p:?}");
@@ -126,12 +115,12 @@ fn ehlo_connection_closed_is_unreachable() {
 fn ehlo_550_is_unreachable() {
     let a = serve(|mut s| {
         let _ = s.write_all(b"220 strict.test ESMTP\r\n");
-        if line(&mut s) {
+        if common::read_line(&mut s) {
             let _ = s.write_all(
                 b"550 5.7.1 <danemine.invalid>: Helo command rejected: Host not found\r\n",
             );
         }
-        line(&mut s);
+        common::read_line(&mut s);
     });
     let (p, _) = run(a);
     assert!(unreachable_containing(&p, "EHLO"), "{p:?}");
@@ -151,10 +140,10 @@ fn ehlo_250_without_starttls_is_no_starttls() {
             let _ = s.write_all(l);
             std::thread::sleep(Duration::from_millis(300));
         }
-        if line(&mut s) {
+        if common::read_line(&mut s) {
             let _ = s.write_all(b"250-slow.test\r\n250-SIZE 1000\r\n250 PIPELINING\r\n");
         }
-        line(&mut s);
+        common::read_line(&mut s);
     });
     let (p, _) = run(a);
     assert!(
@@ -170,13 +159,13 @@ fn ehlo_250_without_starttls_is_no_starttls() {
 fn starttls_454_is_no_starttls() {
     let a = serve(|mut s| {
         let _ = s.write_all(b"220 broken.test ESMTP\r\n");
-        if line(&mut s) {
+        if common::read_line(&mut s) {
             let _ = s.write_all(b"250-broken.test\r\n250 STARTTLS\r\n");
         }
-        if line(&mut s) {
+        if common::read_line(&mut s) {
             let _ = s.write_all(b"454 4.7.0 TLS not available due to local problem\r\n");
         }
-        line(&mut s);
+        common::read_line(&mut s);
     });
     let (p, _) = run(a);
     assert!(
@@ -191,10 +180,10 @@ fn starttls_454_is_no_starttls() {
 fn starttls_421_is_unreachable() {
     let a = serve(|mut s| {
         let _ = s.write_all(b"220 closing.test ESMTP\r\n");
-        if line(&mut s) {
+        if common::read_line(&mut s) {
             let _ = s.write_all(b"250-closing.test\r\n250 STARTTLS\r\n");
         }
-        if line(&mut s) {
+        if common::read_line(&mut s) {
             let _ = s.write_all(b"421 4.3.2 Service shutting down\r\n");
         }
     });
@@ -208,13 +197,13 @@ fn starttls_421_is_unreachable() {
 fn starttls_keyword_with_parameter_is_offered() {
     let a = serve(|mut s| {
         let _ = s.write_all(b"220 param.test ESMTP\r\n");
-        if line(&mut s) {
+        if common::read_line(&mut s) {
             let _ = s.write_all(b"250-param.test\r\n250 starttls x\r\n");
         }
-        if line(&mut s) {
+        if common::read_line(&mut s) {
             let _ = s.write_all(b"454 4.7.0 TLS not available due to local problem\r\n");
         }
-        line(&mut s);
+        common::read_line(&mut s);
     });
     let (p, _) = run(a);
     assert!(
@@ -269,9 +258,9 @@ fn tls_silent_server_is_unreachable() {
 fn tls_garbage_is_tls_failure() {
     let a = serve(|mut s| {
         if starttls_accepted(&mut s) {
-            line(&mut s);
+            common::read_line(&mut s);
             let _ = s.write_all(b"500 5.5.1 what is this\r\n");
-            line(&mut s);
+            common::read_line(&mut s);
         }
     });
     let (p, _) = run(a);

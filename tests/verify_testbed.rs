@@ -6,11 +6,13 @@
 
 use danemine::verify::smtp::{client_config, probe, Probe};
 use danemine::verify::{verify_domains_blocking, DnsMode, VerifyOptions, VerifyVerdict};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+
+mod common;
 
 struct Bed {
     dir: PathBuf,
@@ -53,29 +55,17 @@ fn listener(addr: &str, behave: fn(std::net::TcpStream)) {
     });
 }
 
-fn read_line(s: &mut std::net::TcpStream) -> bool {
-    let mut b = [0u8; 1];
-    let mut n = 0;
-    while s.read(&mut b).map(|k| k == 1).unwrap_or(false) {
-        n += 1;
-        if b[0] == b'\n' || n > 1000 {
-            return true;
-        }
-    }
-    false
-}
-
 fn no_starttls(mut s: std::net::TcpStream) {
     let _ = s.write_all(b"220 plain.test ESMTP\r\n");
-    if read_line(&mut s) {
+    if common::read_line(&mut s) {
         let _ = s.write_all(b"250-plain.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
     }
-    read_line(&mut s);
+    common::read_line(&mut s);
 }
 
 fn refuse_at_greeting(mut s: std::net::TcpStream) {
     let _ = s.write_all(b"554 5.7.1 client host blocked\r\n");
-    read_line(&mut s);
+    common::read_line(&mut s);
 }
 
 fn tarpit(s: std::net::TcpStream) {
@@ -85,10 +75,10 @@ fn tarpit(s: std::net::TcpStream) {
 
 fn reset_after_starttls(mut s: std::net::TcpStream) {
     let _ = s.write_all(b"220 reset.test ESMTP\r\n");
-    if read_line(&mut s) {
+    if common::read_line(&mut s) {
         let _ = s.write_all(b"250-reset.test\r\n250 STARTTLS\r\n");
     }
-    if read_line(&mut s) {
+    if common::read_line(&mut s) {
         let _ = s.write_all(b"220 go ahead\r\n");
     }
     let _ = s.shutdown(std::net::Shutdown::Both);
@@ -138,10 +128,10 @@ fn huge_certificate_server(addr: &str) {
             let cfg = cfg.clone();
             std::thread::spawn(move || {
                 let _ = s.write_all(b"220 huge.test ESMTP\r\n");
-                if read_line(&mut s) {
+                if common::read_line(&mut s) {
                     let _ = s.write_all(b"250-huge.test\r\n250 STARTTLS\r\n");
                 }
-                if read_line(&mut s) {
+                if common::read_line(&mut s) {
                     let _ = s.write_all(b"220 go ahead\r\n");
                 }
                 let Ok(conn) = rustls::ServerConnection::new(cfg) else {

@@ -61,6 +61,17 @@ fn leaf_with(
     p.signed_by(&key, &iss).unwrap().der().to_vec()
 }
 
+/// A self-signed end-entity certificate for `name`.
+fn self_signed(name: &str) -> Vec<u8> {
+    let key = KeyPair::generate().unwrap();
+    CertificateParams::new(vec![name.to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap()
+        .der()
+        .to_vec()
+}
+
 fn spki(cert: &[u8]) -> Vec<u8> {
     danemine::verify::tlsa::spki(cert).unwrap()
 }
@@ -420,13 +431,7 @@ fn dane_ta_full_record_not_in_chain_needs_signature() {
         assert!(is_no_match(&got), "2 {s} {m}: {got:?}");
     }
     // a self-signed EE with a 2 0 0 of itself: the TA is never the EE
-    let key = KeyPair::generate().unwrap();
-    let ss = CertificateParams::new(vec!["mx.example.test".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap()
-        .der()
-        .to_vec();
+    let ss = self_signed("mx.example.test");
     let got = match_chain(
         &[rec(2, 0, 0, &ss)],
         std::slice::from_ref(&ss),
@@ -515,13 +520,7 @@ fn ok_dane_ta_names() {
         &["mx.example.test", "example.test"]
     )));
     // a self-signed EE with a 2 0 1 of itself: not a DANE-TA match
-    let key = KeyPair::generate().unwrap();
-    let ss = CertificateParams::new(vec!["mx.example.test".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap()
-        .der()
-        .to_vec();
+    let ss = self_signed("mx.example.test");
     let got = match_chain(
         &[rec(2, 0, 1, &ss)],
         std::slice::from_ref(&ss),

@@ -53,3 +53,17 @@ pub fn clone_danefail_list(repo: &std::path::Path) {
         ]);
     }
 }
+
+/// Read one SMTP command line from a test server's client, byte by byte; false when the client
+/// closed the connection.
+pub fn read_line(s: &mut impl std::io::Read) -> bool {
+    let mut b = [0u8; 1];
+    let mut n = 0;
+    while s.read(&mut b).map(|k| k == 1).unwrap_or(false) {
+        n += 1;
+        if b[0] == b'\n' || n > 1000 {
+            return true;
+        }
+    }
+    false
+}
