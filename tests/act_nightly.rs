@@ -901,3 +901,32 @@ fn an_unfinished_compressed_rotation_keeps_where_the_log_was_read_to() {
     assert_eq!(r.attempts, 60);
     assert_eq!(totals(&r), reference(&messages(0..120)));
 }
+
+/// The verifier's options from the config: a sender that refuses hosts without usable TLSA
+/// records (by default at `tls_level = "dane-only"`, or said outright), and the EHLO name.
+#[test]
+fn verifier_options_follow_the_config() {
+    let options = |logs: &str, verify: &str| {
+        let text = format!("state_dir = \"s\"\n[logs]\npaths = [\"x\"]\n{logs}[verify]\n{verify}");
+        let cfg = Config::parse(&text, Path::new("/etc/danemine")).unwrap();
+        nightly::LiveVerifier::from_config(&cfg).unwrap().options
+    };
+    assert!(!options("", "").unusable_tlsa_refuses);
+    assert!(options("tls_level = \"dane-only\"\n", "").unusable_tlsa_refuses);
+    assert!(options("", "unusable_tlsa_refuses = true\n").unusable_tlsa_refuses);
+    assert!(
+        !options(
+            "tls_level = \"dane-only\"\n",
+            "unusable_tlsa_refuses = false\n"
+        )
+        .unusable_tlsa_refuses
+    );
+    assert_eq!(
+        options("", "ehlo_name = \"out.example.org\"\n").ehlo_name,
+        "out.example.org"
+    );
+    assert_eq!(
+        options("", "").ehlo_name,
+        danemine::verify::default_ehlo_name()
+    );
+}

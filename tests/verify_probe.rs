@@ -174,6 +174,27 @@ fn starttls_454_is_no_starttls() {
     );
 }
 
+/// Bytes after the reply to STARTTLS (pipelined garbage, or injected on the way) are not read
+/// as TLS, and prove nothing about the server's TLS.
+#[test]
+fn data_after_starttls_reply_is_unreachable() {
+    let a = serve(|mut s| {
+        let _ = s.write_all(b"220 pipelined.test ESMTP\r\n");
+        if common::read_line(&mut s) {
+            let _ = s.write_all(b"250-pipelined.test\r\n250 STARTTLS\r\n");
+        }
+        if common::read_line(&mut s) {
+            let _ = s.write_all(b"220 2.0.0 Ready to start TLS\r\n250 injected\r\n");
+        }
+        common::read_line(&mut s);
+    });
+    let (p, _) = run(a);
+    assert!(
+        unreachable_containing(&p, "data after the STARTTLS reply"),
+        "{p:?}"
+    );
+}
+
 /// A 421 to STARTTLS is the server closing the channel (shutdown, overload; RFC 5321 §3.8 allows
 /// it for any command), nothing specific to TLS.
 #[test]

@@ -143,6 +143,11 @@ pub struct VerifyConfig {
     /// qualified, else `danemine.invalid`.
     #[serde(default)]
     pub ehlo_name: Option<String>,
+    /// The MTA refuses hosts whose TLSA records are all unusable (Postfix `dane-only`, Exim
+    /// `hosts_require_dane`), so that such a host is a `tlsa-unusable` failure; default: when
+    /// `logs.tls_level` is `dane-only`.
+    #[serde(default)]
+    pub unusable_tlsa_refuses: Option<bool>,
 }
 
 fn yes() -> bool {
@@ -170,6 +175,7 @@ impl Default for VerifyConfig {
             concurrency: default_concurrency(),
             danefail_domains: false,
             ehlo_name: None,
+            unusable_tlsa_refuses: None,
         }
     }
 }

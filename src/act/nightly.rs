@@ -81,8 +81,8 @@ pub struct LiveVerifier {
 }
 
 impl LiveVerifier {
-    /// Build from the config's `[verify]` section (and `[logs] tls_level`: at `dane-only`
-    /// a host whose TLSA records are all unusable is refused, see
+    /// Build from the config's `[verify]` section (`unusable_tlsa_refuses` defaulting to
+    /// `[logs] tls_level = "dane-only"`, see
     /// [`VerifyOptions::unusable_tlsa_refuses`](crate::verify::VerifyOptions)).
     pub fn from_config(cfg: &crate::act::config::Config) -> Result<LiveVerifier, String> {
         let v = &cfg.verify;
@@ -108,7 +108,10 @@ impl LiveVerifier {
                 deadline: t * 3,
                 dns_timeout: t.min(std::time::Duration::from_secs(5)),
                 concurrency: v.concurrency.max(1),
-                unusable_tlsa_refuses: cfg.tls_level()? == crate::classify::TlsLevel::DaneOnly,
+                unusable_tlsa_refuses: match v.unusable_tlsa_refuses {
+                    Some(r) => r,
+                    None => cfg.tls_level()? == crate::classify::TlsLevel::DaneOnly,
+                },
                 ehlo_name: v
                     .ehlo_name
                     .clone()

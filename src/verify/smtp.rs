@@ -466,8 +466,12 @@ pub fn probe(
         Err(e) => return Probe::TlsFailure(format!("STARTTLS: {e}")),
     }
     if c.parser.pending() > 0 {
-        // bytes after the 220 would be read as TLS: a STARTTLS injection attempt or a broken server
-        return Probe::TlsFailure("data after the STARTTLS reply (command injection?)".into());
+        // Bytes after the 220 would be read as TLS: a broken server, or bytes injected on the
+        // way. What a sender does with them differs (a client that purges its buffer before
+        // TLS goes on), so they prove no failure of the server's TLS: not a confirmation.
+        return Probe::Unreachable(
+            "data after the STARTTLS reply (injected, or a broken server): TLS not tried".into(),
+        );
     }
     // the verifier's own problems: not a verdict on the server
     let name = match ServerName::try_from(sni.to_string()) {
