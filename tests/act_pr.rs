@@ -333,3 +333,40 @@ fn a_domain_on_either_list_is_not_listed_twice() {
         out.body
     );
 }
+
+/// A domain on the partial list that verifies again is taken off it, as the list's maintainers
+/// did ("mail.misbegotten.net resolved"); the main list stays as it is.
+#[test]
+fn a_recovered_domain_leaves_the_partial_list() {
+    let d = tempfile::tempdir().unwrap();
+    let repo = clone_at_talk(d.path());
+    let opts = PrOptions {
+        file: "dane_fail_list.dat".into(),
+        branch: Some("danemine/recovered".into()),
+        date: "2026-11-28".into(),
+        push: None,
+        verify_hint: String::new(),
+    };
+    let recovered = BTreeMap::from([("misbegotten.net".to_string(), "dane-ok".to_string())]);
+    let out = prepare::<List>(&repo, &opts, &[], &recovered).unwrap();
+    assert_eq!(out.removals.len(), 1, "{:?}", out.removals);
+    assert!(out.removals[0].partial && out.removals[0].whole_block);
+    let partial = List::parse(
+        &git(&repo, &["show", "danemine/recovered:partial_fail_list.dat"]),
+        "partial",
+    )
+    .unwrap();
+    assert!(!partial.domains().contains("misbegotten.net"));
+    assert_eq!(partial.domains().len(), 19 - 1);
+    assert_eq!(
+        git(&repo, &["show", "danemine/recovered:dane_fail_list.dat"]),
+        git(&repo, &["show", "talk:dane_fail_list.dat"])
+    );
+    assert_eq!(out.commits.len(), 1);
+    assert_eq!(out.commits[0].1, "mail.misbegotten.net resolved");
+    assert!(
+        out.body.contains("From `partial_fail_list.dat`."),
+        "{}",
+        out.body
+    );
+}

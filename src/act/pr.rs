@@ -180,6 +180,8 @@ pub struct Removal {
     pub whole_block: bool,
     /// Live verdict words per domain (`dane-ok`, `not-dane`).
     pub verdicts: BTreeMap<String, String>,
+    /// The block is on the partial list (`partial_fail_list.dat`), not the list file.
+    pub partial: bool,
 }
 
 impl Removal {
@@ -347,6 +349,9 @@ pub fn render_body(
         let _ = writeln!(s, "## Removals\n");
         for r in removals {
             let _ = writeln!(s, "### {}\n", r.subject());
+            if r.partial {
+                let _ = writeln!(s, "From `{}`.\n", crate::danefail::history::PARTIAL);
+            }
             for d in &r.domains {
                 let v = r.verdicts.get(d).map(String::as_str).unwrap_or("dane-ok");
                 let _ = writeln!(s, "- `{d}`: {v}");
@@ -521,16 +526,24 @@ pub fn prepare<L: ListEdit>(
             .cloned()
             .collect();
     }
-    // removals, per block
-    let mut blocks: BTreeMap<Vec<String>, (Vec<String>, Vec<String>)> = BTreeMap::new();
-    for (_, hosts, d) in &listed {
-        let b = blocks.entry(hosts.clone()).or_default();
-        b.0.push(d.clone());
-        if recovered.contains_key(d) {
-            b.1.push(d.clone());
+    // removals, per block, from the list and from the partial list beside it (a domain that
+    // verifies again at every MX host has no failing host left either)
+    let partial_listed = partial
+        .as_ref()
+        .map(|p| p.list.listed())
+        .unwrap_or_default();
+    let mut blocks: BTreeMap<(bool, Vec<String>), (Vec<String>, Vec<String>)> = BTreeMap::new();
+    let sources = [(false, &listed), (true, &partial_listed)];
+    for (on_partial, list) in sources {
+        for (_, hosts, d) in list {
+            let b = blocks.entry((on_partial, hosts.clone())).or_default();
+            b.0.push(d.clone());
+            if recovered.contains_key(d) {
+                b.1.push(d.clone());
+            }
         }
     }
-    for (hosts, (all, gone)) in blocks {
+    for ((on_partial, hosts), (all, gone)) in blocks {
         if gone.is_empty() {
             continue;
         }
@@ -551,6 +564,7 @@ pub fn prepare<L: ListEdit>(
                 .collect(),
             hosts,
             domains,
+            partial: on_partial,
         });
     }
     if out.additions.is_empty() && out.removals.is_empty() {
@@ -612,9 +626,14 @@ fn commit_changes<L: ListEdit>(
         Ok(())
     };
     for r in &removals {
-        main.list
+        let file = match (r.partial, partial.as_deref_mut()) {
+            (true, Some(p)) => p,
+            (true, None) => continue,
+            (false, _) => &mut *main,
+        };
+        file.list
             .remove_domains(&r.domains.iter().cloned().collect());
-        write(main)?;
+        write(file)?;
         commit(r.subject())?;
     }
     for a in &additions {
@@ -788,6 +807,7 @@ mod tests {
             domains: vec!["a.example".into()],
             whole_block: true,
             verdicts: BTreeMap::new(),
+            partial: false,
         };
         assert_eq!(r.subject(), "mx.example.net resolved");
         let r = Removal {
