@@ -532,7 +532,9 @@ pub fn prepare<L: ListEdit>(
         .as_ref()
         .map(|p| p.list.listed())
         .unwrap_or_default();
-    let mut blocks: BTreeMap<(bool, Vec<String>), (Vec<String>, Vec<String>)> = BTreeMap::new();
+    // (on the partial list, the block's hosts) → (its domains, those that verify again)
+    type Block = (bool, Vec<String>);
+    let mut blocks: BTreeMap<Block, (Vec<String>, Vec<String>)> = BTreeMap::new();
     let sources = [(false, &listed), (true, &partial_listed)];
     for (on_partial, list) in sources {
         for (_, hosts, d) in list {
