@@ -98,6 +98,10 @@ fn classify(raw: &str) -> Result<LineKind, String> {
         return Ok(LineKind::Blank);
     }
     if let Some(rest) = t.strip_prefix("##") {
+        // early partial lists date a block with `## 2018-08-20`: a date, not a host
+        if let Some(d) = parse_date(rest.trim()) {
+            return Ok(LineKind::Date(d));
+        }
         return Ok(LineKind::BlockHeader(rest.trim().to_string()));
     }
     if let Some(rest) = t.strip_prefix('#') {
@@ -415,6 +419,14 @@ mod tests {
             .lines
             .iter()
             .any(|x| x.kind == LineKind::Date("2018-03-23".into())));
+    }
+
+    /// Early partial lists dated a block with `## 2018-08-20`: a date, not an MX host.
+    #[test]
+    fn a_dated_block_header_is_a_date() {
+        let l = List::parse("## 2018-08-20\n## mx.d.example\nd.example\n", "t").unwrap();
+        assert_eq!(l.lines[0].kind, LineKind::Date("2018-08-20".into()));
+        assert_eq!(l.block_hosts(2), vec!["mx.d.example"]);
     }
 
     #[test]
