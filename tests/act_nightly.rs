@@ -913,6 +913,7 @@ fn verifier_options_follow_the_config() {
     };
     assert!(!options("", "").unusable_tlsa_refuses);
     assert!(options("tls_level = \"dane-only\"\n", "").unusable_tlsa_refuses);
+    assert!(options("mta = \"exim\"\n", "").unusable_tlsa_refuses);
     assert!(options("", "unusable_tlsa_refuses = true\n").unusable_tlsa_refuses);
     assert!(
         !options(

@@ -467,3 +467,130 @@ fn cbc_only_server_is_not_tls_failure() {
     assert!(unreachable_containing(&p, "not negotiable"), "{p:?}");
     drop(ossl);
 }
+
+/// A server with a rustls TLS stack behind a plain STARTTLS dialogue, presenting `cert_der`.
+fn serve_certificate(cert_der: Vec<u8>, key_der: Vec<u8>) -> SocketAddr {
+    #[derive(Debug)]
+    struct Fixed(Arc<rustls::sign::CertifiedKey>);
+    impl rustls::server::ResolvesServerCert for Fixed {
+        fn resolve(
+            &self,
+            _: rustls::server::ClientHello<'_>,
+        ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            Some(self.0.clone())
+        }
+    }
+    let key = rustls::pki_types::PrivateKeyDer::try_from(key_der).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let signer = provider.key_provider.load_private_key(key).unwrap();
+    let certified = rustls::sign::CertifiedKey::new(vec![cert_der.into()], signer);
+    let cfg = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(Fixed(Arc::new(certified)))),
+    );
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let cfg = cfg.clone();
+            std::thread::spawn(move || {
+                if !starttls_accepted(&mut s) {
+                    return;
+                }
+                let Ok(conn) = rustls::ServerConnection::new(cfg) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(conn, s);
+                let _ = tls.write_all(b"220 ready\r\n");
+                let mut b = [0u8; 64];
+                let _ = tls.read(&mut b);
+            });
+        }
+    });
+    a
+}
+
+/// A certificate with an unknown critical extension, which webpki refuses to parse: OpenSSL
+/// (so Postfix) reads it, and a DANE-EE match looks at its key alone. The handshake's
+/// signature is checked with that key, and the chain is captured for the match.
+#[test]
+fn unknown_critical_extension_still_gives_the_chain() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut p = rcgen::CertificateParams::new(vec!["mx.example.test".to_string()]).unwrap();
+    let mut ext =
+        rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 99999, 1], vec![0x05, 0x00]);
+    ext.set_criticality(true);
+    p.custom_extensions.push(ext);
+    let cert = p.self_signed(&key).unwrap().der().to_vec();
+    let a = serve_certificate(cert.clone(), key.serialize_der());
+    let (p, _) = run(a);
+    assert!(
+        matches!(&p, Probe::Tls { chain, .. } if chain.first() == Some(&cert)),
+        "{p:?}"
+    );
+}
+
+/// End of the question section of DNS message `b`.
+fn question_end(b: &[u8]) -> usize {
+    let mut i = 12;
+    while b[i] != 0 {
+        i += 1 + b[i] as usize;
+    }
+    i + 1 + 4
+}
+
+/// A validating resolver (AD bit) on UDP only, nothing on TCP: `udp.test` has MX `mx.udp.test`
+/// at 127.0.0.1, and its TLSA answer is truncated (TC, no records), as a TLSA RRset too large
+/// for UDP comes.
+fn udp_only_resolver() -> SocketAddr {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let q = &buf[..n];
+            let e = question_end(q);
+            let qtype = u16::from_be_bytes([q[e - 4], q[e - 3]]);
+            let mut r = q[..e].to_vec();
+            r[2] = 0x80 | (q[2] & 0x01); // a response, RD as asked
+            r[3] = 0x80 | 0x20; // RA, AD, NOERROR
+            r[6..12].fill(0);
+            let mut answer = |rtype: u16, rdata: &[u8]| {
+                r.extend_from_slice(&[0xc0, 0x0c]);
+                r.extend_from_slice(&rtype.to_be_bytes());
+                r.extend_from_slice(&[0, 1, 0, 0, 1, 0]);
+                r.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+                r.extend_from_slice(rdata);
+                r[7] += 1;
+            };
+            match qtype {
+                15 => answer(15, b"\x00\x0a\x02mx\x03udp\x04test\x00"),
+                1 => answer(1, &[127, 0, 0, 1]),
+                52 => r[2] |= 0x02, // TC, no records
+                _ => {}
+            }
+            let _ = sock.send_to(&r, from);
+        }
+    });
+    addr
+}
+
+/// A TLSA answer that needs TCP, from a resolver that allows only UDP: the verifier's own
+/// resolver failed, not the receiver's DNS, so not `dnssec`.
+#[test]
+fn tlsa_truncated_and_no_tcp_is_unreachable() {
+    use danemine::verify::{verify_domains_blocking, DnsMode, VerifyOptions, VerifyVerdict};
+    let o = VerifyOptions {
+        dns: DnsMode::TrustAd {
+            resolver: udp_only_resolver(),
+        },
+        dns_timeout: Duration::from_secs(2),
+        ..VerifyOptions::default()
+    };
+    let r = verify_domains_blocking(&["udp.test".to_string()], &o).unwrap();
+    assert_eq!(r[0].verdict, VerifyVerdict::Unreachable, "{:?}", r[0]);
+    assert!(r[0].mx[0].detail.contains("over TCP"), "{:?}", r[0]);
+}

@@ -145,7 +145,7 @@ pub struct VerifyConfig {
     pub ehlo_name: Option<String>,
     /// The MTA refuses hosts whose TLSA records are all unusable (Postfix `dane-only`, Exim
     /// `hosts_require_dane`), so that such a host is a `tlsa-unusable` failure; default: when
-    /// `logs.tls_level` is `dane-only`.
+    /// `logs.tls_level` is `dane-only` or `logs.mta` is `exim`.
     #[serde(default)]
     pub unusable_tlsa_refuses: Option<bool>,
 }

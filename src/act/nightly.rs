@@ -82,7 +82,7 @@ pub struct LiveVerifier {
 
 impl LiveVerifier {
     /// Build from the config's `[verify]` section (`unusable_tlsa_refuses` defaulting to
-    /// `[logs] tls_level = "dane-only"`, see
+    /// `[logs] tls_level = "dane-only"` or `mta = "exim"`, see
     /// [`VerifyOptions::unusable_tlsa_refuses`](crate::verify::VerifyOptions)).
     pub fn from_config(cfg: &crate::act::config::Config) -> Result<LiveVerifier, String> {
         let v = &cfg.verify;
@@ -110,7 +110,12 @@ impl LiveVerifier {
                 concurrency: v.concurrency.max(1),
                 unusable_tlsa_refuses: match v.unusable_tlsa_refuses {
                     Some(r) => r,
-                    None => cfg.tls_level()? == crate::classify::TlsLevel::DaneOnly,
+                    // Postfix `dane-only`; Exim, whose DANE hosts defer on "DANE error: No
+                    // usable TLSA records"
+                    None => {
+                        cfg.tls_level()? == crate::classify::TlsLevel::DaneOnly
+                            || cfg.mta()? == Some(crate::model::Mta::Exim)
+                    }
                 },
                 ehlo_name: v
                     .ehlo_name

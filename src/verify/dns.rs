@@ -64,6 +64,10 @@ pub struct DnsAnswer {
     pub canonical: Option<String>,
     /// Why the lookup failed, when it did.
     pub error: Option<String>,
+    /// It failed at this verifier's own resolver: a truncated answer that could not be asked
+    /// again over TCP (a resolver or firewall that allows only UDP). Not the receiver's DNS.
+    #[serde(skip)]
+    pub resolver_failed: bool,
 }
 
 impl DnsAnswer {
@@ -74,6 +78,7 @@ impl DnsAnswer {
             empty: false,
             canonical: None,
             error: Some(e),
+            resolver_failed: false,
         }
     }
 }
@@ -229,6 +234,7 @@ impl Dns {
                             canonical,
                             records: recs.into_iter().map(|r| r.data.clone()).collect(),
                             error: None,
+                            resolver_failed: false,
                         }
                     }
                     Ok(Err(NetError::Dns(DnsError::NoRecordsFound(nr)))) => {
@@ -243,6 +249,7 @@ impl Dns {
                             empty: true,
                             canonical: None,
                             error: None,
+                            resolver_failed: false,
                         }
                     }
                     Ok(Err(NetError::Dns(DnsError::DnssecBogus))) => {
@@ -261,7 +268,11 @@ impl Dns {
             Inner::Ad(client) => {
                 let resp = match self.ask(client, &qname, rtype, false).await {
                     Ok(r) => r,
-                    Err(e) => return DnsAnswer::failed(DnssecStatus::Indeterminate, e),
+                    Err(e) => {
+                        let mut a = DnsAnswer::failed(DnssecStatus::Indeterminate, e.clone());
+                        a.resolver_failed = e.starts_with(TCP_FAILED);
+                        return a;
+                    }
                 };
                 let code = resp.metadata.response_code;
                 let ad = resp.metadata.authentic_data;
@@ -327,6 +338,7 @@ impl Dns {
                     canonical,
                     records: recs,
                     error: None,
+                    resolver_failed: false,
                 }
             }
         }
@@ -341,8 +353,14 @@ impl Dns {
         for _ in 0..8 {
             let found =
                 tokio::time::timeout(self.timeout * 3, r.lookup(name.clone(), RecordType::CNAME));
-            let Ok(Ok(l)) = found.await else {
-                return DnssecStatus::Insecure;
+            let l = match found.await {
+                Ok(Ok(l)) => l,
+                // a hop hickory proves bogus is bogus (it reports that as an error)
+                Ok(Err(NetError::Dns(DnsError::DnssecBogus))) => return DnssecStatus::Bogus,
+                // a hop not answered: not proven secure, and no failure of the receiver's
+                // either; addresses with an unknown status would count as secure beside a
+                // secure other family, so insecure
+                _ => return DnssecStatus::Insecure,
             };
             let hop = l.answers().iter().find_map(|c| match &c.data {
                 RData::CNAME(t) if same_name(&c.name, &name.to_ascii()) => {
@@ -445,20 +463,23 @@ impl Dns {
                 Some(self.timeout),
                 TokioRuntimeProvider::default(),
             );
-            let stream = stream.await.map_err(|e| format!("TCP: {e}"))?;
+            let stream = stream.await.map_err(|e| format!("{TCP_FAILED}: {e}"))?;
             let (tcp_client, bg) =
                 Client::<TokioRuntimeProvider>::with_timeout(stream, handle, self.timeout);
             let bg = tokio::spawn(bg);
             let answer = tcp_client.send(req).first_answer().await;
             bg.abort();
-            answer.map_err(|e| format!("TCP: {e}"))
+            answer.map_err(|e| format!("{TCP_FAILED}: {e}"))
         };
         match tokio::time::timeout(self.timeout * 2, tcp).await {
-            Err(_) => Err("truncated over UDP, timeout over TCP".into()),
+            Err(_) => Err(format!("{TCP_FAILED}: timeout")),
             Ok(r) => r,
         }
     }
 }
+
+/// How a failed TCP retry of a truncated answer starts its error text.
+const TCP_FAILED: &str = "truncated over UDP, and over TCP";
 
 /// Whether `n` is the name `s` (any case, trailing dot or not).
 fn same_name(n: &Name, s: &str) -> bool {

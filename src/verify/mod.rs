@@ -385,6 +385,13 @@ async fn verify_mx(
         }
         rep.tlsa_dnssec = Some(t.status);
         match t.status {
+            // a TLSA answer too large for UDP that this verifier's own resolver would not
+            // give over TCP says nothing about the receiver's DNS
+            DnssecStatus::Indeterminate if t.resolver_failed => {
+                rep.verdict = VerifyVerdict::Unreachable;
+                rep.detail = lookup_err(&t, &format!("TLSA _25._tcp.{host}"));
+                return rep;
+            }
             // A failed TLSA lookup is a DNSSEC failure even unproven: the same resolver has
             // just answered the host's address lookups securely, so it is working, and a
             // receiver whose servers fail TLSA queries defers DANE mail (RFC 7672 §2.2).

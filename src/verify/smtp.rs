@@ -154,12 +154,18 @@ impl ServerCertVerifier for CaptureVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        let algs = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algs).or_else(|e| {
+            lenient(e, cert, |spki| {
+                let key = webpki::RawPublicKeyEntity::try_from(spki).ok()?;
+                let (_, candidates) = algs.mapping.iter().find(|m| m.0 == dss.scheme)?;
+                // TLS 1.2 names no single algorithm: any that fits the key
+                candidates
+                    .iter()
+                    .any(|alg| key.verify_signature(*alg, message, dss.signature()).is_ok())
+                    .then(HandshakeSignatureValid::assertion)
+            })
+        })
     }
 
     fn verify_tls13_signature(
@@ -168,12 +174,12 @@ impl ServerCertVerifier for CaptureVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        let algs = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algs).or_else(|e| {
+            lenient(e, cert, |spki| {
+                rustls::crypto::verify_tls13_signature_with_raw_key(message, spki, dss, algs).ok()
+            })
+        })
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -190,6 +196,32 @@ pub fn client_config() -> Result<Arc<ClientConfig>, rustls::Error> {
         .with_custom_certificate_verifier(Arc::new(CaptureVerifier(provider)))
         .with_no_client_auth();
     Ok(Arc::new(cfg))
+}
+
+/// The handshake signature checked again with nothing but the certificate's key, when webpki
+/// refused the certificate itself (`strict`: an unknown critical extension, X.509 v1, ...):
+/// OpenSSL, so Postfix, reads such a certificate, and a DANE-EE match looks at its key alone.
+/// A signature that is wrong (`BadSignature`) stays wrong; so does anything `check` rejects.
+fn lenient(
+    strict: rustls::Error,
+    cert: &CertificateDer<'_>,
+    check: impl FnOnce(
+        &rustls::pki_types::SubjectPublicKeyInfoDer<'_>,
+    ) -> Option<HandshakeSignatureValid>,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    if matches!(
+        strict,
+        rustls::Error::InvalidCertificate(CertificateError::BadSignature)
+    ) {
+        return Err(strict);
+    }
+    let Some(spki) = super::tlsa::spki(cert.as_ref()) else {
+        return Err(strict);
+    };
+    check(&rustls::pki_types::SubjectPublicKeyInfoDer::from(
+        spki.as_slice(),
+    ))
+    .ok_or(strict)
 }
 
 /// Time left before `deadline`, at most `per_op`; `None` once the deadline has passed. Every
@@ -302,13 +334,11 @@ fn verifier_limitation(e: &rustls::Error) -> bool {
                 | AlertDescription::InsufficientSecurity
                 | AlertDescription::IllegalParameter
         ),
-        // a server key or signature algorithm ring cannot verify (DSA, brainpool, ...)
-        #[allow(deprecated)]
-        rustls::Error::InvalidCertificate(
-            CertificateError::UnsupportedSignatureAlgorithm
-            | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
-            | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. },
-        ) => true,
+        // The certificate is only read to check the handshake's signature (the chain is
+        // judged against TLSA afterwards): a key or signature algorithm ring cannot verify
+        // (DSA, brainpool, ...), or a certificate not even its key can be read from, is this
+        // verifier's limit. A signature that does not verify is the server's failure.
+        rustls::Error::InvalidCertificate(c) => !matches!(c, CertificateError::BadSignature),
         _ => false,
     }
 }
@@ -547,6 +577,8 @@ mod tests {
                 signature_algorithm_id: vec![],
                 supported_algorithms: vec![],
             }),
+            Error::InvalidCertificate(CertificateError::BadEncoding),
+            Error::InvalidCertificate(CertificateError::UnhandledCriticalExtension),
         ] {
             assert!(verifier_limitation(&e), "{e}");
         }
