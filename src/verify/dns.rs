@@ -258,10 +258,35 @@ impl Dns {
                             None => DnsAnswer::failed(DnssecStatus::Bogus, "DNSSEC bogus".into()),
                         }
                     }
-                    Ok(Err(NetError::Dns(DnsError::Nsec { .. }))) => DnsAnswer::failed(
-                        DnssecStatus::Bogus,
-                        "denial of existence proof failed".into(),
-                    ),
+                    // a denial of existence, with the status hickory gives its proof: bogus
+                    // when it fails, insecure for one it does not judge (an NSEC3 iteration
+                    // count above its limit, RFC 9276), secure when it holds
+                    Ok(Err(NetError::Dns(DnsError::Nsec { proof, .. }))) => match proof {
+                        Proof::Secure => DnsAnswer {
+                            status: DnssecStatus::Secure,
+                            records: Vec::new(),
+                            empty: true,
+                            canonical: None,
+                            error: None,
+                            resolver_failed: false,
+                        },
+                        Proof::Insecure => DnsAnswer {
+                            status: DnssecStatus::Insecure,
+                            records: Vec::new(),
+                            empty: true,
+                            canonical: None,
+                            error: None,
+                            resolver_failed: false,
+                        },
+                        Proof::Bogus => DnsAnswer::failed(
+                            DnssecStatus::Bogus,
+                            "denial of existence proof failed".into(),
+                        ),
+                        _ => DnsAnswer::failed(
+                            DnssecStatus::Indeterminate,
+                            "denial of existence not judged".into(),
+                        ),
+                    },
                     Ok(Err(e)) => DnsAnswer::failed(DnssecStatus::Indeterminate, e.to_string()),
                 }
             }

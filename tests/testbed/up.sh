@@ -69,6 +69,9 @@ for z in badsig expired wrongds unsigned; do
   { head_ $z.test; echo "@ IN MX 10 mx.$z.test."; echo "mx IN A 127.0.61.1"; echo "_25._tcp.mx IN TLSA 3 1 1 $EE311"; } > ../zones/$z.test.zone
 done
 echo "mxalias IN CNAME mx-mismatch.dane.test." >> ../zones/unsigned.test.zone
+# denials by NSEC3 with 150 iterations: hickory does not judge them (RFC 9276), unbound does;
+# no TLSA, so DANE does not apply either way
+{ head_ iter.test; echo "@ IN MX 10 mx.iter.test."; echo "mx IN A 127.0.61.1"; } > ../zones/iter.test.zone
 K_DANE=$(key dane.test); K_BAD=$(key badsig.test); K_EXP=$(key expired.test); K_WD=$(key wrongds.test); K_WD2=$(key wrongds.test)
 ldns-signzone -o dane.test ../zones/dane.test.zone $K_DANE
 ldns-signzone -o badsig.test ../zones/badsig.test.zone $K_BAD
@@ -76,6 +79,8 @@ sed -i 's/^\(badsig\.test\.\s.*\sMX\s\+10\s\+\)mx\.badsig\.test\./\1mx2.badsig.t
 grep -q 'mx2.badsig.test' ../zones/badsig.test.zone.signed
 ldns-signzone -o expired.test -i 20200101000000 -e 20200201000000 ../zones/expired.test.zone $K_EXP
 ldns-signzone -o wrongds.test ../zones/wrongds.test.zone $K_WD
+K_ITER=$(key iter.test)
+ldns-signzone -n -t 150 -s abcd -o iter.test ../zones/iter.test.zone $K_ITER
 # optional: BENCH_NAMES=N adds bench.test with N domains on three MX hosts (scripts/bench-verify.sh)
 ZONES_EXTRA=""
 if [ -n "${BENCH_NAMES:-}" ]; then
@@ -89,8 +94,8 @@ if [ -n "${BENCH_NAMES:-}" ]; then
 fi
 K_TEST=$(key test)
 { head_ test; echo "ns IN A $AUTH"
-  for z in dane badsig expired wrongds unsigned $ZONES_EXTRA; do echo "$z IN NS ns.test."; done
-  cat $K_DANE.ds $K_BAD.ds $K_EXP.ds $K_WD2.ds
+  for z in dane badsig expired wrongds unsigned iter $ZONES_EXTRA; do echo "$z IN NS ns.test."; done
+  cat $K_DANE.ds $K_BAD.ds $K_EXP.ds $K_WD2.ds $K_ITER.ds
   [ -n "$ZONES_EXTRA" ] && cat $K_BENCH.ds
 } > ../zones/test.zone
 ldns-signzone -o test ../zones/test.zone $K_TEST
@@ -125,6 +130,8 @@ zone:
     file: wrongds.test.zone.signed
   - domain: unsigned.test.
     file: unsigned.test.zone
+  - domain: iter.test.
+    file: iter.test.zone.signed
 K
 [ -n "$ZONES_EXTRA" ] && printf '  - domain: bench.test.\n    file: bench.test.zone.signed\n' >> ../knot/knot.conf
 knotd -c ../knot/knot.conf -d
