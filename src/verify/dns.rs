@@ -294,8 +294,8 @@ impl Dns {
                 let resp = match self.ask(client, &qname, rtype, false).await {
                     Ok(r) => r,
                     Err(e) => {
-                        let mut a = DnsAnswer::failed(DnssecStatus::Indeterminate, e.clone());
-                        a.resolver_failed = e.starts_with(TCP_FAILED);
+                        let mut a = DnsAnswer::failed(DnssecStatus::Indeterminate, e.text);
+                        a.resolver_failed = e.resolver;
                         return a;
                     }
                 };
@@ -335,7 +335,7 @@ impl Dns {
                     } else {
                         let how = match again {
                             Ok(r) => r.metadata.response_code.to_string(),
-                            Err(e) => e,
+                            Err(e) => e.text,
                         };
                         DnsAnswer::failed(
                             DnssecStatus::Indeterminate,
@@ -463,7 +463,7 @@ impl Dns {
         qname: &Name,
         rtype: RecordType,
         cd: bool,
-    ) -> Result<hickory_resolver::proto::op::DnsResponse, String> {
+    ) -> Result<hickory_resolver::proto::op::DnsResponse, AskError> {
         let mut o = DnsRequestOptions::default();
         o.use_edns = true;
         o.edns_set_dnssec_ok = true;
@@ -472,8 +472,8 @@ impl Dns {
         req.metadata.checking_disabled = cd;
         let udp = tokio::time::timeout(self.timeout * 2, client.send(req.clone()).first_answer());
         let resp = match udp.await {
-            Err(_) => return Err("timeout".into()),
-            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err(AskError::other("timeout".into())),
+            Ok(Err(e)) => return Err(AskError::other(e.to_string())),
             Ok(Ok(r)) => r,
         };
         if !resp.metadata.truncation {
@@ -488,23 +488,44 @@ impl Dns {
                 Some(self.timeout),
                 TokioRuntimeProvider::default(),
             );
-            let stream = stream.await.map_err(|e| format!("{TCP_FAILED}: {e}"))?;
+            let stream = stream.await.map_err(|e| e.to_string())?;
             let (tcp_client, bg) =
                 Client::<TokioRuntimeProvider>::with_timeout(stream, handle, self.timeout);
             let bg = tokio::spawn(bg);
             let answer = tcp_client.send(req).first_answer().await;
             bg.abort();
-            answer.map_err(|e| format!("{TCP_FAILED}: {e}"))
+            answer.map_err(|e| e.to_string())
         };
         match tokio::time::timeout(self.timeout * 2, tcp).await {
-            Err(_) => Err(format!("{TCP_FAILED}: timeout")),
-            Ok(r) => r,
+            Err(_) => Err(AskError::tcp("timeout")),
+            Ok(r) => r.map_err(|e| AskError::tcp(&e)),
         }
     }
 }
 
-/// How a failed TCP retry of a truncated answer starts its error text.
-const TCP_FAILED: &str = "truncated over UDP, and over TCP";
+/// Why a query to the validating resolver got no response.
+struct AskError {
+    text: String,
+    /// The answer was truncated over UDP and the resolver did not give it over TCP: this
+    /// verifier's own resolver failed ([`DnsAnswer::resolver_failed`]).
+    resolver: bool,
+}
+
+impl AskError {
+    fn other(text: String) -> AskError {
+        AskError {
+            text,
+            resolver: false,
+        }
+    }
+
+    fn tcp(why: &str) -> AskError {
+        AskError {
+            text: format!("truncated over UDP, and over TCP: {why}"),
+            resolver: true,
+        }
+    }
+}
 
 /// Whether `n` is the name `s` (any case, trailing dot or not).
 fn same_name(n: &Name, s: &str) -> bool {
