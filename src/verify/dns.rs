@@ -71,6 +71,18 @@ pub struct DnsAnswer {
 }
 
 impl DnsAnswer {
+    /// No records of the type (NXDOMAIN or NODATA), denied with `status`.
+    fn denied(status: DnssecStatus) -> DnsAnswer {
+        DnsAnswer {
+            status,
+            records: Vec::new(),
+            empty: true,
+            canonical: None,
+            error: None,
+            resolver_failed: false,
+        }
+    }
+
     fn failed(status: DnssecStatus, e: String) -> DnsAnswer {
         DnsAnswer {
             status,
@@ -238,19 +250,11 @@ impl Dns {
                         }
                     }
                     Ok(Err(NetError::Dns(DnsError::NoRecordsFound(nr)))) => {
-                        let status = match nr.soa.as_ref().map(|s| s.proof) {
+                        DnsAnswer::denied(match nr.soa.as_ref().map(|s| s.proof) {
                             Some(Proof::Secure) => DnssecStatus::Secure,
                             Some(Proof::Bogus) => DnssecStatus::Bogus,
                             _ => DnssecStatus::Insecure,
-                        };
-                        DnsAnswer {
-                            status,
-                            records: Vec::new(),
-                            empty: true,
-                            canonical: None,
-                            error: None,
-                            resolver_failed: false,
-                        }
+                        })
                     }
                     Ok(Err(NetError::Dns(DnsError::DnssecBogus))) => {
                         match self.through_alias(r, &qname, rtype).await {
@@ -262,22 +266,8 @@ impl Dns {
                     // when it fails, insecure for one it does not judge (an NSEC3 iteration
                     // count above its limit, RFC 9276), secure when it holds
                     Ok(Err(NetError::Dns(DnsError::Nsec { proof, .. }))) => match proof {
-                        Proof::Secure => DnsAnswer {
-                            status: DnssecStatus::Secure,
-                            records: Vec::new(),
-                            empty: true,
-                            canonical: None,
-                            error: None,
-                            resolver_failed: false,
-                        },
-                        Proof::Insecure => DnsAnswer {
-                            status: DnssecStatus::Insecure,
-                            records: Vec::new(),
-                            empty: true,
-                            canonical: None,
-                            error: None,
-                            resolver_failed: false,
-                        },
+                        Proof::Secure => DnsAnswer::denied(DnssecStatus::Secure),
+                        Proof::Insecure => DnsAnswer::denied(DnssecStatus::Insecure),
                         Proof::Bogus => DnsAnswer::failed(
                             DnssecStatus::Bogus,
                             "denial of existence proof failed".into(),
@@ -374,35 +364,42 @@ impl Dns {
     /// insecure otherwise, also when the chain cannot be followed (DANE then does not apply).
     async fn alias_chain(&self, r: &TokioResolver, start: &Name, end: &str) -> DnssecStatus {
         let mut name = start.clone();
-        // RFC 7672 §2.2.2 leaves the chain's length to the resolver; 8 hops is plenty
-        for _ in 0..8 {
-            let found =
-                tokio::time::timeout(self.timeout * 3, r.lookup(name.clone(), RecordType::CNAME));
-            let l = match found.await {
-                Ok(Ok(l)) => l,
-                // a hop hickory proves bogus is bogus (it reports that as an error)
-                Ok(Err(NetError::Dns(DnsError::DnssecBogus))) => return DnssecStatus::Bogus,
+        for _ in 0..MAX_HOPS {
+            match self.cname_hop(r, &name).await {
+                Hop::Alias(Proof::Secure, target) if same_name(&target, end) => {
+                    return DnssecStatus::Secure
+                }
+                Hop::Alias(Proof::Secure, target) => name = target,
+                Hop::Alias(Proof::Bogus, _) | Hop::Bogus => return DnssecStatus::Bogus,
                 // a hop not answered: not proven secure, and no failure of the receiver's
                 // either; addresses with an unknown status would count as secure beside a
                 // secure other family, so insecure
                 _ => return DnssecStatus::Insecure,
-            };
-            let hop = l.answers().iter().find_map(|c| match &c.data {
-                RData::CNAME(t) if same_name(&c.name, &name.to_ascii()) => {
-                    Some((c.proof, t.0.clone()))
-                }
-                _ => None,
-            });
-            match hop {
-                Some((Proof::Secure, target)) if same_name(&target, end) => {
-                    return DnssecStatus::Secure
-                }
-                Some((Proof::Secure, target)) => name = target,
-                Some((Proof::Bogus, _)) => return DnssecStatus::Bogus,
-                _ => return DnssecStatus::Insecure,
             }
         }
         DnssecStatus::Insecure
+    }
+
+    /// The CNAME at `name`, validated alone.
+    async fn cname_hop(&self, r: &TokioResolver, name: &Name) -> Hop {
+        let found =
+            tokio::time::timeout(self.timeout * 3, r.lookup(name.clone(), RecordType::CNAME));
+        let l = match found.await {
+            Ok(Ok(l)) => l,
+            // hickory reports bogus data as an error
+            Ok(Err(NetError::Dns(DnsError::DnssecBogus))) => return Hop::Bogus,
+            _ => return Hop::Unanswered,
+        };
+        let owner = name.to_ascii();
+        l.answers()
+            .iter()
+            .find_map(|c| match &c.data {
+                RData::CNAME(t) if same_name(&c.name, &owner) => {
+                    Some(Hop::Alias(c.proof, t.0.clone()))
+                }
+                _ => None,
+            })
+            .unwrap_or(Hop::NoAlias)
     }
 
     /// A lookup that hickory's validator called bogus, done again step by step when `qname` is
@@ -419,19 +416,8 @@ impl Dns {
         let mut name = qname.clone();
         let mut insecure = false;
         let mut hops = 0;
-        while hops < 8 {
-            let found =
-                tokio::time::timeout(self.timeout * 3, r.lookup(name.clone(), RecordType::CNAME));
-            let Ok(Ok(l)) = found.await else {
-                break;
-            };
-            let hop = l.answers().iter().find_map(|c| match &c.data {
-                RData::CNAME(t) if same_name(&c.name, &name.to_ascii()) => {
-                    Some((c.proof, t.0.clone()))
-                }
-                _ => None,
-            });
-            let Some((proof, target)) = hop else {
+        while hops < MAX_HOPS {
+            let Hop::Alias(proof, target) = self.cname_hop(r, &name).await else {
                 break;
             };
             match proof {
@@ -501,6 +487,22 @@ impl Dns {
             Ok(r) => r.map_err(|e| AskError::tcp(&e)),
         }
     }
+}
+
+/// The longest alias chain followed hop by hop: RFC 7672 §2.2.2 leaves the length to the
+/// resolver, and 8 is plenty.
+const MAX_HOPS: usize = 8;
+
+/// What a CNAME lookup of one name found.
+enum Hop {
+    /// A CNAME to the target, with its proof.
+    Alias(Proof, Name),
+    /// The name is no alias.
+    NoAlias,
+    /// hickory found the answer bogus.
+    Bogus,
+    /// No answer (a timeout, an error).
+    Unanswered,
 }
 
 /// Why a query to the validating resolver got no response.
