@@ -37,6 +37,19 @@ fn starttls_accepted(s: &mut TcpStream) -> bool {
     s.write_all(b"220 2.0.0 Ready to start TLS\r\n").is_ok()
 }
 
+/// Greeting, `ehlo` as the reply to EHLO, `reply` to the next command (STARTTLS), then wait
+/// for the client to go.
+fn answer_starttls(s: &mut TcpStream, ehlo: &[u8], reply: &[u8]) {
+    let _ = s.write_all(b"220 test ESMTP\r\n");
+    if common::read_line(s) {
+        let _ = s.write_all(ehlo);
+    }
+    if common::read_line(s) {
+        let _ = s.write_all(reply);
+    }
+    common::read_line(s);
+}
+
 const DEADLINE: Duration = Duration::from_secs(3);
 
 /// Probe with a 2 s connect timeout, 1 s read timeout and a 3 s deadline.
@@ -158,14 +171,11 @@ fn ehlo_250_without_starttls_is_no_starttls() {
 #[test]
 fn starttls_454_is_no_starttls() {
     let a = serve(|mut s| {
-        let _ = s.write_all(b"220 broken.test ESMTP\r\n");
-        if common::read_line(&mut s) {
-            let _ = s.write_all(b"250-broken.test\r\n250 STARTTLS\r\n");
-        }
-        if common::read_line(&mut s) {
-            let _ = s.write_all(b"454 4.7.0 TLS not available due to local problem\r\n");
-        }
-        common::read_line(&mut s);
+        answer_starttls(
+            &mut s,
+            b"250-broken.test\r\n250 STARTTLS\r\n",
+            b"454 4.7.0 TLS not available due to local problem\r\n",
+        )
     });
     let (p, _) = run(a);
     assert!(
@@ -179,14 +189,11 @@ fn starttls_454_is_no_starttls() {
 #[test]
 fn data_after_starttls_reply_is_unreachable() {
     let a = serve(|mut s| {
-        let _ = s.write_all(b"220 pipelined.test ESMTP\r\n");
-        if common::read_line(&mut s) {
-            let _ = s.write_all(b"250-pipelined.test\r\n250 STARTTLS\r\n");
-        }
-        if common::read_line(&mut s) {
-            let _ = s.write_all(b"220 2.0.0 Ready to start TLS\r\n250 injected\r\n");
-        }
-        common::read_line(&mut s);
+        answer_starttls(
+            &mut s,
+            b"250-pipelined.test\r\n250 STARTTLS\r\n",
+            b"220 2.0.0 Ready to start TLS\r\n250 injected\r\n",
+        )
     });
     let (p, _) = run(a);
     assert!(
@@ -200,13 +207,11 @@ fn data_after_starttls_reply_is_unreachable() {
 #[test]
 fn starttls_421_is_unreachable() {
     let a = serve(|mut s| {
-        let _ = s.write_all(b"220 closing.test ESMTP\r\n");
-        if common::read_line(&mut s) {
-            let _ = s.write_all(b"250-closing.test\r\n250 STARTTLS\r\n");
-        }
-        if common::read_line(&mut s) {
-            let _ = s.write_all(b"421 4.3.2 Service shutting down\r\n");
-        }
+        answer_starttls(
+            &mut s,
+            b"250-closing.test\r\n250 STARTTLS\r\n",
+            b"421 4.3.2 Service shutting down\r\n",
+        )
     });
     let (p, _) = run(a);
     assert!(unreachable_containing(&p, "421"), "{p:?}");
@@ -217,14 +222,11 @@ fn starttls_421_is_unreachable() {
 #[test]
 fn starttls_keyword_with_parameter_is_offered() {
     let a = serve(|mut s| {
-        let _ = s.write_all(b"220 param.test ESMTP\r\n");
-        if common::read_line(&mut s) {
-            let _ = s.write_all(b"250-param.test\r\n250 starttls x\r\n");
-        }
-        if common::read_line(&mut s) {
-            let _ = s.write_all(b"454 4.7.0 TLS not available due to local problem\r\n");
-        }
-        common::read_line(&mut s);
+        answer_starttls(
+            &mut s,
+            b"250-param.test\r\n250 starttls x\r\n",
+            b"454 4.7.0 TLS not available due to local problem\r\n",
+        )
     });
     let (p, _) = run(a);
     assert!(
