@@ -23,7 +23,7 @@ bytes=$(stat -L -c %s "$f1"); lines=$(wc -l < "$f1")
 echo "file: $f1  $bytes bytes, $lines lines, $domains domains; $(nproc) cores"
 state=scripts/floor/target/release/cache-state
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# The five commands run in rounds (domains, wc, grep, floor, domains --mmap; 7 rounds) rather than each 5 times in a
+# The five commands run in rounds (domains, wc, grep, floor, domains --pread; 7 rounds) rather than each 5 times in a
 # row: this VM's speed drifts over minutes, and alternating keeps the drift out of the ratio.
 # Each command's line shows its median wall time, its median user and system CPU seconds (the
 # kernel's copy from the page cache is system time: it is nearly all of `wc -l`), and the last
@@ -34,9 +34,9 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # readahead leaves a file read back from disk on kernels with large folios (ext4 since Linux
 # 6.16). The kernel copies the second about twice as fast, which `wc -l` is nearly all of.
 labels=("danemine domains --format csv" "wc -l" "grep -c status=" "floor (scripts/floor)"
-  "danemine domains --mmap")
+  "danemine domains --pread")
 cmd0=("$bin" domains --format csv "$f1"); cmd1=(wc -l "$f1"); cmd2=(grep -c 'status=' "$f1")
-cmd3=("$floor" "$f1"); cmd4=("$bin" domains --format csv --mmap "$f1")
+cmd3=("$floor" "$f1"); cmd4=("$bin" domains --format csv --pread "$f1")
 rounds=7
 for layout in small large; do
   echo

@@ -112,7 +112,7 @@ impl Default for ScanOptions {
             chunk_bytes: 1 << 20,
             expiry_bytes: 8 << 20,
             complete_lines_only: false,
-            file_access: FileAccess::Read,
+            file_access: FileAccess::default(),
             per_day: true,
             mx_rows: true,
             row_details: true,
@@ -961,7 +961,20 @@ impl Engine {
         let (read, error) = read_at_most(file, at, region);
         let asked = region.len();
         let region: &'d [u8] = region;
-        let data = &region[..read];
+        self.parse_piece(ctx, at, region.get(..read).unwrap_or(region), asked, error)
+    }
+
+    /// Parse the whole lines of `data`, a piece's bytes from file offset `at` of the `asked`
+    /// (see [`ReadPiece`]); `error` is why reading stopped, if it did.
+    fn parse_piece<'d>(
+        &self,
+        ctx: &InputCtx,
+        at: u64,
+        data: &'d [u8],
+        asked: usize,
+        error: Option<std::io::Error>,
+    ) -> ReadPiece<'d> {
+        let read = data.len();
         let (Some(first), Some(last)) = (memchr::memchr(b'\n', data), memchr::memrchr(b'\n', data))
         else {
             return ReadPiece {
@@ -1043,9 +1056,14 @@ impl PieceWalk<'_> {
 /// A batch's buffer, read into by the tasks of phase A (each its own chunk, in parallel) and
 /// then read as a whole by the counters while phase A's events still borrow the chunks: what
 /// `par_chunks_mut` cannot give, as the chunks' borrows last as long as the events.
+///
+/// A batch of a mapped file is a part of the map instead ([`BatchBuf::mapped`]): its pieces
+/// are only read, never written.
 struct BatchBuf<'d> {
     ptr: *mut u8,
     len: usize,
+    /// The bytes are a part of a read-only map, not a buffer to read into.
+    mapped: bool,
     /// Handed out chunks, to check that no two overlap.
     taken: std::sync::Mutex<Vec<(usize, usize)>>,
     _buf: std::marker::PhantomData<&'d mut [u8]>,
@@ -1062,9 +1080,35 @@ impl<'d> BatchBuf<'d> {
         BatchBuf {
             ptr: buf.as_mut_ptr(),
             len: buf.len(),
+            mapped: false,
             taken: std::sync::Mutex::new(Vec::new()),
             _buf: std::marker::PhantomData,
         }
+    }
+
+    /// A batch that is `data`, a part of a mapped file, parsed where it lies.
+    fn mapped(data: &'d [u8]) -> BatchBuf<'d> {
+        BatchBuf {
+            // never written through: `region` hands out nothing of a mapped batch
+            ptr: data.as_ptr().cast_mut(),
+            len: data.len(),
+            mapped: true,
+            taken: std::sync::Mutex::new(Vec::new()),
+            _buf: std::marker::PhantomData,
+        }
+    }
+
+    /// The bytes `from..to` (clamped) of a mapped batch; empty for a buffer, whose regions
+    /// are borrowed mutably by the tasks that read into them.
+    fn part(&self, from: usize, to: usize) -> &'d [u8] {
+        if !self.mapped {
+            return &[];
+        }
+        let to = to.min(self.len);
+        let from = from.min(to);
+        // SAFETY: `mapped` took a shared borrow of all `len` bytes for `'d`, and nothing
+        // writes to them.
+        unsafe { std::slice::from_raw_parts(self.ptr.add(from), to - from) }
     }
 
     /// The bytes `from..to` (clamped to the buffer), borrowed mutably; empty when they overlap
@@ -1073,7 +1117,7 @@ impl<'d> BatchBuf<'d> {
         let to = to.min(self.len);
         let from = from.min(to);
         let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
-        if from == to || taken.iter().any(|&(a, b)| from < b && a < to) {
+        if self.mapped || from == to || taken.iter().any(|&(a, b)| from < b && a < to) {
             return &mut [];
         }
         taken.push((from, to));
@@ -1099,15 +1143,18 @@ impl<'d> BatchBuf<'d> {
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 
-    /// The buffer back, to be read into again.
+    /// The buffer back, to be read into again (nothing for a mapped batch).
     ///
     /// # Safety
     /// Nothing handed out by [`region`](Self::region) or [`whole`](Self::whole) is used any
     /// more.
-    unsafe fn reuse(self) -> &'d mut [u8] {
+    unsafe fn reuse(self) -> Option<&'d mut [u8]> {
+        if self.mapped {
+            return None;
+        }
         // SAFETY: the buffer was borrowed exclusively for `'d` by `new`, and every borrow
         // handed out from it is dead (the caller's promise): this is the only one.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+        Some(unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) })
     }
 }
 
@@ -1468,16 +1515,37 @@ impl<'d> Flight<'d> {
         }
     }
 
-    /// Phase A: read and parse one of the batch's pieces, if any is left unclaimed.
-    fn claim(&self, engine: &Engine, ctx: &InputCtx, file: &std::fs::File) -> bool {
+    /// Phase A: read (unless mapped) and parse one of the batch's pieces, if any is left
+    /// unclaimed.
+    fn claim(&self, engine: &Engine, ctx: &InputCtx, source: Source<'_>) -> bool {
         let chunk = engine.opts.chunk_bytes.max(1);
         let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Some(slot) = self.slots.get(i) else {
             return false;
         };
         let from = i * chunk;
-        let region = self.buf.region(from, from + chunk);
-        let _ = slot.set(engine.read_piece(ctx, file, self.pos + from as u64, region));
+        let at = self.pos + from as u64;
+        let piece = match source {
+            Source::File(file) => {
+                engine.read_piece(ctx, file, at, self.buf.region(from, from + chunk))
+            }
+            Source::Map(m) => {
+                let part = self.buf.part(from, from + chunk);
+                // the piece's pages mapped in one call, not a fault per 64 KB; the prefetches
+                // of the line-end search then find them mapped
+                #[cfg(target_os = "linux")]
+                let _ = m.advise_range(memmap2::Advice::PopulateRead, at as usize, part.len());
+                let data = still_there(m, at, part);
+                let piece = engine.parse_piece(ctx, at, data, part.len(), None);
+                let now = still_there(m, at, part);
+                match now.len() < data.len() {
+                    // it shrank while the piece was parsed: parsed again up to its new end
+                    true => engine.parse_piece(ctx, at, now, part.len(), None),
+                    false => piece,
+                }
+            }
+        };
+        let _ = slot.set(piece);
         self.filled.set(i);
         true
     }
@@ -1527,6 +1595,10 @@ struct RingSlot<'d> {
 /// The thread that finishes a batch last retires it and puts batch `n + 2` in its place.
 struct Ring<'d> {
     slots: [(std::sync::Mutex<RingSlot<'d>>, std::sync::Condvar); 2],
+    /// The mapped file, when the batches are parts of it rather than buffers.
+    map: Option<&'d ingest::Mapping>,
+    /// Where the map's pages have been given back up to (see [`Ring::retire`]).
+    released: std::sync::Mutex<usize>,
     threads: usize,
     batches: usize,
     /// Where the file's first batch starts and where reading ends.
@@ -1552,16 +1624,26 @@ impl<'d> Ring<'d> {
         )
     }
 
-    /// Batch `n` in buffer `buf`.
+    /// Batch `n` in buffer `buf`, or in the map.
     fn flight(
         &self,
         n: usize,
-        buf: &'d mut [u8],
+        buf: Option<&'d mut [u8]>,
         mail: Vec<Vec<std::sync::Mutex<Queue>>>,
     ) -> Flight<'d> {
         let (pos, want) = self.place(n);
-        let want = want.min(buf.len());
-        Flight::new(pos, BatchBuf::new(&mut buf[..want]), self.chunk, mail)
+        let batch = match (self.map, buf) {
+            (Some(m), _) => {
+                let from = usize::try_from(pos).unwrap_or(usize::MAX).min(m.len());
+                BatchBuf::mapped(&m[from..from.saturating_add(want).min(m.len())])
+            }
+            (None, Some(buf)) => {
+                let want = want.min(buf.len());
+                BatchBuf::new(&mut buf[..want])
+            }
+            (None, None) => BatchBuf::new(&mut []),
+        };
+        Flight::new(pos, batch, self.chunk, mail)
     }
 
     /// Batch `n`, once it is in flight.
@@ -1612,8 +1694,11 @@ impl<'d> Ring<'d> {
 
     /// A batch every thread is done with: its problems kept, its bytes counted as read, and
     /// its buffer and emptied queues back for the next batch.
-    fn retire(&self, f: Flight<'d>) -> (&'d mut [u8], Vec<Vec<std::sync::Mutex<Queue>>>) {
+    /// A mapped batch's pages are given back to the kernel, so that resident memory stays
+    /// flat however large the file is (batches retire in order).
+    fn retire(&self, f: Flight<'d>) -> (Option<&'d mut [u8]>, Vec<Vec<std::sync::Mutex<Queue>>>) {
         let Flight {
+            pos,
             buf,
             slots,
             mail,
@@ -1639,6 +1724,24 @@ impl<'d> Ring<'d> {
             .merge(problems);
         if let Some(p) = &self.progress {
             p.fetch_add(read, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(m) = self.map {
+            // the whole pages up to the batch's end
+            let end = (usize::try_from(pos).unwrap_or(usize::MAX)).saturating_add(buf.len);
+            let end = end.min(m.len()) & !0xfff;
+            let mut released = self.released.lock().unwrap_or_else(|e| e.into_inner());
+            if end > *released {
+                // SAFETY: a read-only mapping of a file: a dropped page is read again from the
+                // file if touched, and no batch still in flight lies before `end`.
+                let _ = unsafe {
+                    m.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        *released,
+                        end - *released,
+                    )
+                };
+                *released = end;
+            }
         }
         // SAFETY: every borrow of the buffer went to this batch's pieces (dropped above) or
         // to its counters, which are done with it; queues and sinks keep addresses only.
@@ -2056,6 +2159,27 @@ impl ReadPiece<'_> {
     }
 }
 
+/// The part of `part` (the map's bytes from file offset `at`) that the file still holds: all
+/// of it unless the file has shrunk under the map.
+fn still_there<'d>(map: &ingest::Mapping, at: u64, part: &'d [u8]) -> &'d [u8] {
+    match map.shrunk_at() {
+        Some(end) => {
+            let keep = (end as u64).saturating_sub(at);
+            &part[..usize::try_from(keep).map_or(part.len(), |k| k.min(part.len()))]
+        }
+        None => part,
+    }
+}
+
+/// Where [`Scanner::read_pipelined`] takes a plain file's bytes from.
+#[derive(Clone, Copy)]
+enum Source<'f> {
+    /// Read with `pread` into the batch buffers.
+    File(&'f std::fs::File),
+    /// The file mapped whole: each batch is a part of the map, parsed where it lies.
+    Map(&'f ingest::Mapping),
+}
+
 /// The lines cut at the edges of a batch's pieces, joined.
 struct Joined {
     /// `gaps[i]`, when there is one, is the line that ends in piece `i`'s head; it comes
@@ -2377,7 +2501,7 @@ impl<'s> Scanner<'s> {
     fn read_pipelined(
         &mut self,
         ctx: &InputCtx,
-        file: &std::fs::File,
+        source: Source<'_>,
         (start, end): (u64, u64),
         bufs: &mut [Vec<u8>; 2],
     ) -> u64 {
@@ -2392,8 +2516,14 @@ impl<'s> Scanner<'s> {
             return start;
         }
         let parts = self.states.len();
+        let map = match source {
+            Source::Map(m) => Some(m),
+            Source::File(_) => None,
+        };
         let mut ring = Ring {
             slots: Default::default(),
+            map,
+            released: std::sync::Mutex::new(0),
             threads: parts,
             batches,
             start,
@@ -2406,9 +2536,15 @@ impl<'s> Scanner<'s> {
         let [b0, b1] = bufs;
         for (n, b) in [b0, b1].into_iter().enumerate().take(batches) {
             let (_, want) = ring.place(n);
-            if b.len() < want {
-                b.resize(want, 0);
-            }
+            let b = match map {
+                Some(_) => None,
+                None => {
+                    if b.len() < want {
+                        b.resize(want, 0);
+                    }
+                    Some(&mut b[..])
+                }
+            };
             let f = ring.flight(n, b, empty_mail(parts));
             if let Some((lock, _)) = ring.slots.get_mut(n) {
                 *lock.get_mut().unwrap_or_else(|e| e.into_inner()) = RingSlot {
@@ -2440,7 +2576,7 @@ impl<'s> Scanner<'s> {
                     break;
                 };
                 // phase A, and the batch before counted as its queues come
-                while f.claim(engine, ctx, file) {
+                while f.claim(engine, ctx, source) {
                     if let Some((_, c, left)) = carry.as_mut() {
                         c.count(p, names, counter, left, false);
                     }
@@ -2562,7 +2698,7 @@ impl<'s> Scanner<'s> {
         on_batch: &mut dyn FnMut(Vec<Attempt>),
     ) -> u64 {
         if self.pipelined() {
-            return self.read_pipelined(ctx, file, (start, end), bufs);
+            return self.read_pipelined(ctx, Source::File(file), (start, end), bufs);
         }
         let buf = &mut bufs[0];
         let opts = &self.engine.opts;
@@ -2630,7 +2766,7 @@ impl<'s> Scanner<'s> {
     fn read_mapped(
         &mut self,
         ctx: &InputCtx,
-        map: Option<&memmap2::Mmap>,
+        map: Option<&ingest::Mapping>,
         data: &[u8],
         on_batch: &mut dyn FnMut(Vec<Attempt>),
     ) {
@@ -2653,6 +2789,24 @@ impl<'s> Scanner<'s> {
         for batch in line_chunks(data, self.engine.opts.batch_bytes) {
             let range = done.take();
             let at = (batch.as_ptr() as usize - data.as_ptr() as usize) as u64;
+            if let Some(m) = map {
+                // the file shrank under the map: its lines up to there, then stop
+                let from = batch.as_ptr() as usize - m.as_ptr() as usize;
+                let kept = still_there(m, from as u64, batch);
+                if kept.len() < batch.len() {
+                    let whole = memchr::memrchr(b'\n', kept).map_or(0, |i| i + 1);
+                    self.run_batch((&kept[..whole], at), ctx, &|| drop_pages(range), on_batch);
+                    let pos = from + whole;
+                    self.problems.error(
+                        ctx.input,
+                        format!(
+                            "the file shrank while it was read: reading stopped at byte {pos} of {}; the lines before it were used",
+                            m.len()
+                        ),
+                    );
+                    return;
+                }
+            }
             self.run_batch((batch, at), ctx, &|| drop_pages(range), on_batch);
             self.count_progress(batch.len());
             if let Some(m) = map {
@@ -2860,6 +3014,31 @@ fn scan_inner(
                     (start, end),
                     &mut bufs,
                     on_batch,
+                );
+                bytes += done - start;
+                end_offsets.push(done);
+            }
+            Opened::Mapped {
+                map: Some(map),
+                start,
+                mtime,
+            } if scanner.pipelined() => {
+                let end = map.len();
+                // the same bytes as the other paths look at for the month
+                let month = opts.year.and_then(|_| {
+                    let data = map.get(start..).unwrap_or_default();
+                    let usable = match opts.complete_lines_only {
+                        true => memchr::memrchr(b'\n', data).map_or(0, |i| i + 1),
+                        false => data.len(),
+                    };
+                    last_bsd_month(&data[..usable])
+                });
+                let (start, end) = (start as u64, end as u64);
+                let done = scanner.read_pipelined(
+                    &ctx(month, mtime, start),
+                    Source::Map(&map),
+                    (start, end),
+                    &mut bufs,
                 );
                 bytes += done - start;
                 end_offsets.push(done);

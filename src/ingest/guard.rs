@@ -1,0 +1,191 @@
+//! Mapped files that shrink while they are read.
+//!
+//! Reading a page of a mapped file beyond the file's end raises SIGBUS, which kills the
+//! process: a log truncated in place (logrotate's `copytruncate`) during a nightly scan would
+//! take the whole run down. While a [`MapGuard`] watches a mapping, a SIGBUS on one of its
+//! addresses is answered by mapping zero pages over the rest of it, so the read goes on, and
+//! the place is kept: the scan stops there and reports that the file shrank, as the `pread`
+//! path does.
+//!
+//! A SIGBUS anywhere else goes to the handler that was there before (the Rust runtime's, or
+//! the default, which ends the process).
+
+use memmap2::Mmap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// How many mappings can be watched at once (one per input being read; inputs are read one
+/// after the other).
+const SLOTS: usize = 8;
+
+/// One watched mapping.
+struct Slot {
+    /// The slot is taken.
+    busy: AtomicBool,
+    /// The watched address range (`start` 0 while nothing is watched).
+    start: AtomicUsize,
+    end: AtomicUsize,
+    /// The lowest address that faulted, `usize::MAX` if none did.
+    faulted: AtomicUsize,
+}
+
+static SLOT: [Slot; SLOTS] = [const {
+    Slot {
+        busy: AtomicBool::new(false),
+        start: AtomicUsize::new(0),
+        end: AtomicUsize::new(0),
+        faulted: AtomicUsize::new(usize::MAX),
+    }
+}; SLOTS];
+static PAGE: AtomicUsize = AtomicUsize::new(4096);
+static INSTALLED: std::sync::OnceLock<Option<Previous>> = std::sync::OnceLock::new();
+
+/// The SIGBUS action before ours.
+struct Previous(libc::sigaction);
+
+// SAFETY: a `sigaction` is plain data (a handler address, flags and a signal mask).
+unsafe impl Sync for Previous {}
+// SAFETY: as for `Sync`.
+unsafe impl Send for Previous {}
+
+/// A watched mapping (see the module's text); it stops watching when dropped, so it must be
+/// dropped before the map is.
+pub struct MapGuard {
+    slot: usize,
+    start: usize,
+}
+
+impl MapGuard {
+    /// Watch `map`. `None` when the handler cannot be installed or too many maps are watched:
+    /// a file that shrinks then ends the process, as it would without a guard.
+    pub fn watch(map: &Mmap) -> Option<MapGuard> {
+        if map.is_empty() || INSTALLED.get_or_init(install).is_none() {
+            return None;
+        }
+        let start = map.as_ptr() as usize;
+        let slot = (0..SLOTS).find(|&i| {
+            SLOT[i]
+                .busy
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        })?;
+        let s = &SLOT[slot];
+        s.faulted.store(usize::MAX, Ordering::Relaxed);
+        s.end.store(start + map.len(), Ordering::Relaxed);
+        s.start.store(start, Ordering::Release);
+        Some(MapGuard { slot, start })
+    }
+
+    /// The offset in the map of the first page read after the file shrank, if one was.
+    pub fn shrunk_at(&self) -> Option<usize> {
+        let at = SLOT[self.slot].faulted.load(Ordering::Acquire);
+        (at != usize::MAX).then(|| at - self.start)
+    }
+}
+
+impl Drop for MapGuard {
+    fn drop(&mut self) {
+        SLOT[self.slot].start.store(0, Ordering::Release);
+        SLOT[self.slot].busy.store(false, Ordering::Release);
+    }
+}
+
+/// Install the handler, keeping the action it replaces.
+fn install() -> Option<Previous> {
+    // SAFETY: `sysconf` and `sigaction` are called with valid arguments; the handler only
+    // does what is allowed in a signal handler (atomics, `mmap`, `sigaction`).
+    unsafe {
+        let page = libc::sysconf(libc::_SC_PAGESIZE);
+        if page > 0 {
+            PAGE.store(page as usize, Ordering::Relaxed);
+        }
+        let mut ours: libc::sigaction = std::mem::zeroed();
+        ours.sa_sigaction = on_sigbus as *const () as usize;
+        ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        libc::sigemptyset(&mut ours.sa_mask);
+        let mut old: libc::sigaction = std::mem::zeroed();
+        (libc::sigaction(libc::SIGBUS, &ours, &mut old) == 0).then_some(Previous(old))
+    }
+}
+
+extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid `siginfo_t` to an `SA_SIGINFO` handler.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let page = PAGE.load(Ordering::Relaxed);
+    for s in &SLOT {
+        let start = s.start.load(Ordering::Acquire);
+        let end = s.end.load(Ordering::Relaxed);
+        if start == 0 || addr < start || addr >= end {
+            continue;
+        }
+        let from = addr & !(page - 1);
+        // SAFETY: `from..end` lies in a mapping that a live guard watches (its map is
+        // dropped only after the guard): zero pages replace the file's pages that are gone.
+        let p = unsafe {
+            libc::mmap(
+                from as *mut libc::c_void,
+                end - from,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        if p != libc::MAP_FAILED {
+            s.faulted.fetch_min(from, Ordering::AcqRel);
+            return;
+        }
+    }
+    // not a watched map: the handler before ours decides
+    if let Some(Some(Previous(old))) = INSTALLED.get() {
+        let h = old.sa_sigaction;
+        if old.sa_flags & libc::SA_SIGINFO != 0 && h != libc::SIG_DFL && h != libc::SIG_IGN {
+            // SAFETY: an `SA_SIGINFO` handler has this signature; it was installed for SIGBUS.
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                unsafe { std::mem::transmute(h) };
+            f(sig, info, ctx);
+            return;
+        }
+        // SAFETY: restoring the earlier action; the faulting access runs again and gets it.
+        unsafe { libc::sigaction(libc::SIGBUS, old, std::ptr::null_mut()) };
+        return;
+    }
+    // SAFETY: no earlier action known: the default one, which ends the process.
+    unsafe { libc::signal(libc::SIGBUS, libc::SIG_DFL) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_read_past_the_end_of_a_truncated_map_gives_zeros_and_the_place() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("maillog");
+        let page = PAGE.load(Ordering::Relaxed).max(4096);
+        let mut f = std::fs::File::create(&path).expect("create");
+        f.write_all(&vec![b'x'; 4 * page]).expect("write");
+        f.sync_all().expect("sync");
+        let file = std::fs::File::open(&path).expect("open");
+        // SAFETY: the test's own file, truncated below on purpose
+        let map = unsafe { Mmap::map(&file) }.expect("map");
+        let guard = MapGuard::watch(&map).expect("guard");
+        assert_eq!(map[page], b'x');
+        assert_eq!(guard.shrunk_at(), None);
+        f.set_len((page + 10) as u64).expect("truncate");
+        let read = |i: usize| {
+            // SAFETY: inside the map; volatile so that the read is done here
+            unsafe { std::ptr::read_volatile(map.as_ptr().add(i)) }
+        };
+        // the page that still holds the file's end reads as before
+        assert_eq!(read(page + 5), b'x');
+        assert_eq!(read(3 * page + 7), 0);
+        assert_eq!(guard.shrunk_at(), Some(3 * page));
+        // an earlier page gone too: the place moves back to it
+        assert_eq!(read(2 * page), 0);
+        assert_eq!(guard.shrunk_at(), Some(2 * page));
+        assert_eq!(read(page), b'x');
+        drop(guard);
+        drop(map);
+    }
+}
