@@ -89,11 +89,10 @@ impl LogArgs {
             until,
             grammar_files: self.grammar.clone(),
             mta,
-            file_access: match self.pread {
+            ..ScanOptions::with_access(match self.pread {
                 true => ingest::FileAccess::Read,
                 false => ingest::FileAccess::default(),
-            },
-            ..ScanOptions::default()
+            })
         })
     }
 }
