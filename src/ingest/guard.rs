@@ -158,17 +158,64 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// Set for the child process of the test below: a directory to work in.
+    const CHILD: &str = "DANEMINE_GUARD_CHILD";
+
+    /// A file of `pages` pages of `x`, mapped, and the file opened for writing.
+    fn mapped_file(path: &std::path::Path, pages: usize) -> (std::fs::File, Mmap) {
+        let page = PAGE.load(Ordering::Relaxed).max(4096);
+        let mut f = std::fs::File::create(path).expect("create");
+        f.write_all(&vec![b'x'; pages * page]).expect("write");
+        f.sync_all().expect("sync");
+        let file = std::fs::File::open(path).expect("open");
+        // SAFETY: the test's own file, truncated on purpose
+        let map = unsafe { Mmap::map(&file) }.expect("map");
+        (f, map)
+    }
+
+    #[test]
+    #[ignore = "the child of a_sigbus_outside_watched_maps_still_ends_the_process"]
+    fn child_reads_past_the_end_of_an_unwatched_map() {
+        let Some(dir) = std::env::var_os(CHILD) else {
+            return;
+        };
+        let dir = std::path::Path::new(&dir);
+        let (_, watched) = mapped_file(&dir.join("watched"), 2);
+        let _guard = MapGuard::watch(&watched).expect("guard");
+        let (f, map) = mapped_file(&dir.join("other"), 4);
+        f.set_len(10).expect("truncate");
+        // SAFETY: inside the map; the page is gone, so this raises SIGBUS
+        let b = unsafe { std::ptr::read_volatile(map.as_ptr().add(3 * 4096)) };
+        println!("survived, read {b}");
+    }
+
+    /// The guard answers only for the maps it watches: a SIGBUS anywhere else goes to the
+    /// handler before it, and ends the process as it would have.
+    #[test]
+    fn a_sigbus_outside_watched_maps_still_ends_the_process() {
+        use std::os::unix::process::ExitStatusExt;
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--ignored",
+                "--exact",
+                "ingest::guard::tests::child_reads_past_the_end_of_an_unwatched_map",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, dir.path())
+            .output()
+            .expect("run the child");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.signal(), Some(libc::SIGBUS), "{stdout}");
+        assert!(!stdout.contains("survived"), "{stdout}");
+    }
+
     #[test]
     fn a_read_past_the_end_of_a_truncated_map_gives_zeros_and_the_place() {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("maillog");
         let page = PAGE.load(Ordering::Relaxed).max(4096);
-        let mut f = std::fs::File::create(&path).expect("create");
-        f.write_all(&vec![b'x'; 4 * page]).expect("write");
-        f.sync_all().expect("sync");
-        let file = std::fs::File::open(&path).expect("open");
-        // SAFETY: the test's own file, truncated below on purpose
-        let map = unsafe { Mmap::map(&file) }.expect("map");
+        let (f, map) = mapped_file(&dir.path().join("maillog"), 4);
         let guard = MapGuard::watch(&map).expect("guard");
         assert_eq!(map[page], b'x');
         assert_eq!(guard.shrunk_at(), None);
