@@ -14,7 +14,13 @@ use thiserror::Error;
 #[cfg(target_os = "linux")]
 mod guard;
 #[cfg(target_os = "linux")]
-pub use guard::MapGuard;
+pub use guard::{page_size, MapGuard};
+
+/// The size of a memory page.
+#[cfg(not(target_os = "linux"))]
+pub fn page_size() -> usize {
+    4096
+}
 
 /// A plain file's memory map, watched (where it can be) for the file shrinking under it.
 pub struct Mapping {
@@ -22,24 +28,35 @@ pub struct Mapping {
     #[cfg(target_os = "linux")]
     guard: Option<MapGuard>,
     map: Mmap,
+    /// The file, for its length once it has shrunk.
+    file: File,
 }
 
 impl Mapping {
-    fn new(map: Mmap) -> Mapping {
+    fn new(map: Mmap, file: File) -> Mapping {
         Mapping {
             #[cfg(target_os = "linux")]
             guard: MapGuard::watch(&map),
             map,
+            file,
         }
     }
 
-    /// Where in the map the file was found to have shrunk while it was read (the first page
-    /// that had gone; it and the rest of the map read as zeros since).
+    /// Where in the map the file was found to have shrunk while it was read: the first page
+    /// read after it had gone (it and the rest of the map read as zeros since), or the
+    /// file's new end when that lies in the page just before it (whose rest reads as zeros
+    /// without a fault). A page further down was read before the file shrank, or not since.
     pub fn shrunk_at(&self) -> Option<usize> {
         #[cfg(target_os = "linux")]
-        return self.guard.as_ref().and_then(MapGuard::shrunk_at);
+        let at = self.guard.as_ref().and_then(MapGuard::shrunk_at);
         #[cfg(not(target_os = "linux"))]
-        None
+        let at: Option<usize> = None;
+        let at = at?;
+        let len = self.file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+        Some(match usize::try_from(len) {
+            Ok(len) if len < at && len + page_size() >= at => len,
+            _ => at,
+        })
     }
 }
 
@@ -523,7 +540,7 @@ pub fn open(spec: &InputSpec, access: FileAccess) -> Result<Opened, IngestError>
                 let _ = map.advise(memmap2::Advice::Sequential);
                 let start = usize::try_from(spec.start_offset.min(len)).unwrap_or(0);
                 return Ok(Opened::Mapped {
-                    map: Some(Mapping::new(map)),
+                    map: Some(Mapping::new(map, f)),
                     start,
                     mtime,
                 });

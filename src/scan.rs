@@ -1744,7 +1744,7 @@ impl<'d> Ring<'d> {
         if let Some(m) = self.map {
             // the whole pages up to the batch's end
             let end = (usize::try_from(pos).unwrap_or(usize::MAX)).saturating_add(buf.len);
-            let end = end.min(m.len()) & !0xfff;
+            let end = end.min(m.len()) & !(ingest::page_size() - 1);
             let mut released = self.released.lock().unwrap_or_else(|e| e.into_inner());
             if end > *released {
                 // SAFETY: a read-only mapping of a file: a dropped page is read again from the
@@ -2690,7 +2690,24 @@ impl<'s> Scanner<'s> {
         self.problems.merge(problems);
         let e = ended.into_inner().unwrap_or_else(|e| e.into_inner());
         let pos = start + e.read;
-        if let Some(why) = e.stop {
+        // A mapped file that shrank after its pieces were parsed: the walks read their lines
+        // again, and from the place it was found gone they read zeros. Lines before it are
+        // right; lines after it may be missing or counted as malformed.
+        let gone = map
+            .and_then(|m| m.shrunk_at())
+            .map(|g| g as u64)
+            .filter(|&g| g < pos);
+        if let Some(g) = gone {
+            self.problems.error(
+                ctx.input,
+                format!(
+                    "the file shrank while it was read: its bytes from {g} on were gone when \
+                     their lines were counted (lines there may be missing or counted as \
+                     malformed); reading stopped at byte {pos} of {end}; the lines before byte \
+                     {g} were used"
+                ),
+            );
+        } else if let Some(why) = e.stop {
             self.problems.error(
                 ctx.input,
                 format!(
@@ -2700,7 +2717,8 @@ impl<'s> Scanner<'s> {
         }
         self.line_base = e.base;
         // a final line without newline is left for the next run when asked to
-        pos - e.open.len
+        let next = pos - e.open.len;
+        gone.map_or(next, |g| g.min(next))
     }
 
     /// Scan `[start, end)` of a plain file with `pread`, in batches in `bufs` (the second
@@ -2785,7 +2803,7 @@ impl<'s> Scanner<'s> {
         map: Option<&ingest::Mapping>,
         data: &[u8],
         on_batch: &mut dyn FnMut(Vec<Attempt>),
-    ) {
+    ) -> usize {
         // Give the pages of processed batches back, so that resident memory stays flat
         // however large the file is. A batch's pages are dropped while the next batch is
         // parsed: the workers need not wait for the kernel.
@@ -2820,15 +2838,31 @@ impl<'s> Scanner<'s> {
                             m.len()
                         ),
                     );
-                    return;
+                    return at as usize + whole;
                 }
             }
             self.run_batch((batch, at), ctx, &|| drop_pages(range), on_batch);
             self.count_progress(batch.len());
             if let Some(m) = map {
+                let from = batch.as_ptr() as usize - m.as_ptr() as usize;
+                let to = from + batch.len();
+                // it shrank while the batch was counted: from there, its lines read zeros
+                if let Some(g) = m.shrunk_at().filter(|&g| g < to) {
+                    self.problems.error(
+                        ctx.input,
+                        format!(
+                            "the file shrank while it was read: its bytes from {g} on were gone \
+                             when their lines were counted (lines there may be missing or counted \
+                             as malformed); reading stopped at byte {to} of {}; the lines before \
+                             byte {g} were used",
+                            m.len()
+                        ),
+                    );
+                    let base = data.as_ptr() as usize - m.as_ptr() as usize;
+                    return g.saturating_sub(base);
+                }
                 // whole pages up to the end of this batch
-                let end = batch.as_ptr() as usize + batch.len() - m.as_ptr() as usize;
-                let end = end & !0xfff;
+                let end = to & !(ingest::page_size() - 1);
                 if end > released {
                     done = Some((released, end - released));
                     released = end;
@@ -2836,6 +2870,7 @@ impl<'s> Scanner<'s> {
             }
         }
         drop_pages(done);
+        data.len()
     }
 
     /// Scan a stream (standard input, a pipe, a compressed file); returns the bytes it gave.
@@ -3061,7 +3096,8 @@ fn scan_inner(
             }
             Opened::Mapped { map, start, mtime } => {
                 let data: &[u8] = match &map {
-                    Some(m) => &m[start..],
+                    // (the file may have shrunk below `start` since its length was read)
+                    Some(m) => m.get(start..).unwrap_or_default(),
                     None => &[],
                 };
                 let mut usable = data.len();
@@ -3071,9 +3107,9 @@ fn scan_inner(
                 let data = &data[..usable];
                 let month = opts.year.and_then(|_| last_bsd_month(data));
                 // (the mapped data starts where reading does: offsets are counted in it)
-                scanner.read_mapped(&ctx(month, mtime, 0), map.as_ref(), data, on_batch);
-                bytes += data.len() as u64;
-                end_offsets.push(start as u64 + usable as u64);
+                let used = scanner.read_mapped(&ctx(month, mtime, 0), map.as_ref(), data, on_batch);
+                bytes += used as u64;
+                end_offsets.push(start as u64 + used as u64);
             }
             Opened::Stream {
                 reader,

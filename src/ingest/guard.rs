@@ -21,6 +21,9 @@ const SLOTS: usize = 8;
 struct Slot {
     /// The slot is taken.
     busy: AtomicBool,
+    /// Odd while `start` and `end` change: the handler reads them only between two equal
+    /// even values, so it never sees one mapping's start with another's end.
+    generation: AtomicUsize,
     /// The watched address range (`start` 0 while nothing is watched).
     start: AtomicUsize,
     end: AtomicUsize,
@@ -31,12 +34,26 @@ struct Slot {
 static SLOT: [Slot; SLOTS] = [const {
     Slot {
         busy: AtomicBool::new(false),
+        generation: AtomicUsize::new(0),
         start: AtomicUsize::new(0),
         end: AtomicUsize::new(0),
         faulted: AtomicUsize::new(usize::MAX),
     }
 }; SLOTS];
 static PAGE: AtomicUsize = AtomicUsize::new(4096);
+
+/// The size of a memory page.
+pub fn page_size() -> usize {
+    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| {
+        // SAFETY: `sysconf` with a valid name has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(page)
+            .ok()
+            .filter(|&p| p > 0)
+            .unwrap_or(4096)
+    })
+}
 static INSTALLED: std::sync::OnceLock<Option<Previous>> = std::sync::OnceLock::new();
 
 /// The SIGBUS action before ours.
@@ -69,35 +86,37 @@ impl MapGuard {
                 .is_ok()
         })?;
         let s = &SLOT[slot];
-        s.faulted.store(usize::MAX, Ordering::Relaxed);
-        s.end.store(start + map.len(), Ordering::Relaxed);
+        s.generation.fetch_add(1, Ordering::AcqRel);
+        s.faulted.store(usize::MAX, Ordering::Release);
+        s.end.store(start + map.len(), Ordering::Release);
         s.start.store(start, Ordering::Release);
+        s.generation.fetch_add(1, Ordering::AcqRel);
         Some(MapGuard { slot, start })
     }
 
     /// The offset in the map of the first page read after the file shrank, if one was.
     pub fn shrunk_at(&self) -> Option<usize> {
         let at = SLOT[self.slot].faulted.load(Ordering::Acquire);
-        (at != usize::MAX).then(|| at - self.start)
+        at.checked_sub(self.start).filter(|_| at != usize::MAX)
     }
 }
 
 impl Drop for MapGuard {
     fn drop(&mut self) {
-        SLOT[self.slot].start.store(0, Ordering::Release);
-        SLOT[self.slot].busy.store(false, Ordering::Release);
+        let s = &SLOT[self.slot];
+        s.generation.fetch_add(1, Ordering::AcqRel);
+        s.start.store(0, Ordering::Release);
+        s.generation.fetch_add(1, Ordering::AcqRel);
+        s.busy.store(false, Ordering::Release);
     }
 }
 
 /// Install the handler, keeping the action it replaces.
 fn install() -> Option<Previous> {
-    // SAFETY: `sysconf` and `sigaction` are called with valid arguments; the handler only
-    // does what is allowed in a signal handler (atomics, `mmap`, `sigaction`).
+    PAGE.store(page_size(), Ordering::Relaxed);
+    // SAFETY: `sigaction` is called with valid arguments; the handler only does what is
+    // allowed in a signal handler (atomics, `mmap`, `sigaction`).
     unsafe {
-        let page = libc::sysconf(libc::_SC_PAGESIZE);
-        if page > 0 {
-            PAGE.store(page as usize, Ordering::Relaxed);
-        }
         let mut ours: libc::sigaction = std::mem::zeroed();
         ours.sa_sigaction = on_sigbus as *const () as usize;
         ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
@@ -109,15 +128,23 @@ fn install() -> Option<Previous> {
 
 extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid `siginfo_t` to an `SA_SIGINFO` handler.
-    let addr = unsafe { (*info).si_addr() } as usize;
+    let (addr, code) = unsafe { ((*info).si_addr() as usize, (*info).si_code) };
     let page = PAGE.load(Ordering::Relaxed);
-    for s in &SLOT {
+    // only a fault the kernel raised (not a SIGBUS sent by a process: `si_code` <= 0)
+    for s in SLOT.iter().filter(|_| code > 0) {
+        let before = s.generation.load(Ordering::Acquire);
         let start = s.start.load(Ordering::Acquire);
-        let end = s.end.load(Ordering::Relaxed);
+        let end = s.end.load(Ordering::Acquire);
+        if before % 2 == 1 || s.generation.load(Ordering::Acquire) != before {
+            continue;
+        }
         if start == 0 || addr < start || addr >= end {
             continue;
         }
         let from = addr & !(page - 1);
+        // the place first: a thread that reads the zero pages without a fault of its own
+        // must find it
+        s.faulted.fetch_min(from, Ordering::AcqRel);
         // SAFETY: `from..end` lies in a mapping that a live guard watches (its map is
         // dropped only after the guard): zero pages replace the file's pages that are gone.
         let p = unsafe {
@@ -131,7 +158,6 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             )
         };
         if p != libc::MAP_FAILED {
-            s.faulted.fetch_min(from, Ordering::AcqRel);
             return;
         }
     }
