@@ -174,8 +174,11 @@ pub fn match_chain(
             }
             found = true;
             let ta_der = CertificateDer::from(cert.as_slice());
-            let verified = webpki::anchor_from_trusted_cert(&ta_der)
-                .map_err(|e| format!("not a usable trust anchor ({e:?})"))
+            let verified = anchor_in_date(cert, days)
+                .and_then(|()| {
+                    webpki::anchor_from_trusted_cert(&ta_der)
+                        .map_err(|e| format!("not a usable trust anchor ({e:?})"))
+                })
                 .and_then(|anchor| check_ta_chain(chain, Some(depth), &[anchor], names, days));
             match verified {
                 Ok(_) => {
@@ -231,6 +234,7 @@ fn check_record_anchor(
         if chain.first() == Some(&r.data) {
             return Err("it is the end-entity certificate".into());
         }
+        anchor_in_date(&r.data, days)?;
         let der = CertificateDer::from(r.data.as_slice());
         let anchor = webpki::anchor_from_trusted_cert(&der)
             .map_err(|e| format!("not a usable trust anchor ({e:?})"))?;
@@ -259,6 +263,33 @@ fn check_record_anchor(
         })
         .collect();
     check_ta_chain(chain, None, &anchors, names, days)
+}
+
+/// A trust anchor certificate's own dates, at `now` plus `days`. webpki keeps no dates for an
+/// anchor, but OpenSSL (so Postfix) checks them for a DANE-TA certificate as for the others:
+/// `openssl s_client -dane_tlsa_rrdata '2 0 1 …'` against a chain whose matching CA
+/// certificate has expired fails with "certificate has expired" at its depth.
+fn anchor_in_date(cert: &[u8], days: u32) -> Result<(), String> {
+    let (_, c) = x509_parser::parse_x509_certificate(cert)
+        .map_err(|e| format!("trust anchor certificate does not parse ({e})"))?;
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        .saturating_add(u64::from(days) * 86_400);
+    let v = c.validity();
+    let at = i64::try_from(at).unwrap_or(i64::MAX);
+    if v.not_before.timestamp() <= at && at <= v.not_after.timestamp() {
+        return Ok(());
+    }
+    let when = match days {
+        0 => "now".to_string(),
+        d => format!("{d} days ahead"),
+    };
+    Err(format!(
+        "trust anchor certificate not valid {when} (valid {} to {})",
+        v.not_before, v.not_after
+    ))
 }
 
 /// The contents of a DER SEQUENCE that is all of `der`.
@@ -496,6 +527,51 @@ mod tests {
         let got = match_chain(&[r], &chain, &["mx.example.test".into()], 800_000);
         assert!(
             matches!(&got, MatchOutcome::NoMatch { reasons } if reasons[0].contains("days ahead")),
+            "{got:?}"
+        );
+    }
+
+    /// A DANE-TA certificate's own dates count (as in OpenSSL): an expired CA, in the chain
+    /// or as a `2 0 0` record, is no trust anchor; one that expires within `days` neither.
+    #[test]
+    fn an_expired_trust_anchor_certificate_does_not_match() {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_p.distinguished_name
+            .push(rcgen::DnType::CommonName, "Old CA");
+        ca_p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        ca_p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        let ca = ca_p.self_signed(&ca_key).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["mx.example.test".to_string()])
+            .unwrap()
+            .signed_by(&leaf_key, &rcgen::Issuer::new(ca_p.clone(), &ca_key))
+            .unwrap();
+        let (ca, leaf) = (ca.der().to_vec(), leaf.der().to_vec());
+        let names = ["mx.example.test".to_string()];
+        for (chain, r) in [
+            (vec![leaf.clone(), ca.clone()], rec(2, 0, 1, &ca)),
+            (vec![leaf.clone(), ca.clone()], rec(2, 1, 1, &ca)),
+            (vec![leaf.clone()], rec(2, 0, 0, &ca)),
+        ] {
+            let got = match_chain(std::slice::from_ref(&r), &chain, &names, 0);
+            assert!(
+                matches!(&got, MatchOutcome::NoMatch { reasons } if reasons[0].contains("trust anchor certificate not valid now")),
+                "{r}: {got:?}"
+            );
+        }
+        // the same CA in date matches; expiring within the days asked for, it does not
+        let p = pki("mx.example.test");
+        let r = rec(2, 0, 1, &p.ca);
+        let chain = vec![p.leaf.clone(), p.ca.clone()];
+        assert!(matches!(
+            match_chain(std::slice::from_ref(&r), &chain, &names, 0),
+            MatchOutcome::Match { depth: 1, .. }
+        ));
+        let got = match_chain(&[r], &chain, &names, 800_000);
+        assert!(
+            matches!(&got, MatchOutcome::NoMatch { reasons } if reasons[0].contains("800000 days ahead")),
             "{got:?}"
         );
     }
