@@ -3069,31 +3069,6 @@ fn scan_inner(
                 bytes += done - start;
                 end_offsets.push(done);
             }
-            Opened::Mapped {
-                map: Some(map),
-                start,
-                mtime,
-            } if scanner.pipelined() => {
-                let end = map.len();
-                // the same bytes as the other paths look at for the month
-                let month = opts.year.and_then(|_| {
-                    let data = map.get(start..).unwrap_or_default();
-                    let usable = match opts.complete_lines_only {
-                        true => memchr::memrchr(b'\n', data).map_or(0, |i| i + 1),
-                        false => data.len(),
-                    };
-                    last_bsd_month(&data[..usable])
-                });
-                let (start, end) = (start as u64, end as u64);
-                let done = scanner.read_pipelined(
-                    &ctx(month, mtime, start),
-                    Source::Map(&map),
-                    (start, end),
-                    &mut bufs,
-                );
-                bytes += done - start;
-                end_offsets.push(done);
-            }
             Opened::Mapped { map, start, mtime } => {
                 let data: &[u8] = match &map {
                     // (the file may have shrunk below `start` since its length was read)
@@ -3106,10 +3081,31 @@ fn scan_inner(
                 }
                 let data = &data[..usable];
                 let month = opts.year.and_then(|_| last_bsd_month(data));
-                // (the mapped data starts where reading does: offsets are counted in it)
-                let used = scanner.read_mapped(&ctx(month, mtime, 0), map.as_ref(), data, on_batch);
-                bytes += used as u64;
-                end_offsets.push(start as u64 + used as u64);
+                match &map {
+                    Some(m) if scanner.pipelined() => {
+                        // (it leaves an unfinished last line itself when asked to)
+                        let (start, end) = (start as u64, m.len() as u64);
+                        let done = scanner.read_pipelined(
+                            &ctx(month, mtime, start),
+                            Source::Map(m),
+                            (start, end),
+                            &mut bufs,
+                        );
+                        bytes += done.saturating_sub(start);
+                        end_offsets.push(done);
+                    }
+                    _ => {
+                        // (the mapped data starts where reading does: offsets are counted in it)
+                        let used = scanner.read_mapped(
+                            &ctx(month, mtime, 0),
+                            map.as_ref(),
+                            data,
+                            on_batch,
+                        );
+                        bytes += used as u64;
+                        end_offsets.push(start as u64 + used as u64);
+                    }
+                }
             }
             Opened::Stream {
                 reader,
