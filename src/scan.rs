@@ -2187,6 +2187,16 @@ fn still_there<'d>(map: &ingest::Mapping, at: u64, part: &'d [u8]) -> &'d [u8] {
     }
 }
 
+/// The error for a mapped file whose bytes from `gone` on were found gone (it shrank) after
+/// their pieces were parsed, reading having stopped at `stopped` of `len`.
+fn gone_while_counted(gone: u64, stopped: u64, len: u64) -> String {
+    format!(
+        "the file shrank while it was read: its bytes from {gone} on were gone when their lines \
+         were counted (lines there may be missing or counted as malformed); reading stopped at \
+         byte {stopped} of {len}; the lines before byte {gone} were used"
+    )
+}
+
 /// Where [`Scanner::read_pipelined`] takes a plain file's bytes from.
 #[derive(Clone, Copy)]
 enum Source<'f> {
@@ -2698,15 +2708,8 @@ impl<'s> Scanner<'s> {
             .map(|g| g as u64)
             .filter(|&g| g < pos);
         if let Some(g) = gone {
-            self.problems.error(
-                ctx.input,
-                format!(
-                    "the file shrank while it was read: its bytes from {g} on were gone when \
-                     their lines were counted (lines there may be missing or counted as \
-                     malformed); reading stopped at byte {pos} of {end}; the lines before byte \
-                     {g} were used"
-                ),
-            );
+            self.problems
+                .error(ctx.input, gone_while_counted(g, pos, end));
         } else if let Some(why) = e.stop {
             self.problems.error(
                 ctx.input,
@@ -2850,13 +2853,7 @@ impl<'s> Scanner<'s> {
                 if let Some(g) = m.shrunk_at().filter(|&g| g < to) {
                     self.problems.error(
                         ctx.input,
-                        format!(
-                            "the file shrank while it was read: its bytes from {g} on were gone \
-                             when their lines were counted (lines there may be missing or counted \
-                             as malformed); reading stopped at byte {to} of {}; the lines before \
-                             byte {g} were used",
-                            m.len()
-                        ),
+                        gone_while_counted(g as u64, to as u64, m.len() as u64),
                     );
                     let base = data.as_ptr() as usize - m.as_ptr() as usize;
                     return g.saturating_sub(base);
