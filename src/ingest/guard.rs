@@ -40,8 +40,6 @@ static SLOT: [Slot; SLOTS] = [const {
         faulted: AtomicUsize::new(usize::MAX),
     }
 }; SLOTS];
-static PAGE: AtomicUsize = AtomicUsize::new(4096);
-
 /// The size of a memory page.
 pub fn page_size() -> usize {
     static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
@@ -113,7 +111,8 @@ impl Drop for MapGuard {
 
 /// Install the handler, keeping the action it replaces.
 fn install() -> Option<Previous> {
-    PAGE.store(page_size(), Ordering::Relaxed);
+    // known before the handler can run (it only reads it then)
+    let _ = page_size();
     // SAFETY: `sigaction` is called with valid arguments; the handler only does what is
     // allowed in a signal handler (atomics, `mmap`, `sigaction`).
     unsafe {
@@ -129,7 +128,7 @@ fn install() -> Option<Previous> {
 extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid `siginfo_t` to an `SA_SIGINFO` handler.
     let (addr, code) = unsafe { ((*info).si_addr() as usize, (*info).si_code) };
-    let page = PAGE.load(Ordering::Relaxed);
+    let page = page_size();
     // only a fault the kernel raised (not a SIGBUS sent by a process: `si_code` <= 0)
     for s in SLOT.iter().filter(|_| code > 0) {
         let before = s.generation.load(Ordering::Acquire);
@@ -189,7 +188,7 @@ mod tests {
 
     /// A file of `pages` pages of `x`, mapped, and the file opened for writing.
     fn mapped_file(path: &std::path::Path, pages: usize) -> (std::fs::File, Mmap) {
-        let page = PAGE.load(Ordering::Relaxed).max(4096);
+        let page = page_size();
         let mut f = std::fs::File::create(path).expect("create");
         f.write_all(&vec![b'x'; pages * page]).expect("write");
         f.sync_all().expect("sync");
@@ -240,7 +239,7 @@ mod tests {
     #[test]
     fn a_read_past_the_end_of_a_truncated_map_gives_zeros_and_the_place() {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let page = PAGE.load(Ordering::Relaxed).max(4096);
+        let page = page_size();
         let (f, map) = mapped_file(&dir.path().join("maillog"), 4);
         let guard = MapGuard::watch(&map).expect("guard");
         assert_eq!(map[page], b'x');
