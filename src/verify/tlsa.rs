@@ -265,6 +265,15 @@ fn check_record_anchor(
     check_ta_chain(chain, None, &anchors, names, days)
 }
 
+/// The Unix time `days` days from now, when certificates are checked for validity.
+fn days_ahead(days: u32) -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        .saturating_add(u64::from(days) * 86_400)
+}
+
 /// A trust anchor certificate's own dates, at `now` plus `days`. webpki keeps no dates for an
 /// anchor, but OpenSSL (so Postfix) checks them for a DANE-TA certificate as for the others:
 /// `openssl s_client -dane_tlsa_rrdata '2 0 1 …'` against a chain whose matching CA
@@ -272,13 +281,8 @@ fn check_record_anchor(
 fn anchor_in_date(cert: &[u8], days: u32) -> Result<(), String> {
     let (_, c) = x509_parser::parse_x509_certificate(cert)
         .map_err(|e| format!("trust anchor certificate does not parse ({e})"))?;
-    let at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-        .saturating_add(u64::from(days) * 86_400);
     let v = c.validity();
-    let at = i64::try_from(at).unwrap_or(i64::MAX);
+    let at = i64::try_from(days_ahead(days)).unwrap_or(i64::MAX);
     if v.not_before.timestamp() <= at && at <= v.not_after.timestamp() {
         return Ok(());
     }
@@ -324,11 +328,7 @@ fn check_ta_chain(
         .filter(|&(i, _)| Some(i) != ta_depth)
         .map(|(_, c)| CertificateDer::from(c.as_slice()))
         .collect();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-        + u64::from(days) * 86_400;
+    let now = days_ahead(days);
     let path = ee
         .verify_for_usage(
             webpki::ALL_VERIFICATION_ALGS,
