@@ -355,7 +355,7 @@ pub enum FileAccess {
     Read,
     /// The file is memory-mapped and parsed in place, each piece's pages mapped in one call
     /// before it is parsed and the pages of processed batches dropped; a file that shrinks
-    /// meanwhile is an error, not a SIGBUS ([`MapGuard`]). No copy: 5–10% less time than
+    /// meanwhile is an error, not a SIGBUS ([`MapGuard`]). No copy: 10–13% less time than
     /// `Read` for `domains` (docs/scan-performance.md). The default on Linux. A file that
     /// cannot be mapped (some special files) is read instead.
     Map,
