@@ -220,7 +220,7 @@ mod tests {
     fn a_sigbus_outside_watched_maps_still_ends_the_process() {
         use std::os::unix::process::ExitStatusExt;
         let dir = tempfile::tempdir().expect("temporary directory");
-        let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
             .args([
                 "--ignored",
                 "--exact",
@@ -229,10 +229,26 @@ mod tests {
                 "--test-threads=1",
             ])
             .env(CHILD, dir.path())
-            .output()
+            .stdout(std::process::Stdio::piped())
+            .spawn()
             .expect("run the child");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.signal(), Some(libc::SIGBUS), "{stdout}");
+        // a handler that swallowed the fault would have the child fault forever: a failure
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait for the child") {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the child neither died of SIGBUS nor ended within 60 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut stdout = String::new();
+        if let Some(mut o) = child.stdout.take() {
+            let _ = std::io::Read::read_to_string(&mut o, &mut stdout);
+        }
+        assert_eq!(status.signal(), Some(libc::SIGBUS), "{stdout}");
         assert!(!stdout.contains("survived"), "{stdout}");
     }
 
