@@ -109,6 +109,24 @@ fn json_table_by_mx_and_window() {
         "{t}"
     );
 
+    // an MX row's failing names are the domains that failed there
+    let out = bin()
+        .args([
+            "domains", "--by", "mx", "--format", "json", "--year", "2026",
+        ])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mx = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["mx_host"] == "mx.bad.example")
+        .unwrap();
+    assert_eq!(mx["failing_domains"][0], "bad.example");
+    assert!(mx.get("failing_mx").is_none(), "{mx}");
+
     let out = bin()
         .args([
             "domains",

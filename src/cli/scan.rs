@@ -208,7 +208,12 @@ impl serde::Serialize for JsonRow<'_> {
             true => m.serialize_entry("domains", &r.names)?,
         }
         m.serialize_entry("examples", &examples)?;
-        m.serialize_entry("failing_mx", &r.failing_names)?;
+        // the failing names of a domain's row are MX hosts, of an MX row domains
+        let failing_key = match self.by_mx {
+            false => "failing_mx",
+            true => "failing_domains",
+        };
+        m.serialize_entry(failing_key, &r.failing_names)?;
         m.serialize_entry("first_seen", &rfc3339(c.first_seen))?;
         m.serialize_entry("last_seen", &rfc3339(c.last_seen))?;
         match self.by_mx {
@@ -652,10 +657,10 @@ mod tests {
 
     /// A row as `--format json` wrote it before it was streamed: a value tree of sorted maps.
     fn json_value(by_mx: bool, name: &str, r: &Row) -> serde_json::Value {
-        let (key, names_key) = if by_mx {
-            ("mx_host", "domains")
+        let (key, names_key, failing_key) = if by_mx {
+            ("mx_host", "domains", "failing_domains")
         } else {
-            ("domain", "mx_hosts")
+            ("domain", "mx_hosts", "failing_mx")
         };
         let f = row_fields(name, r);
         let c = &r.counts;
@@ -676,7 +681,7 @@ mod tests {
             "last_seen": f[13],
             "not_dane": c.not_dane,
             "unknown": c.unknown,
-            "failing_mx": r.failing_names,
+            failing_key: r.failing_names,
             "examples": r.examples,
             "verified_example": r.verified_example,
         })
