@@ -956,6 +956,12 @@ impl DomainHasher {
     }
 }
 
+/// The problem kind of an attempt whose domain is not a host name (it is not counted).
+pub const BAD_DOMAIN: &str = "bad-domain";
+/// The problem kind of a counted attempt whose MX host is neither a host name nor an IP
+/// address (the attempt is counted, the name left out).
+pub const BAD_MX_HOST: &str = "bad-mx-host";
+
 /// The scan's hot-path aggregator: the same rows as [`Aggregate`], laid out for one table
 /// lookup and one cache line per attempt and table in the common case. Names from logs are
 /// looked up as they are first, and normalised only when they are not in the table yet (a
@@ -1002,14 +1008,16 @@ impl Accumulator {
     }
 
     /// Count one attempt to the raw `domain` (and raw `mx_host`) as written in the log.
-    /// Returns the domain's validation error when it is not a host name (nothing is counted);
-    /// an invalid MX host name is left out.
+    /// Returns the domain's validation error when it is not a host name (nothing is counted).
+    /// An MX host that is not a host name is left out of the names (an IP address silently,
+    /// [`crate::domain::mx_name`]); the attempt is counted, and `Ok(true)` tells that its MX
+    /// name was invalid.
     pub fn add(
         &mut self,
         domain: &str,
         mx_host: Option<&str>,
         f: &AttemptFacts<'_>,
-    ) -> Result<(), crate::domain::DomainError> {
+    ) -> Result<bool, crate::domain::DomainError> {
         self.add_hashed(self.domains.hash(domain), domain, mx_host, f)
     }
 
@@ -1020,7 +1028,8 @@ impl Accumulator {
         domain: &str,
         mx_host: Option<&str>,
         f: &AttemptFacts<'_>,
-    ) -> Result<(), crate::domain::DomainError> {
+    ) -> Result<bool, crate::domain::DomainError> {
+        let mut bad_mx = false;
         let di = match self.domains.find_hashed(hash, domain) {
             Some(i) => i,
             None => {
@@ -1036,9 +1045,13 @@ impl Accumulator {
                 } else {
                     let mi = match self.mx.find(h) {
                         Some(i) => Some(i),
-                        None => crate::domain::normalize(h)
-                            .ok()
-                            .map(|m| self.mx.find_or_add(&m)),
+                        None => match crate::domain::mx_name(h) {
+                            Ok(m) => m.map(|m| self.mx.find_or_add(&m)),
+                            Err(_) => {
+                                bad_mx = true;
+                                None
+                            }
+                        },
                     };
                     if let Some(i) = mi {
                         slot.last_raw_other = Key::new(h);
@@ -1053,7 +1066,7 @@ impl Accumulator {
             self.mx.add(mi, f, Some(di), &self.domains);
         }
         self.domains.add(di, f, mi, &self.mx);
-        Ok(())
+        Ok(bad_mx)
     }
 
     /// The rows of several accumulators (as [`into_aggregate`](Self::into_aggregate) each,
@@ -1409,14 +1422,15 @@ impl Queue {
     }
 
     /// Count every queued attempt into `acc`; `batch` is the data of the batch they were
-    /// queued in; `file` names an input; `bad` hears of each attempt whose domain is not a host
-    /// name (input, line, text).
+    /// queued in; `file` names an input; `bad` hears (input, line, kind, text) of each attempt
+    /// whose domain is not a host name ([`BAD_DOMAIN`]: not counted) or whose MX host is
+    /// neither a host name nor an address ([`BAD_MX_HOST`]: counted without it).
     pub fn count(
         &mut self,
         acc: &mut Accumulator,
         batch: &[u8],
         file: &dyn Fn(u32) -> String,
-        bad: &mut dyn FnMut(u32, u64, &str),
+        bad: &mut dyn FnMut(u32, u64, &'static str, &str),
     ) {
         let mut files: Option<(u32, String)> = None;
         // rows without details read no line and no file name (a bad domain's line is read
@@ -1448,12 +1462,12 @@ impl Queue {
                 per_day: q.per_day,
             };
             let domain = self.copied(q.domain);
-            if acc
-                .add_hashed(q.hash, domain, q.mx.map(|m| self.copied(m)), &facts)
-                .is_err()
-            {
-                bad(q.input, q.line, &self.get_line(q.text, batch).text());
-            }
+            let kind = match acc.add_hashed(q.hash, domain, q.mx.map(|m| self.copied(m)), &facts) {
+                Ok(false) => continue,
+                Ok(true) => BAD_MX_HOST,
+                Err(_) => BAD_DOMAIN,
+            };
+            bad(q.input, q.line, kind, &self.get_line(q.text, batch).text());
         }
         self.items.clear();
         self.arena.clear();
@@ -1823,9 +1837,10 @@ mod tests {
                     _ => format!("d{}.example", next(40)),
                 }
             };
-            let fresh = match next(12) {
+            let fresh = match next(13) {
                 0 => None,
                 1 => Some("-bad-.example".to_string()),
+                12 => Some(format!("192.0.2.{}", next(50))),
                 2 => Some(format!("MX{}.Example", next(50))),
                 _ => Some(format!("mx{}.example", next(50))),
             };
@@ -1868,8 +1883,10 @@ mod tests {
                 per_day,
             };
             let r = acc.add(&d, mx.as_deref(), &f);
-            if r.is_err() {
-                bad_direct.push((f.input, line));
+            match r {
+                Err(_) => bad_direct.push((f.input, line, BAD_DOMAIN)),
+                Ok(true) => bad_direct.push((f.input, line, BAD_MX_HOST)),
+                Ok(false) => {}
             }
             if next(2) == 0 {
                 let s0 = batch.len();
@@ -1895,15 +1912,23 @@ mod tests {
             }
             if queue.len() >= 256 {
                 let file = |_| "f".to_string();
-                queue.count(&mut queued, batch.as_bytes(), &file, &mut |i, l, text| {
-                    assert!(text.starts_with("line "));
-                    bad_queued.push((i, l));
-                });
+                queue.count(
+                    &mut queued,
+                    batch.as_bytes(),
+                    &file,
+                    &mut |i, l, kind, text| {
+                        assert!(text.starts_with("line "));
+                        bad_queued.push((i, l, kind));
+                    },
+                );
                 batch.clear();
             }
             match crate::domain::normalize(&d) {
                 Ok(nd) => {
-                    assert!(r.is_ok());
+                    let bad_mx = mx
+                        .as_deref()
+                        .is_some_and(|m| crate::domain::mx_name(m).is_err());
+                    assert_eq!(r, Ok(bad_mx));
                     let nmx = mx.as_deref().and_then(|m| crate::domain::normalize(m).ok());
                     agg.add(&nd, nmx.as_deref(), t, o, input, line, "f", &text, per_day);
                     if matches!(o, DaneOutcome::Failed(_)) {
@@ -1923,8 +1948,8 @@ mod tests {
             &mut queued,
             batch.as_bytes(),
             &|_| "f".to_string(),
-            &mut |i, l, _| {
-                bad_queued.push((i, l));
+            &mut |i, l, kind, _| {
+                bad_queued.push((i, l, kind));
             },
         );
         assert!(!bad_direct.is_empty());

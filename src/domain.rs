@@ -62,6 +62,17 @@ pub fn normalize(raw: &str) -> Result<Cow<'_, str>, DomainError> {
     Ok(out)
 }
 
+/// An MX host as a log names it (`relay=` and the like): its normalised host name, `None` for
+/// an IP address (a relay reached by address, `relay=192.0.2.1[192.0.2.1]:25`, has no name to
+/// count), or why it is neither.
+pub fn mx_name(raw: &str) -> Result<Option<Cow<'_, str>>, DomainError> {
+    match normalize(raw) {
+        Ok(name) => Ok(Some(name)),
+        Err(_) if raw.parse::<std::net::IpAddr>().is_ok() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Normalise into an owned `String` (convenience for callers that store the name).
 pub fn normalize_owned(raw: &str) -> Result<String, DomainError> {
     normalize(raw).map(Cow::into_owned)
@@ -125,6 +136,20 @@ pub fn domain_of_address(addr: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_mx_name_is_a_host_name_or_an_address() {
+        assert_eq!(
+            mx_name("MX1.Example.COM.").unwrap().as_deref(),
+            Some("mx1.example.com")
+        );
+        assert_eq!(mx_name("192.0.2.1").unwrap(), None);
+        assert_eq!(mx_name("2001:db8::25").unwrap(), None);
+        assert!(mx_name("x.x.x.x").is_ok());
+        assert!(mx_name("mx 1.example").is_err());
+        assert!(mx_name("192.0.2.999").is_err());
+        assert!(mx_name("localhost").is_err());
+    }
 
     #[test]
     fn normalises_case_dot_and_idn() {

@@ -1288,9 +1288,11 @@ fn count_queue(names: &[String], batch: &[u8], queue: &mut Queue, c: &mut Counte
         acc,
         batch,
         &|i| names.get(i as usize).cloned().unwrap_or_default(),
-        &mut |input, line, text| {
-            problems.add(input, line, "bad-domain", text);
-            *bad += 1;
+        &mut |input, line, kind, text| {
+            problems.add(input, line, kind, text);
+            if kind == crate::aggregate::BAD_DOMAIN {
+                *bad += 1;
+            }
         },
     );
 }
@@ -1827,7 +1829,18 @@ impl Emit for PartSink<'_> {
         let counted = match self.attempts.as_mut() {
             Some(v) => match domain::normalize(a.domain) {
                 Ok(domain) => {
-                    let mx = a.mx_host.and_then(|h| domain::normalize(h).ok());
+                    let mx = match a.mx_host.map(domain::mx_name) {
+                        Some(Ok(m)) => m,
+                        Some(Err(_)) => {
+                            // (a queued attempt's is told when the queue is counted)
+                            if self.hasher.is_none() {
+                                let kind = crate::aggregate::BAD_MX_HOST;
+                                self.problems.add(a.input, a.line, kind, a.text);
+                            }
+                            None
+                        }
+                        None => None,
+                    };
                     let own = |s: Option<&str>| s.map(str::to_string);
                     v.push(Attempt {
                         time: DateTime::from_timestamp(a.time, 0).unwrap_or_default(),
@@ -1852,7 +1865,8 @@ impl Emit for PartSink<'_> {
                 // a bad domain is a problem, not an attempt; a queued one is told (and taken
                 // off the count) when the queue is counted
                 Err(_) if self.hasher.is_none() => {
-                    self.problems.add(a.input, a.line, "bad-domain", a.text);
+                    let kind = crate::aggregate::BAD_DOMAIN;
+                    self.problems.add(a.input, a.line, kind, a.text);
                     false
                 }
                 Err(_) => true,

@@ -340,3 +340,50 @@ fn verify_without_a_resolver_says_nothing_was_verified() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no MX lookup was answered"), "{err}");
 }
+
+/// An MX name that is not a host name leaves the attempt counted and the name out, and is
+/// told as a doubtful line; a relay reached by address is counted without a name, silently.
+#[test]
+fn a_bad_mx_name_is_told_and_an_address_is_not() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("maillog");
+    std::fs::write(
+        &p,
+        "\
+Nov  3 10:00:01 mx1 postfix/smtp[100]: 1A2B3C4D5E: to=<a@under.example>, relay=mx_1.under.example[192.0.2.1]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Nov  3 10:00:02 mx1 postfix/smtp[101]: 2A2B3C4D5E: to=<b@literal.example>, relay=192.0.2.2[192.0.2.2]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+",
+    )
+    .unwrap();
+    for (format, threads) in [("csv", "1"), ("json", "2"), ("csv", "2")] {
+        let out = bin()
+            .args(["domains", "--format", format, "--year", "2026"])
+            .env("RAYON_NUM_THREADS", threads)
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("under.example") && text.contains("literal.example"));
+        assert!(
+            !text.contains("mx_1") && !text.contains("192.0.2"),
+            "{text}"
+        );
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("1 bad-mx-host"), "{err}");
+        assert!(err.contains(":1: bad-mx-host: "), "{err}");
+        assert!(!err.contains(":2: "), "{err}");
+    }
+    // `scan` collects attempts: the same problem, the attempt kept without its MX name
+    let out = bin()
+        .args(["scan", "--format", "csv", "--year", "2026"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("1 bad-mx-host"));
+}
