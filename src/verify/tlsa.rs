@@ -179,7 +179,10 @@ pub fn match_chain(
                     webpki::anchor_from_trusted_cert(&ta_der)
                         .map_err(|e| format!("not a usable trust anchor ({e:?})"))
                 })
-                .and_then(|anchor| check_ta_chain(chain, Some(depth), &[anchor], names, days));
+                .and_then(|anchor| {
+                    let ta = (depth, cert.as_slice());
+                    check_ta_chain(chain, Some(ta), &[anchor], names, days)
+                });
             match verified {
                 Ok(_) => {
                     return MatchOutcome::Match {
@@ -238,7 +241,8 @@ fn check_record_anchor(
         let der = CertificateDer::from(r.data.as_slice());
         let anchor = webpki::anchor_from_trusted_cert(&der)
             .map_err(|e| format!("not a usable trust anchor ({e:?})"))?;
-        return check_ta_chain(chain, None, &[anchor], names, days);
+        // (a depth past the chain: no certificate of the chain is left out for it)
+        return check_ta_chain(chain, Some((usize::MAX, &r.data)), &[anchor], names, days);
     }
     // webpki holds a trust anchor's key and subject as the contents of their SEQUENCEs
     let key = sequence_contents(&r.data).ok_or("the key does not parse")?;
@@ -306,11 +310,11 @@ fn sequence_contents(der: &[u8]) -> Option<&[u8]> {
 }
 
 /// Verify the end-entity certificate up to one of `anchors`, through any certificate of the
-/// chain but the end entity and the trust anchor at `ta_depth`, and its names. Returns the
-/// anchor's depth in the verified path.
+/// chain but the end entity and the trust anchor (its depth in the chain and its certificate,
+/// when it is one), and its names. Returns the anchor's depth in the verified path.
 fn check_ta_chain(
     chain: &[Vec<u8>],
-    ta_depth: Option<usize>,
+    ta: Option<(usize, &[u8])>,
     anchors: &[TrustAnchor<'_>],
     names: &[String],
     days: u32,
@@ -325,7 +329,7 @@ fn check_ta_chain(
         .enumerate()
         .skip(1)
         .take(MAX_ISSUERS)
-        .filter(|&(i, _)| Some(i) != ta_depth)
+        .filter(|&(i, _)| Some(i) != ta.map(|(d, _)| d))
         .map(|(_, c)| CertificateDer::from(c.as_slice()))
         .collect();
     let now = days_ahead(days);
@@ -347,8 +351,15 @@ fn check_ta_chain(
             }
         })?;
     let depth = path.intermediate_certificates().count() + 1;
-    // webpki reads only the subjectAltName; without a dNSName there, the CN counts
+    // webpki reads only the subjectAltName; without a dNSName there, the CN counts, within
+    // the name constraints of the certificates above it
     let cns = fallback_common_names(&ee_der);
+    if !cns.is_empty() {
+        let issuers = path.intermediate_certificates().map(|c| c.der());
+        let issuers: Vec<CertificateDer<'_>> = issuers.collect();
+        let above = issuers.iter().map(|c| c.as_ref()).chain(ta.map(|(_, c)| c));
+        common_names_constrained(&cns, above)?;
+    }
     let mut last = String::from("no reference identifier");
     for n in names {
         let Ok(sn) = ServerName::try_from(n.as_str()) else {
@@ -393,6 +404,93 @@ fn fallback_common_names(cert: &[u8]) -> Vec<String> {
         .filter_map(|a| a.as_str().ok())
         .map(str::to_owned)
         .collect()
+}
+
+/// The end entity's subject CNs (used as names: it has no dNSName subjectAltName) against the
+/// dNSName name constraints of each CA certificate `above` it, the trust anchor's included.
+/// webpki applies name constraints to subjectAltNames only; OpenSSL (so Postfix) applies them
+/// to such a CN too, when the CN has the form of a DNS name, and fails the chain if one falls
+/// outside the permitted subtrees or inside an excluded one.
+fn common_names_constrained<'c>(
+    cns: &[String],
+    above: impl Iterator<Item = &'c [u8]>,
+) -> Result<(), String> {
+    use x509_parser::extensions::GeneralName;
+    let names: Vec<&String> = cns.iter().filter(|cn| looks_like_dns_name(cn)).collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    for der in above {
+        let (_, c) = x509_parser::parse_x509_certificate(der)
+            .map_err(|e| format!("issuer certificate does not parse ({e})"))?;
+        let Some(nc) = c
+            .name_constraints()
+            .map_err(|e| format!("name constraints of {} do not parse ({e})", c.subject()))?
+        else {
+            continue;
+        };
+        let dns = |trees: &Option<Vec<x509_parser::extensions::GeneralSubtree<'_>>>| {
+            let trees = trees.iter().flatten();
+            let bases = trees.filter_map(|t| match t.base {
+                GeneralName::DNSName(b) => Some(b.to_string()),
+                _ => None,
+            });
+            bases.collect::<Vec<String>>()
+        };
+        let (permitted, excluded) = (
+            dns(&nc.value.permitted_subtrees),
+            dns(&nc.value.excluded_subtrees),
+        );
+        for cn in &names {
+            if !permitted.is_empty() && !permitted.iter().any(|b| within_dns_subtree(cn, b)) {
+                return Err(format!(
+                    "subject CN {cn} outside the names {} permits ({})",
+                    c.subject(),
+                    permitted.join(", ")
+                ));
+            }
+            if let Some(b) = excluded.iter().find(|b| within_dns_subtree(cn, b)) {
+                return Err(format!(
+                    "subject CN {cn} inside the names {} excludes ({b})",
+                    c.subject()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a CN has the form of a DNS name, as OpenSSL asks before it checks a CN against name
+/// constraints: LDH labels (and `_`), at least two of them, no empty label but a trailing
+/// one, and a wildcard only as the whole leftmost label.
+fn looks_like_dns_name(cn: &str) -> bool {
+    let name = cn.strip_suffix('.').unwrap_or(cn);
+    let name = name.strip_prefix("*.").unwrap_or(name);
+    let labels: Vec<&str> = name.split('.').collect();
+    (labels.len() >= 2 || cn.starts_with("*."))
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// A name against a dNSName constraint's base (RFC 5280 §4.2.1.10, as OpenSSL reads it): an
+/// empty base holds every name; `example.com` holds itself and every name under it; a base
+/// with a leading dot (`.example.com`) only the names under it. ASCII case-insensitive.
+fn within_dns_subtree(name: &str, base: &str) -> bool {
+    let (name, base) = (name.as_bytes(), base.as_bytes());
+    if base.is_empty() {
+        return true;
+    }
+    if name.len() < base.len() {
+        return false;
+    }
+    let (head, tail) = name.split_at(name.len() - base.len());
+    let joined = head.is_empty() || base.first() == Some(&b'.') || head.last() == Some(&b'.');
+    joined && tail.eq_ignore_ascii_case(base)
 }
 
 /// A presented DNS name (a CN) against a reference identifier: ASCII case-insensitive; a
@@ -574,6 +672,102 @@ mod tests {
             matches!(&got, MatchOutcome::NoMatch { reasons } if reasons[0].contains("800000 days ahead")),
             "{got:?}"
         );
+    }
+
+    /// A CA with dNSName name constraints, and a leaf of its without a subjectAltName whose
+    /// subject CN is `cn`: (CA, leaf).
+    fn constrained_pki(permitted: &[&str], excluded: &[&str], cn: &str) -> (Vec<u8>, Vec<u8>) {
+        let tree = |names: &[&str]| {
+            let names = names.iter();
+            names
+                .map(|n| rcgen::GeneralSubtree::DnsName(n.to_string()))
+                .collect()
+        };
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_p.distinguished_name
+            .push(rcgen::DnType::CommonName, "Constrained CA");
+        ca_p.name_constraints = Some(rcgen::NameConstraints {
+            permitted_subtrees: tree(permitted),
+            excluded_subtrees: tree(excluded),
+        });
+        let ca = ca_p.self_signed(&ca_key).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let mut leaf_p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        leaf_p
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        let leaf = leaf_p
+            .signed_by(&leaf_key, &rcgen::Issuer::new(ca_p.clone(), &ca_key))
+            .unwrap();
+        (ca.der().to_vec(), leaf.der().to_vec())
+    }
+
+    /// Without a dNSName subjectAltName the CN is the name, and the trust anchor's name
+    /// constraints hold for it as OpenSSL holds them: outside the permitted names or inside
+    /// an excluded one, no match (the anchor in the chain, or as the record's certificate).
+    #[test]
+    fn a_common_name_must_lie_within_the_anchors_name_constraints() {
+        let cases: [(&[&str], &[&str], &str, bool); 7] = [
+            (&["example.net"], &[], "mx.example.net", true),
+            (&["example.net"], &[], "example.net", true),
+            (&[".example.net"], &[], "example.net", false),
+            (&["example.net"], &[], "mx.evil.test", false),
+            (&["example.net"], &[], "mx.badexample.net", false),
+            (&[], &["evil.test"], "mx.evil.test", false),
+            (
+                &["example.net", "evil.test"],
+                &["mx.evil.test"],
+                "MX.Evil.Test",
+                false,
+            ),
+        ];
+        for (permitted, excluded, cn, ok) in cases {
+            let (ca, leaf) = constrained_pki(permitted, excluded, cn);
+            let names = [cn.to_ascii_lowercase()];
+            for (chain, r) in [
+                (vec![leaf.clone(), ca.clone()], rec(2, 0, 1, &ca)),
+                (vec![leaf.clone(), ca.clone()], rec(2, 1, 1, &ca)),
+                (vec![leaf.clone()], rec(2, 0, 0, &ca)),
+            ] {
+                let got = match_chain(std::slice::from_ref(&r), &chain, &names, 0);
+                match ok {
+                    true => assert!(
+                        matches!(got, MatchOutcome::Match { .. }),
+                        "{cn} {r}: {got:?}"
+                    ),
+                    false => assert!(
+                        matches!(&got, MatchOutcome::NoMatch { reasons } if reasons[0].contains("subject CN")),
+                        "{cn} {r}: {got:?}"
+                    ),
+                }
+            }
+        }
+        // a bare key as the anchor carries no constraints: the CN alone decides
+        let (ca, leaf) = constrained_pki(&["example.net"], &[], "mx.evil.test");
+        let chain = vec![leaf];
+        let r = rec(2, 1, 0, &ca);
+        let got = match_chain(&[r], &chain, &["mx.evil.test".into()], 0);
+        assert!(matches!(got, MatchOutcome::Match { .. }), "{got:?}");
+    }
+
+    #[test]
+    fn dns_subtrees_and_dns_like_names() {
+        assert!(within_dns_subtree("a.example.net", "example.net"));
+        assert!(within_dns_subtree("A.EXAMPLE.net", "example.NET"));
+        assert!(within_dns_subtree("a.example.net", ".example.net"));
+        assert!(!within_dns_subtree("example.net", ".example.net"));
+        assert!(!within_dns_subtree("aexample.net", "example.net"));
+        assert!(!within_dns_subtree("net", "example.net"));
+        assert!(within_dns_subtree("anything.test", ""));
+        assert!(looks_like_dns_name("mx.example.net"));
+        assert!(looks_like_dns_name("*.example.net"));
+        assert!(looks_like_dns_name("_x.example.net."));
+        assert!(!looks_like_dns_name("Test CA"));
+        assert!(!looks_like_dns_name("localhost"));
+        assert!(!looks_like_dns_name("a..b"));
+        assert!(!looks_like_dns_name("-a.b"));
     }
 
     #[test]
