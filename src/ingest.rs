@@ -6,6 +6,7 @@
 //! cut at the end of a batch is finished in the next.
 
 use memmap2::Mmap;
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -200,18 +201,21 @@ fn file_id(p: &Path) -> FileId {
 /// (`maillog.3.gz maillog.2.gz maillog.1 maillog`); standard input comes where it was named.
 /// A file named more than once (by other paths, links or overlapping globs) is read once, where
 /// it first comes.
-pub fn expand(args: &[String]) -> Result<Vec<InputSpec>, IngestError> {
+pub fn expand<S: AsRef<OsStr>>(args: &[S]) -> Result<Vec<InputSpec>, IngestError> {
     expand_with(args, false)
 }
 
 /// [`expand`] for the commands that read logs: a path that does not exist, or a glob that
 /// matches no file, is kept as an input whose opening fails, so that it is reported like an
 /// unreadable file (named, with the other inputs still read, exit code 2 at the end).
-pub fn expand_keeping_missing(args: &[String]) -> Result<Vec<InputSpec>, IngestError> {
+pub fn expand_keeping_missing<S: AsRef<OsStr>>(args: &[S]) -> Result<Vec<InputSpec>, IngestError> {
     expand_with(args, true)
 }
 
-fn expand_with(args: &[String], keep_missing: bool) -> Result<Vec<InputSpec>, IngestError> {
+fn expand_with<S: AsRef<OsStr>>(
+    args: &[S],
+    keep_missing: bool,
+) -> Result<Vec<InputSpec>, IngestError> {
     let mut out: Vec<InputSpec> = Vec::new();
     let mut files: Vec<PathBuf> = Vec::new();
     let mut seen: std::collections::HashSet<FileId> = std::collections::HashSet::new();
@@ -226,6 +230,8 @@ fn expand_with(args: &[String], keep_missing: bool) -> Result<Vec<InputSpec>, In
         }
     };
     for a in args {
+        let a = a.as_ref();
+        let shown = || a.to_string_lossy().into_owned();
         if a == "-" {
             flush(&mut files, &mut out, &mut seen);
             // standard input redirected from a file that is named too is that file, read once
@@ -235,55 +241,99 @@ fn expand_with(args: &[String], keep_missing: bool) -> Result<Vec<InputSpec>, In
             continue;
         }
         let p = Path::new(a);
+        // (a pattern is text; a name that is not UTF-8 is only ever a path)
+        let pattern = a.to_str().filter(|t| t.contains(['*', '?', '[']));
         if p.is_dir() {
-            let rd = std::fs::read_dir(p).map_err(|source| IngestError::Open {
-                path: a.clone(),
+            let open = |source| IngestError::Open {
+                path: shown(),
                 source,
-            })?;
-            for e in rd {
-                let e = e.map_err(|source| IngestError::Open {
-                    path: a.clone(),
-                    source,
-                })?;
-                let path = e.path();
+            };
+            for e in std::fs::read_dir(p).map_err(open)? {
+                let path = e.map_err(open)?.path();
                 if path.is_file() {
                     files.push(path);
                 }
             }
         } else if p.exists() {
             files.push(p.to_path_buf());
-        } else if a.contains(['*', '?', '[']) {
-            let mut any = false;
-            let paths = glob::glob(a).map_err(|e| IngestError::Glob {
-                pattern: a.clone(),
-                message: e.to_string(),
-            })?;
-            for g in paths {
-                let path = g.map_err(|e| IngestError::Glob {
-                    pattern: a.clone(),
-                    message: e.to_string(),
-                })?;
-                if path.is_file() {
-                    files.push(path);
-                    any = true;
-                }
-            }
-            if !any {
+        } else if let Some(pattern) = pattern {
+            let matched = glob_files(pattern)?;
+            if matched.is_empty() {
                 if !keep_missing {
-                    return Err(IngestError::Missing { path: a.clone() });
+                    return Err(IngestError::Missing { path: shown() });
                 }
                 flush(&mut files, &mut out, &mut seen);
                 out.push(InputSpec::file(p));
             }
+            files.extend(matched);
         } else if keep_missing {
             flush(&mut files, &mut out, &mut seen);
             out.push(InputSpec::file(p));
         } else {
-            return Err(IngestError::Missing { path: a.clone() });
+            return Err(IngestError::Missing { path: shown() });
         }
     }
     flush(&mut files, &mut out, &mut seen);
     Ok(out)
+}
+
+/// The regular files a glob names, sorted per directory. Each component with `*`, `?` or
+/// `[` is matched against the entries of the directories so far, whatever bytes their names
+/// hold: a name that is not UTF-8 is matched as its lossy text (each bad sequence one `U+FFFD`,
+/// which `*` and `?` match), where the `glob` crate passes over such names. A pattern with a
+/// recursive `**` goes to the `glob` crate.
+fn glob_files(pattern: &str) -> Result<Vec<PathBuf>, IngestError> {
+    let bad = |message: String| IngestError::Glob {
+        pattern: pattern.to_string(),
+        message,
+    };
+    if pattern.contains("**") {
+        let mut files = Vec::new();
+        for g in glob::glob(pattern).map_err(|e| bad(e.to_string()))? {
+            let path = g.map_err(|e| bad(e.to_string()))?;
+            if path.is_file() {
+                files.push(path);
+            }
+        }
+        return Ok(files);
+    }
+    let options = glob::MatchOptions::new();
+    let mut found: Vec<PathBuf> = vec![PathBuf::new()];
+    for part in Path::new(pattern).components() {
+        let text = part.as_os_str().to_str().unwrap_or_default();
+        if !text.contains(['*', '?', '[']) {
+            for f in &mut found {
+                f.push(part);
+            }
+            continue;
+        }
+        let wanted = glob::Pattern::new(text).map_err(|e| bad(e.to_string()))?;
+        let mut next = Vec::new();
+        for dir in found {
+            let listed = match dir.as_os_str().is_empty() {
+                true => std::fs::read_dir("."),
+                false => std::fs::read_dir(&dir),
+            };
+            // (a path so far that is no directory matches nothing under it)
+            let Ok(entries) = listed else { continue };
+            let mut names = Vec::new();
+            for e in entries {
+                names.push(
+                    e.map_err(|e| bad(format!("{}: {e}", dir.display())))?
+                        .file_name(),
+                );
+            }
+            names.sort();
+            for n in names {
+                if wanted.matches_with(&n.to_string_lossy(), options) {
+                    next.push(dir.join(n));
+                }
+            }
+        }
+        found = next;
+    }
+    found.retain(|f| f.is_file());
+    Ok(found)
 }
 
 /// Compression detected from the first bytes.
@@ -652,6 +702,68 @@ impl Batches {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Globs match names whatever bytes they hold (a name that is not UTF-8 by its lossy
+    /// text), per component, sorted per directory; a name that is not UTF-8 given as an
+    /// argument is a path; `**` still recurses; a glob that matches nothing is missing.
+    #[test]
+    fn globs_match_names_that_are_not_utf8() {
+        use std::ffi::OsString;
+        use std::os::unix::ffi::{OsStrExt, OsStringExt};
+        let d = tempfile::tempdir().unwrap();
+        let odd = OsString::from_vec(b"mail\xfflog.1".to_vec());
+        for (dir, names) in [
+            ("a", vec![OsString::from("maillog"), odd.clone()]),
+            ("b", vec![OsString::from("maillog.2")]),
+        ] {
+            std::fs::create_dir(d.path().join(dir)).unwrap();
+            for n in names {
+                std::fs::write(d.path().join(dir).join(n), "x\n").unwrap();
+            }
+        }
+        std::fs::create_dir(d.path().join("a/sub.log")).unwrap();
+        let root = d.path().to_str().unwrap();
+        let names = |specs: Vec<InputSpec>| -> Vec<Vec<u8>> {
+            let paths = specs.into_iter().filter_map(|s| s.path);
+            let rel = paths.map(|p| {
+                p.strip_prefix(d.path())
+                    .unwrap()
+                    .as_os_str()
+                    .as_bytes()
+                    .to_vec()
+            });
+            rel.collect()
+        };
+        // files only (not `a/sub.log`), in every directory the pattern names
+        let mut got = names(expand(&[format!("{root}/*/*l*")]).unwrap());
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                b"a/maillog".to_vec(),
+                b"a/mail\xfflog.1".to_vec(),
+                b"b/maillog.2".to_vec()
+            ]
+        );
+        let got = names(expand(&[format!("{root}/a/mail?log.1")]).unwrap());
+        assert_eq!(got, [b"a/mail\xfflog.1".to_vec()]);
+        let got = names(expand(&[format!("{root}/**/maillog*")]).unwrap());
+        assert_eq!(got.len(), 2, "{got:?}");
+        let mut arg = OsString::from(format!("{root}/a/"));
+        arg.push(&odd);
+        assert_eq!(
+            names(expand(&[arg]).unwrap()),
+            [b"a/mail\xfflog.1".to_vec()]
+        );
+        assert!(matches!(
+            expand(&[format!("{root}/c/*")]),
+            Err(IngestError::Missing { .. })
+        ));
+        assert!(matches!(
+            expand(&[format!("{root}/a/[")]),
+            Err(IngestError::Glob { .. })
+        ));
+    }
 
     /// A reader that gives its bytes in reads of the scripted sizes (as a pipe or a decoder
     /// does), then an error if one is scripted.

@@ -387,3 +387,41 @@ Nov  3 10:00:02 mx1 postfix/smtp[101]: 2A2B3C4D5E: to=<b@literal.example>, relay
         .unwrap()
         .contains("1 bad-mx-host"));
 }
+
+/// A log whose name is not UTF-8 is read, named on the command line (as a shell's glob
+/// expands it) or matched by a quoted glob; it is listed in messages by its lossy name.
+#[cfg(unix)]
+#[test]
+fn a_log_whose_name_is_not_utf8_is_read() {
+    use std::os::unix::ffi::OsStringExt;
+    let d = tempfile::tempdir().unwrap();
+    let mut name = d.path().as_os_str().to_owned();
+    name.push("/");
+    name.push(std::ffi::OsString::from_vec(b"mail\xfflog".to_vec()));
+    std::fs::write(&name, LOG).unwrap();
+    let glob = format!("{}/mail*", d.path().display());
+    for arg in [name.clone(), glob.into()] {
+        let out = bin()
+            .args(["domains", "--format", "csv", "--year", "2026"])
+            .arg(&arg)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{arg:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("\ngood.example,valid,1,"), "{arg:?}: {text}");
+    }
+    // its problems name it by its lossy text
+    std::fs::write(&name, "not a log line\n").unwrap();
+    let out = bin()
+        .args(["domains", "--format", "csv"])
+        .arg(&name)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("mail\u{fffd}log:1: no-prefix"), "{err}");
+}

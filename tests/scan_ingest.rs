@@ -735,7 +735,7 @@ fn rotated_sets_are_read_oldest_first() {
             "other.log"
         ]
     );
-    assert!(expand(&["/nonexistent/x.log".into()]).is_err());
+    assert!(expand(&["/nonexistent/x.log"]).is_err());
 }
 
 #[test]

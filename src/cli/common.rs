@@ -15,7 +15,7 @@ use std::time::Instant;
 pub struct LogArgs {
     /// Log files, directories, globs, or `-` for standard input (plain, gzip or zstd).
     #[arg(value_name = "LOGS", required = true)]
-    pub logs: Vec<String>,
+    pub logs: Vec<std::ffi::OsString>,
     /// The MTA's default TLS security level (Postfix smtp_tls_security_level).
     #[arg(long, default_value = "dane", value_name = "LEVEL")]
     pub tls_level: String,
