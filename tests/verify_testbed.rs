@@ -186,6 +186,9 @@ fn every_scenario_in_both_dns_modes() {
         ("nullmx.dane.test", VerifyVerdict::NotDane), // RFC 7505: no mail, no fallback
         // MX host a secure alias: TLSA at the CNAME target, the DANE-TA name check against it
         ("alias.dane.test", VerifyVerdict::DaneOk),
+        // MX host under a signed DNAME: its synthesized CNAME is unsigned (RFC 6672)
+        ("dn.dane.test", VerifyVerdict::DaneOk),
+        ("dnbad.dane.test", VerifyVerdict::Dnssec), // the DNAME's target forged
         ("gr554.dane.test", VerifyVerdict::Unreachable), // 554 greeting: not no-starttls
         ("notlsa.dane.test", VerifyVerdict::NotDane),
         ("twomx.dane.test", VerifyVerdict::Partial), // one MX fine, one mismatching

@@ -50,6 +50,14 @@ head_() { printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.test. hostmaster.test. 1 36
   echo "mx-flip IN A 127.0.62.6";       echo "_25._tcp.mx-flip IN TLSA 3 1 1 $EE311"
   # unusable TLSA (usage 0 only) and nothing listening: no connection, nothing learnt
   echo "u01dead IN MX 10 mx-u01dead.dane.test."; echo "mx-u01dead IN A 127.0.62.9"; echo "_25._tcp.mx-u01dead IN TLSA 0 0 1 $TA201"
+  # the MX host lies under a DNAME (RFC 6672): its address and TLSA come through the
+  # synthesized, unsigned CNAME, which the signed DNAME vouches for
+  echo "dn IN MX 10 mx.dnalias.dane.test."; echo "dnalias IN DNAME hosts.dane.test."
+  echo "mx.hosts IN A 127.0.61.1"; echo "_25._tcp.mx.hosts IN TLSA 3 1 1 $EE311"
+  # the same with the DNAME's target changed after signing (to hostz, which would verify):
+  # bogus
+  echo "dnbad IN MX 10 mx.dntamper.dane.test."; echo "dntamper IN DNAME hosts.dane.test."
+  echo "mx.hostz IN A 127.0.61.1"; echo "_25._tcp.mx.hostz IN TLSA 3 1 1 $EE311"
   # the MX host is an insecure alias (in unsigned.test) of a signed host: DANE does not apply
   echo "cnins IN MX 10 mxalias.unsigned.test."
   echo "nullmx IN MX 0 ."  # RFC 7505: accepts no mail
@@ -74,6 +82,8 @@ echo "mxalias IN CNAME mx-mismatch.dane.test." >> ../zones/unsigned.test.zone
 { head_ iter.test; echo "@ IN MX 10 mx.iter.test."; echo "mx IN A 127.0.61.1"; } > ../zones/iter.test.zone
 K_DANE=$(key dane.test); K_BAD=$(key badsig.test); K_EXP=$(key expired.test); K_WD=$(key wrongds.test); K_WD2=$(key wrongds.test)
 ldns-signzone -o dane.test ../zones/dane.test.zone $K_DANE
+sed -i 's/^\(dntamper\.dane\.test\.\s.*\sDNAME\s\+\)hosts\.dane\.test\./\1hostz.dane.test./' ../zones/dane.test.zone.signed
+grep -q 'DNAME.*hostz.dane.test' ../zones/dane.test.zone.signed
 ldns-signzone -o badsig.test ../zones/badsig.test.zone $K_BAD
 sed -i 's/^\(badsig\.test\.\s.*\sMX\s\+10\s\+\)mx\.badsig\.test\./\1mx2.badsig.test./' ../zones/badsig.test.zone.signed
 grep -q 'mx2.badsig.test' ../zones/badsig.test.zone.signed
