@@ -148,6 +148,69 @@ fn huge_certificate_server(addr: &str) {
     });
 }
 
+/// What [`dnskey_proxy`] does to the DNSKEY queries for flaky.test.
+#[derive(Clone, Copy)]
+enum KeyPolicy {
+    /// Loses the first (a lost packet).
+    DropFirst,
+    /// Loses them all (a network that drops them, or a server that never answers them).
+    DropAll,
+    /// Answers them with this response code (2 SERVFAIL, 5 REFUSED).
+    Rcode(u8),
+}
+
+/// A DNS proxy on loopback in front of knot (127.0.53.1:53) that passes every query but the
+/// DNSKEY queries for flaky.test, which it treats by `policy`.
+fn dnskey_proxy(policy: KeyPolicy) -> SocketAddr {
+    let sock = std::net::UdpSocket::bind("127.0.53.2:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut dropped = 0;
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let q = buf[..n].to_vec();
+            // the question's name and type
+            let (mut i, mut name) = (12, Vec::new());
+            while let Some(&len) = q.get(i).filter(|&&l| l > 0) {
+                name.extend_from_slice(q.get(i + 1..i + 1 + len as usize).unwrap_or_default());
+                name.push(b'.');
+                i += 1 + len as usize;
+            }
+            let qtype = q
+                .get(i + 1..i + 3)
+                .map(|t| u16::from_be_bytes([t[0], t[1]]));
+            if qtype == Some(48) && name.eq_ignore_ascii_case(b"flaky.test.") {
+                match policy {
+                    KeyPolicy::DropFirst if dropped == 0 => {
+                        dropped += 1;
+                        continue;
+                    }
+                    KeyPolicy::DropFirst => {}
+                    KeyPolicy::DropAll => continue,
+                    KeyPolicy::Rcode(code) => {
+                        let mut r = q.clone();
+                        r[2] |= 0x80;
+                        r[3] = (r[3] & 0xf0) | code;
+                        let _ = sock.send_to(&r, from);
+                        continue;
+                    }
+                }
+            }
+            let back = sock.try_clone().unwrap();
+            std::thread::spawn(move || {
+                let up = std::net::UdpSocket::bind("127.0.53.2:0").unwrap();
+                up.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+                let _ = up.send_to(&q, "127.0.53.1:53");
+                let mut r = [0u8; 4096];
+                if let Ok((m, _)) = up.recv_from(&mut r) {
+                    let _ = back.send_to(&r[..m], from);
+                }
+            });
+        }
+    });
+    addr
+}
+
 fn opts(dns: DnsMode) -> VerifyOptions {
     VerifyOptions {
         dns,
@@ -257,6 +320,40 @@ fn every_scenario_in_both_dns_modes() {
             "insecure"
         );
     }
+
+    // Validating in-process, DNSKEY queries that are lost are no proof of anything: one lost
+    // is asked again, all lost is no answer (nothing confirmed). DNSKEY queries answered with
+    // an error are bogus, as a validating resolver makes them (it fails the answer, and gives
+    // it with checking disabled).
+    let flaky = ["flaky.test".to_string()];
+    for (policy, want) in [
+        (KeyPolicy::DropFirst, VerifyVerdict::DaneOk),
+        (KeyPolicy::DropAll, VerifyVerdict::Unreachable),
+        (KeyPolicy::Rcode(2), VerifyVerdict::Dnssec),
+        (KeyPolicy::Rcode(5), VerifyVerdict::Dnssec),
+    ] {
+        let mode = DnsMode::Validate {
+            trust_anchor: Some(bed.dir.join("test.dnskey")),
+            nameserver: Some(dnskey_proxy(policy)),
+        };
+        let o = VerifyOptions {
+            dns_timeout: Duration::from_secs(1),
+            ..opts(mode)
+        };
+        let r = &verify_domains_blocking(&flaky, &o).unwrap()[0];
+        assert_eq!(
+            r.verdict,
+            want,
+            "{}",
+            serde_json::to_string_pretty(r).unwrap()
+        );
+    }
+    // and unbound sees flaky.test as it is: fine
+    let ad = opts(DnsMode::TrustAd {
+        resolver: "127.0.60.1:5301".parse().unwrap(),
+    });
+    let r = &verify_domains_blocking(&flaky, &ad).unwrap()[0];
+    assert_eq!(r.verdict, VerifyVerdict::DaneOk);
 
     // a sender that refuses hosts without usable TLSA records (Postfix `dane-only`)
     let refusing = VerifyOptions {

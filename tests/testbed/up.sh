@@ -73,7 +73,7 @@ head_() { printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.test. hostmaster.test. 1 36
   echo '_smtp._tls.ta IN TXT "v=TLSRPTv1; rua=mailto:a@ta.dane.test"'
   echo '_smtp._tls.ta IN TXT "v=TLSRPTv1; rua=mailto:b@ta.dane.test"'
 } > ../zones/dane.test.zone
-for z in badsig expired wrongds unsigned; do
+for z in badsig expired wrongds unsigned flaky; do
   { head_ $z.test; echo "@ IN MX 10 mx.$z.test."; echo "mx IN A 127.0.61.1"; echo "_25._tcp.mx IN TLSA 3 1 1 $EE311"; } > ../zones/$z.test.zone
 done
 echo "mxalias IN CNAME mx-mismatch.dane.test." >> ../zones/unsigned.test.zone
@@ -89,6 +89,9 @@ sed -i 's/^\(badsig\.test\.\s.*\sMX\s\+10\s\+\)mx\.badsig\.test\./\1mx2.badsig.t
 grep -q 'mx2.badsig.test' ../zones/badsig.test.zone.signed
 ldns-signzone -o expired.test -i 20200101000000 -e 20200201000000 ../zones/expired.test.zone $K_EXP
 ldns-signzone -o wrongds.test ../zones/wrongds.test.zone $K_WD
+# flaky.test is signed correctly; a test puts a proxy that drops its DNSKEY queries before it
+K_FLAKY=$(key flaky.test)
+ldns-signzone -o flaky.test ../zones/flaky.test.zone $K_FLAKY
 K_ITER=$(key iter.test)
 ldns-signzone -n -t 150 -s abcd -o iter.test ../zones/iter.test.zone $K_ITER
 # optional: BENCH_NAMES=N adds bench.test with N domains on three MX hosts (scripts/bench-verify.sh)
@@ -104,8 +107,8 @@ if [ -n "${BENCH_NAMES:-}" ]; then
 fi
 K_TEST=$(key test)
 { head_ test; echo "ns IN A $AUTH"
-  for z in dane badsig expired wrongds unsigned iter $ZONES_EXTRA; do echo "$z IN NS ns.test."; done
-  cat $K_DANE.ds $K_BAD.ds $K_EXP.ds $K_WD2.ds $K_ITER.ds
+  for z in dane badsig expired wrongds unsigned iter flaky $ZONES_EXTRA; do echo "$z IN NS ns.test."; done
+  cat $K_DANE.ds $K_BAD.ds $K_EXP.ds $K_WD2.ds $K_ITER.ds $K_FLAKY.ds
   [ -n "$ZONES_EXTRA" ] && cat $K_BENCH.ds
 } > ../zones/test.zone
 ldns-signzone -o test ../zones/test.zone $K_TEST
@@ -142,6 +145,8 @@ zone:
     file: unsigned.test.zone
   - domain: iter.test.
     file: iter.test.zone.signed
+  - domain: flaky.test.
+    file: flaky.test.zone.signed
 K
 [ -n "$ZONES_EXTRA" ] && printf '  - domain: bench.test.\n    file: bench.test.zone.signed\n' >> ../knot/knot.conf
 knotd -c ../knot/knot.conf -d
