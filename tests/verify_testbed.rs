@@ -252,6 +252,9 @@ fn every_scenario_in_both_dns_modes() {
         // MX host under a signed DNAME: its synthesized CNAME is unsigned (RFC 6672)
         ("dn.dane.test", VerifyVerdict::DaneOk),
         ("dnbad.dane.test", VerifyVerdict::Dnssec), // the DNAME's target forged
+        ("dn2.dane.test", VerifyVerdict::DaneOk),   // two labels below the DNAME
+        // two DNAMEs that name each other: no answer, so nothing confirmed
+        ("dnloop.dane.test", VerifyVerdict::Unreachable),
         ("gr554.dane.test", VerifyVerdict::Unreachable), // 554 greeting: not no-starttls
         ("notlsa.dane.test", VerifyVerdict::NotDane),
         ("twomx.dane.test", VerifyVerdict::Partial), // one MX fine, one mismatching

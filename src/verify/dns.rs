@@ -191,6 +191,13 @@ impl Dns {
 
     /// Look up `name` (absolute; a trailing dot is added) for `rtype`.
     pub async fn lookup(&self, name: &str, rtype: RecordType) -> DnsAnswer {
+        self.lookup_as(name, rtype, true).await
+    }
+
+    /// [`lookup`](Self::lookup); `realias` says whether an in-process answer that hickory
+    /// calls bogus may be looked up again through its aliases (not for the target such a
+    /// lookup reaches: a chain that leads on from there, a loop, stays bogus).
+    async fn lookup_as(&self, name: &str, rtype: RecordType, realias: bool) -> DnsAnswer {
         let fq = if name.ends_with('.') {
             name.to_string()
         } else {
@@ -258,7 +265,11 @@ impl Dns {
                         })
                     }
                     Ok(Err(NetError::Dns(DnsError::DnssecBogus))) => {
-                        match self.through_alias(r, &qname, rtype).await {
+                        let again = match realias {
+                            true => self.through_alias(r, &qname, rtype).await,
+                            false => None,
+                        };
+                        match again {
                             Some(a) => a,
                             None => DnsAnswer::failed(DnssecStatus::Bogus, "DNSSEC bogus".into()),
                         }
@@ -386,7 +397,11 @@ impl Dns {
         let hop = self.cname_alone(r, name).await;
         match hop {
             Hop::Bogus | Hop::Alias(Proof::Bogus | Proof::Insecure | Proof::Indeterminate, _) => {
-                self.dname_hop(r, name).await.unwrap_or(hop)
+                // (a DNAME replaces the hop only when its own proof decides: secure or bogus)
+                match self.dname_hop(r, name).await {
+                    Some(d @ (Hop::Bogus | Hop::Alias(Proof::Secure, _))) => d,
+                    _ => hop,
+                }
             }
             _ => hop,
         }
@@ -415,14 +430,16 @@ impl Dns {
     }
 
     /// The hop of a DNAME (RFC 6672) at an ancestor of `name`, found by asking each ancestor
-    /// for one, nearest first: the name it stands for, with the DNAME's own proof. A server
-    /// answers a name under a DNAME with the DNAME and a CNAME synthesized from it, which is
-    /// unsigned, as it must be (RFC 6672 §5.3.3: the signed DNAME vouches for it); hickory
-    /// (0.26) calls such answers bogus, where unbound (so Postfix) validates them. `None`
-    /// when no ancestor holds a DNAME, or a lookup fails otherwise.
+    /// for one, from the top down: the name it stands for, with the DNAME's own proof. A
+    /// server answers a name under a DNAME with the DNAME and a CNAME synthesized from it,
+    /// which is unsigned, as it must be (RFC 6672 §5.3.3: the signed DNAME vouches for it);
+    /// hickory (0.26) calls such answers bogus, where unbound (so Postfix) validates them.
+    /// The highest DNAME is the one that applies (nothing lies below a DNAME's owner), and
+    /// asked at its owner it is answered as it stands, not synthesized. `None` when no
+    /// ancestor holds a DNAME, or a lookup fails otherwise.
     async fn dname_hop(&self, r: &TokioResolver, name: &Name) -> Option<Hop> {
         let labels: Vec<&[u8]> = name.iter().collect();
-        for cut in 1..labels.len() {
+        for cut in (1..labels.len()).rev() {
             let owner = Name::from_labels(labels[cut..].iter().copied()).ok()?;
             let found =
                 tokio::time::timeout(self.timeout * 3, r.lookup(owner.clone(), RecordType::DNAME));
@@ -480,8 +497,14 @@ impl Dns {
         if hops == 0 {
             return None;
         }
+        if hops == MAX_HOPS {
+            // a chain longer than any resolver follows, or a loop (two DNAMEs that name each
+            // other): no answer
+            let why = format!("more than {MAX_HOPS} aliases from {qname}");
+            return Some(DnsAnswer::failed(DnssecStatus::Indeterminate, why));
+        }
         let target = name.to_ascii();
-        let mut a = Box::pin(self.lookup(&target, rtype)).await;
+        let mut a = Box::pin(self.lookup_as(&target, rtype, false)).await;
         if insecure && a.status == DnssecStatus::Secure {
             a.status = DnssecStatus::Insecure;
         }
@@ -578,7 +601,6 @@ impl AskError {
     }
 }
 
-/// Whether `n` is the name `s` (any case, trailing dot or not).
 /// A domain name in uncompressed wire form (length-prefixed labels, then a zero), all of
 /// `b`; `None` for anything else.
 fn wire_name(b: &[u8]) -> Option<Name> {
@@ -602,6 +624,7 @@ fn wire_name(b: &[u8]) -> Option<Name> {
     }
 }
 
+/// Whether `n` is the name `s` (any case, trailing dot or not).
 fn same_name(n: &Name, s: &str) -> bool {
     n.to_ascii()
         .trim_end_matches('.')

@@ -54,6 +54,11 @@ head_() { printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.test. hostmaster.test. 1 36
   # synthesized, unsigned CNAME, which the signed DNAME vouches for
   echo "dn IN MX 10 mx.dnalias.dane.test."; echo "dnalias IN DNAME hosts.dane.test."
   echo "mx.hosts IN A 127.0.61.1"; echo "_25._tcp.mx.hosts IN TLSA 3 1 1 $EE311"
+  # two labels below the DNAME; and two DNAMEs that name each other (a loop: no answer)
+  echo "dn2 IN MX 10 x.mx.dnalias.dane.test."
+  echo "x.mx.hosts IN A 127.0.61.1"; echo "_25._tcp.x.mx.hosts IN TLSA 3 1 1 $EE311"
+  echo "dnloop IN MX 10 mx.loopa.dane.test."
+  echo "loopa IN DNAME loopb.dane.test."; echo "loopb IN DNAME loopa.dane.test."
   # the same with the DNAME's target changed after signing (to hostz, which would verify):
   # bogus
   echo "dnbad IN MX 10 mx.dntamper.dane.test."; echo "dntamper IN DNAME hosts.dane.test."
