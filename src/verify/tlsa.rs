@@ -399,11 +399,33 @@ fn fallback_common_names(cert: &[u8]) -> Vec<String> {
                 .any(|g| matches!(g, GeneralName::DNSName(_))) => {}
         _ => return Vec::new(),
     }
-    c.subject()
-        .iter_common_name()
-        .filter_map(|a| a.as_str().ok())
-        .map(str::to_owned)
-        .collect()
+    c.subject().iter_common_name().filter_map(cn_text).collect()
+}
+
+/// A CN's text, from any of the string types OpenSSL turns into UTF-8 for its host and name
+/// constraint checks (x509-parser's `as_str` reads only the UTF-8 and ASCII ones): BMPString as
+/// UTF-16, UniversalString as UTF-32, TeletexString as Latin-1. `None` when it does not decode.
+fn cn_text(a: &x509_parser::x509::AttributeTypeAndValue<'_>) -> Option<String> {
+    use x509_parser::asn1_rs::Tag;
+    if let Ok(s) = a.as_str() {
+        return Some(s.to_owned());
+    }
+    let v = a.attr_value();
+    let d = v.data;
+    match v.tag() {
+        Tag::BmpString if d.len() % 2 == 0 => {
+            let units = d.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+            char::decode_utf16(units)
+                .collect::<Result<String, _>>()
+                .ok()
+        }
+        Tag::UniversalString if d.len() % 4 == 0 => d
+            .chunks_exact(4)
+            .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+            .collect(),
+        Tag::TeletexString => Some(d.iter().map(|&b| char::from(b)).collect()),
+        _ => None,
+    }
 }
 
 /// The end entity's subject CNs (used as names: it has no dNSName subjectAltName) against the
@@ -460,21 +482,28 @@ fn common_names_constrained<'c>(
     Ok(())
 }
 
-/// Whether a CN has the form of a DNS name, as OpenSSL asks before it checks a CN against name
-/// constraints: LDH labels (and `_`), at least two of them, no empty label but a trailing
-/// one, and a wildcard only as the whole leftmost label.
+/// Whether a CN has the form of a DNS name, as OpenSSL's `cn2dnsid` asks before it checks a CN
+/// against name constraints (any other CN is not checked): letters, digits and `_`; `-` and
+/// `.` neither first nor last; a `.` next to no other `.` and no `-`; at least one `.`. So a
+/// wildcard (`*.example.net`) or a trailing dot makes it no DNS name.
 fn looks_like_dns_name(cn: &str) -> bool {
-    let name = cn.strip_suffix('.').unwrap_or(cn);
-    let name = name.strip_prefix("*.").unwrap_or(name);
-    let labels: Vec<&str> = name.split('.').collect();
-    (labels.len() >= 2 || cn.starts_with("*."))
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+    let b = cn.as_bytes();
+    let mut dotted = false;
+    for (i, &c) in b.iter().enumerate() {
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            continue;
+        }
+        let (before, after) = match (i.checked_sub(1).and_then(|j| b.get(j)), b.get(i + 1)) {
+            (Some(&x), Some(&y)) => (x, y),
+            _ => return false,
+        };
+        match c {
+            b'-' => {}
+            b'.' if after != b'.' && before != b'-' && after != b'-' => dotted = true,
+            _ => return false,
+        }
+    }
+    dotted
 }
 
 /// A name against a dNSName constraint's base (RFC 5280 §4.2.1.10, as OpenSSL reads it): an
@@ -677,6 +706,15 @@ mod tests {
     /// A CA with dNSName name constraints, and a leaf of its without a subjectAltName whose
     /// subject CN is `cn`: (CA, leaf).
     fn constrained_pki(permitted: &[&str], excluded: &[&str], cn: &str) -> (Vec<u8>, Vec<u8>) {
+        constrained_pki_cn(permitted, excluded, cn.into())
+    }
+
+    /// [`constrained_pki`] with the CN as any string type.
+    fn constrained_pki_cn(
+        permitted: &[&str],
+        excluded: &[&str],
+        cn: rcgen::DnValue,
+    ) -> (Vec<u8>, Vec<u8>) {
         let tree = |names: &[&str]| {
             let names = names.iter();
             names
@@ -744,6 +782,27 @@ mod tests {
                 }
             }
         }
+        // a CN that is no DNS name for OpenSSL (a wildcard) is not held to the constraints;
+        // it still names the host
+        let (ca, leaf) = constrained_pki(&["example.net"], &[], "*.evil.test");
+        let chain = vec![leaf, ca.clone()];
+        let got = match_chain(&[rec(2, 0, 1, &ca)], &chain, &["mx.evil.test".into()], 0);
+        assert!(matches!(got, MatchOutcome::Match { .. }), "{got:?}");
+        // a CN in a BMPString is read (as OpenSSL reads it): it names the host, and it is held
+        // to the constraints
+        for (cn, ok) in [("mx.example.net", true), ("mx.evil.test", false)] {
+            let bmp = rcgen::DnValue::BmpString(cn.try_into().unwrap());
+            let (ca, leaf) = constrained_pki_cn(&["example.net"], &[], bmp);
+            let chain = vec![leaf, ca.clone()];
+            let got = match_chain(&[rec(2, 0, 1, &ca)], &chain, &[cn.to_string()], 0);
+            match ok {
+                true => assert!(matches!(got, MatchOutcome::Match { .. }), "{got:?}"),
+                false => assert!(
+                    matches!(&got, MatchOutcome::NoMatch { reasons } if reasons[0].contains("outside")),
+                    "{got:?}"
+                ),
+            }
+        }
         // a bare key as the anchor carries no constraints: the CN alone decides
         let (ca, leaf) = constrained_pki(&["example.net"], &[], "mx.evil.test");
         let chain = vec![leaf];
@@ -762,12 +821,19 @@ mod tests {
         assert!(!within_dns_subtree("net", "example.net"));
         assert!(within_dns_subtree("anything.test", ""));
         assert!(looks_like_dns_name("mx.example.net"));
-        assert!(looks_like_dns_name("*.example.net"));
-        assert!(looks_like_dns_name("_x.example.net."));
+        assert!(looks_like_dns_name("_x.Example.net"));
+        assert!(looks_like_dns_name("a-b.c"));
+        // as OpenSSL's cn2dnsid: no wildcard, no trailing dot, no label that starts or ends
+        // with a hyphen next to a dot
+        assert!(!looks_like_dns_name("*.example.net"));
+        assert!(!looks_like_dns_name("mx.example.net."));
         assert!(!looks_like_dns_name("Test CA"));
         assert!(!looks_like_dns_name("localhost"));
         assert!(!looks_like_dns_name("a..b"));
         assert!(!looks_like_dns_name("-a.b"));
+        assert!(!looks_like_dns_name("a-.b"));
+        assert!(!looks_like_dns_name("a.-b"));
+        assert!(!looks_like_dns_name(""));
     }
 
     #[test]
