@@ -8,7 +8,7 @@
 use memmap2::Mmap;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, ErrorKind, Read};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -314,8 +314,15 @@ fn glob_files(pattern: &str) -> Result<Vec<PathBuf>, IngestError> {
                 true => std::fs::read_dir("."),
                 false => std::fs::read_dir(&dir),
             };
-            // (a path so far that is no directory matches nothing under it)
-            let Ok(entries) = listed else { continue };
+            let entries = match listed {
+                Ok(entries) => entries,
+                // a path so far that is no directory, or none, matches nothing under it
+                Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+                    continue
+                }
+                // one that cannot be read is said, as the glob crate says it
+                Err(e) => return Err(bad(format!("{}: {e}", dir.display()))),
+            };
             let mut names = Vec::new();
             for e in entries {
                 names.push(
@@ -763,6 +770,18 @@ mod tests {
             expand(&[format!("{root}/a/[")]),
             Err(IngestError::Glob { .. })
         ));
+        // a file where a directory should be matches nothing; a directory that cannot be read
+        // (here a symbolic link to itself) is an error, as the glob crate made it
+        assert!(matches!(
+            expand(&[format!("{root}/a/maillog/*")]),
+            Err(IngestError::Missing { .. })
+        ));
+        std::os::unix::fs::symlink(d.path().join("self"), d.path().join("self")).unwrap();
+        let got = expand(&[format!("{root}/self/*")]);
+        assert!(
+            matches!(&got, Err(IngestError::Glob { message, .. }) if message.contains("self")),
+            "{got:?}"
+        );
     }
 
     /// A reader that gives its bytes in reads of the scripted sizes (as a pipe or a decoder
