@@ -63,14 +63,25 @@ pub fn normalize(raw: &str) -> Result<Cow<'_, str>, DomainError> {
 }
 
 /// An MX host as a log names it (`relay=` and the like): its normalised host name, `None` for
-/// an IP address (a relay reached by address, `relay=192.0.2.1[192.0.2.1]:25`, has no name to
-/// count), or why it is neither.
+/// an IP address (a relay reached by address has no name to count: Postfix's
+/// `relay=192.0.2.1[192.0.2.1]:25`, Exim's `H=[192.0.2.1]` or `H=[IPv6:2001:db8::25]`), or why
+/// it is neither.
 pub fn mx_name(raw: &str) -> Result<Option<Cow<'_, str>>, DomainError> {
     match normalize(raw) {
         Ok(name) => Ok(Some(name)),
-        Err(_) if raw.parse::<std::net::IpAddr>().is_ok() => Ok(None),
+        Err(_) if is_address(raw) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// An IP address, bare or as an address literal in brackets (`[192.0.2.1]`, `[IPv6:…]`).
+fn is_address(raw: &str) -> bool {
+    let inner = raw.strip_prefix('[').and_then(|r| r.strip_suffix(']'));
+    let inner = inner.map_or(raw, |i| {
+        let tagged = i.get(..5).filter(|t| t.eq_ignore_ascii_case("IPv6:"));
+        tagged.map_or(i, |_| &i[5..])
+    });
+    inner.parse::<std::net::IpAddr>().is_ok()
 }
 
 /// Normalise into an owned `String` (convenience for callers that store the name).
@@ -145,6 +156,11 @@ mod tests {
         );
         assert_eq!(mx_name("192.0.2.1").unwrap(), None);
         assert_eq!(mx_name("2001:db8::25").unwrap(), None);
+        assert_eq!(mx_name("[192.0.2.1]").unwrap(), None);
+        assert_eq!(mx_name("[IPv6:2001:db8::25]").unwrap(), None);
+        assert_eq!(mx_name("[ipv6:2001:db8::25]").unwrap(), None);
+        assert!(mx_name("[mx.example]").is_err());
+        assert!(mx_name("[192.0.2.1").is_err());
         assert!(mx_name("x.x.x.x").is_ok());
         assert!(mx_name("mx 1.example").is_err());
         assert!(mx_name("192.0.2.999").is_err());

@@ -183,7 +183,10 @@ fn port_after(b: &[u8], at: usize) -> (Option<u16>, usize) {
 fn target_of<const ASCII: bool>(s: &str) -> Option<(Target<'_>, &str)> {
     // a host name ends at a space, comma, colon or bracket
     let b = s.as_bytes();
-    let end_host = bytesearch::find_any(b, [b' ', b',', b':', b'[']).unwrap_or(b.len());
+    let mut end_host = bytesearch::find_any(b, [b' ', b',', b':', b'[']).unwrap_or(b.len());
+    if b.get(end_host) == Some(&b':') {
+        end_host = ipv6_host_end(b).unwrap_or(end_host);
+    }
     if end_host == 0 {
         return None;
     }
@@ -204,6 +207,17 @@ fn target_of<const ASCII: bool>(s: &str) -> Option<(Target<'_>, &str)> {
         },
         rest,
     ))
+}
+
+/// Where a host that is an IPv6 address ends, at the `[` after it: Postfix names a relay
+/// reached by address by the address (`relay=2001:db8::25[2001:db8::25]:25`), whose colons
+/// are no port's. `None` when what comes before the first `[` is no IPv6 address.
+#[cold]
+fn ipv6_host_end(b: &[u8]) -> Option<usize> {
+    // (the longest IPv6 text, with an IPv4 tail, has 45 bytes)
+    let open = b.iter().take(46).position(|&c| c == b'[')?;
+    let host = std::str::from_utf8(b.get(..open)?).ok()?;
+    host.parse::<std::net::Ipv6Addr>().is_ok().then_some(open)
 }
 
 /// Trust level of a Postfix TLS summary line.
@@ -542,7 +556,10 @@ fn relay_in_place<const ASCII: bool>(s: &str, v: usize) -> Option<(Option<Target
     if r.starts_with(b"none, ") {
         return Some((None, v + 4));
     }
-    let end_host = bytesearch::find_any(r, [b' ', b',', b':', b'['])?;
+    let mut end_host = bytesearch::find_any(r, [b' ', b',', b':', b'['])?;
+    if r.get(end_host) == Some(&b':') {
+        end_host = ipv6_host_end(r).unwrap_or(end_host);
+    }
     if end_host == 0 || r.get(end_host) != Some(&b'[') {
         // a host alone: its value ends where the host does, when a ", " follows
         return (end_host > 0 && r.get(end_host..end_host + 2) == Some(b", ")).then(|| {
@@ -1237,6 +1254,10 @@ mod tests {
             "relay=h[a]:",
             "relay=h.example.com[2001:db8:0::25]:25",
             "relay=h.example.com[2001:db8:0::25],]:25",
+            "relay=2001:db8::25[2001:db8::25]:25",
+            "relay=2001:db8::25:25",
+            "relay=2001:db8::zz[a]:25",
+            "relay=::1[::1]",
             "relay=h",
             "relay=none",
         ];
@@ -1504,6 +1525,27 @@ mod tests {
                 Some(25),
                 ", delay=1"
             )
+        );
+        // a relay reached by its IPv6 address is named by it
+        let (t, r) = parse_target("2001:db8::25[2001:db8::25]:25: lost connection").unwrap();
+        assert_eq!(
+            (t.host, t.addr, t.port, r),
+            (
+                "2001:db8::25",
+                Some("2001:db8::25"),
+                Some(25),
+                ": lost connection"
+            )
+        );
+        let (t, _) = parse_target("2001:db8::[2001:db8::]").unwrap();
+        assert_eq!((t.host, t.addr), ("2001:db8::", Some("2001:db8::")));
+        // (a host:port that is no address still ends at the colon)
+        let (t, r) = parse_target("mx.example:25[x]").unwrap();
+        assert_eq!((t.host, r), ("mx.example", ":25[x]"));
+        let d = delivery_fast::<true>("Q", "to=<a@b.example>, relay=2001:db8::25[2001:db8::25]:25, delay=1, delays=0/0/0/0, dsn=2.0.0, status=sent (ok)").unwrap();
+        assert_eq!(
+            d.relay.map(|t| (t.host, t.port)),
+            Some(("2001:db8::25", Some(25)))
         );
         let (t, _) = parse_target("uriports.com[2001:678:6a0::3:101]:25").unwrap();
         assert_eq!(t.addr, Some("2001:678:6a0::3:101"));
@@ -1841,8 +1883,16 @@ mod reference {
 
     /// Parse `host[addr]:port`, `host[addr]` or `host`; returns the target and the rest of `s`.
     pub fn parse_target(s: &str) -> Option<(Target<'_>, &str)> {
-        // a host name ends at a space, comma, colon or bracket
-        let end_host = s.find([' ', ',', ':', '[']).unwrap_or(s.len());
+        // a host name ends at a space, comma, colon or bracket; an IPv6 address as the host
+        // at the bracket after it
+        let mut end_host = s.find([' ', ',', ':', '[']).unwrap_or(s.len());
+        if s.as_bytes().get(end_host) == Some(&b':') {
+            if let Some(o) = s.find('[') {
+                if s[..o].parse::<std::net::Ipv6Addr>().is_ok() {
+                    end_host = o;
+                }
+            }
+        }
         match s.as_bytes().get(end_host) {
             Some(b'[') => {
                 let o = end_host;

@@ -352,6 +352,8 @@ fn a_bad_mx_name_is_told_and_an_address_is_not() {
         "\
 Nov  3 10:00:01 mx1 postfix/smtp[100]: 1A2B3C4D5E: to=<a@under.example>, relay=mx_1.under.example[192.0.2.1]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=2.0.0, status=sent (250 2.0.0 Ok)
 Nov  3 10:00:02 mx1 postfix/smtp[101]: 2A2B3C4D5E: to=<b@literal.example>, relay=192.0.2.2[192.0.2.2]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Nov  3 10:00:03 mx1 postfix/smtp[102]: 3A2B3C4D5E: to=<c@literal6.example>, relay=2001:db8::25[2001:db8::25]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Nov  3 10:00:04 mx1 exim[555]: 1wtYVW-0000000GFxD-3Ryp => u@exim-literal.example R=manual T=remote_smtp H=[192.0.2.4] [192.0.2.4] X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=yes C=\"250 ok\"
 ",
     )
     .unwrap();
@@ -364,15 +366,20 @@ Nov  3 10:00:02 mx1 postfix/smtp[101]: 2A2B3C4D5E: to=<b@literal.example>, relay
             .unwrap();
         assert_eq!(out.status.code(), Some(0));
         let text = String::from_utf8(out.stdout).unwrap();
-        assert!(text.contains("under.example") && text.contains("literal.example"));
+        for d in ["under", "literal", "literal6", "exim-literal"] {
+            let (csv, json) = (format!("\n{d}.example,"), format!("\"{d}.example\""));
+            assert!(text.contains(&csv) || text.contains(&json), "{d}: {text}");
+        }
         assert!(
-            !text.contains("mx_1") && !text.contains("192.0.2"),
+            !text.contains("mx_1") && !text.contains("192.0.2") && !text.contains("2001:db8"),
             "{text}"
         );
         let err = String::from_utf8(out.stderr).unwrap();
         assert!(err.contains("1 bad-mx-host"), "{err}");
         assert!(err.contains(":1: bad-mx-host: "), "{err}");
-        assert!(!err.contains(":2: "), "{err}");
+        for line in [":2: ", ":3: ", ":4: "] {
+            assert!(!err.contains(line), "{err}");
+        }
     }
     // `scan` collects attempts: the same problem, the attempt kept without its MX name
     let out = bin()
@@ -382,7 +389,9 @@ Nov  3 10:00:02 mx1 postfix/smtp[101]: 2A2B3C4D5E: to=<b@literal.example>, relay
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text.lines().count(), 3, "{text}");
+    assert_eq!(text.lines().count(), 5, "{text}");
+    // the IPv6 relay's address and port are read
+    assert!(text.contains(",2001:db8::25,25,"), "{text}");
     assert!(String::from_utf8(out.stderr)
         .unwrap()
         .contains("1 bad-mx-host"));
