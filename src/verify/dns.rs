@@ -482,10 +482,16 @@ impl Dns {
         let mut name = qname.clone();
         let mut insecure = false;
         let mut hops = 0;
-        while hops < MAX_HOPS {
+        loop {
             let Hop::Alias(proof, target) = self.cname_hop(r, &name).await else {
                 break;
             };
+            if hops == MAX_HOPS {
+                // a chain longer than any resolver follows, or a loop (two DNAMEs that name
+                // each other): no answer
+                let why = format!("more than {MAX_HOPS} aliases from {qname}");
+                return Some(DnsAnswer::failed(DnssecStatus::Indeterminate, why));
+            }
             match proof {
                 Proof::Bogus => return None,
                 Proof::Secure => {}
@@ -496,12 +502,6 @@ impl Dns {
         }
         if hops == 0 {
             return None;
-        }
-        if hops == MAX_HOPS {
-            // a chain longer than any resolver follows, or a loop (two DNAMEs that name each
-            // other): no answer
-            let why = format!("more than {MAX_HOPS} aliases from {qname}");
-            return Some(DnsAnswer::failed(DnssecStatus::Indeterminate, why));
         }
         let target = name.to_ascii();
         let mut a = Box::pin(self.lookup_as(&target, rtype, false)).await;
