@@ -38,7 +38,8 @@ pub struct LogArgs {
     #[arg(long)]
     pub stats: bool,
     /// Read plain files with pread instead of memory-mapping them (the same result; mapping
-    /// is the default on Linux, 10–13% faster for `domains`, see docs/scan-performance.md).
+    /// is the default on Linux: `--pread` takes 11–20% longer for `domains`, see
+    /// docs/scan-performance.md).
     #[arg(long)]
     pub pread: bool,
 }
