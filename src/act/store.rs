@@ -412,13 +412,20 @@ impl Store {
                     why: Refusal::NotCandidate,
                 });
             }
+            // partial, live or in the logs; or watched and no candidate tonight (the logs of
+            // the window show it failing no more): it stays on the watch list, as only a
+            // candidate enters the exclusions
             (LiveVerdict::Partial, _) | (_, Some(_))
-                if c.verdict == LiveVerdict::Partial || log_partial =>
+                if c.verdict == LiveVerdict::Partial
+                    || log_partial
+                    || (!c.candidate && !self.entries.contains_key(&name)) =>
             {
                 let reason = if c.verdict == LiveVerdict::Partial {
                     "live partial: some MX hosts work".to_string()
-                } else {
+                } else if log_partial {
                     format!("partial in the logs, live {}", c.verdict)
+                } else {
+                    format!("no longer failing in the logs, live {}", c.verdict)
                 };
                 if self.entries.remove(&name).is_some() {
                     changes.push(Change::Removed {
@@ -569,6 +576,25 @@ mod tests {
         assert!(
             matches!(changes[..], [Change::Reconfirmed { .. }]),
             "{changes:?}"
+        );
+        // a watched domain that is no candidate tonight and fails live stays watched: it
+        // does not enter the exclusions on the live verdict alone
+        let mut s = Store::default();
+        s.apply(NOW, &p, &[conf("half.example", LiveVerdict::Partial, NOW)]);
+        assert!(s.watch.contains_key("half.example"));
+        let alone = Confirmation {
+            candidate: false,
+            ..conf("half.example", LiveVerdict::CertMismatch, NOW + DAY)
+        };
+        let changes = s.apply(NOW + DAY, &p, &[alone]);
+        assert!(changes.is_empty(), "{changes:?}");
+        assert!(s.entries.is_empty());
+        let w = &s.watch["half.example"];
+        assert_eq!(w.confirmed_at, NOW + DAY);
+        assert!(
+            w.reason.contains("no longer failing in the logs"),
+            "{}",
+            w.reason
         );
     }
 
