@@ -1326,18 +1326,14 @@ pub fn write_outputs(cfg: &Config, store: &Store, now: i64, policy: &Policy) -> 
         match rendered {
             Ok(r) => {
                 rep.skipped_names = r.skipped.len();
-                let before = fs::read_to_string(&o.path).ok();
                 match writers::write_if_changed(&o.path, &r.text) {
                     Ok(changed) => {
                         rep.changed = changed;
-                        // postmap when the keys or values changed (not for comments alone), or
-                        // when its database is missing
-                        let map_changed = changed
-                            && before
-                                .as_deref()
-                                .is_none_or(|b| writers::map_lines_differ(b, &r.text));
-                        if o.postmap && (map_changed || !postmap_db_exists(&o.path)) {
-                            if let Err(e) = run_postmap(&o.path) {
+                        // postmap when the file changed, or whenever its database is missing
+                        // or older than it (a postmap that failed in an earlier run is run
+                        // again; Postfix itself warns of a database older than its source)
+                        if o.postmap && (changed || !postmap_db_current(&o.path)) {
+                            if let Err(e) = run_postmap(&o.path, POSTMAP) {
                                 rep.error = Some(e);
                             }
                         }
@@ -1352,19 +1348,41 @@ pub fn write_outputs(cfg: &Config, store: &Store, now: i64, policy: &Policy) -> 
     out
 }
 
-fn postmap_db_exists(path: &Path) -> bool {
-    let mut n = path.as_os_str().to_os_string();
-    n.push(".db");
-    let mut l = path.as_os_str().to_os_string();
-    l.push(".lmdb");
-    Path::new(&n).exists() || Path::new(&l).exists()
+/// Whether `postmap`'s database of the table at `path` (`.db`, `.lmdb` or `.cdb`) exists and
+/// is no older than the table.
+fn postmap_db_current(path: &Path) -> bool {
+    let Ok(source) = fs::metadata(path).and_then(|m| m.modified()) else {
+        return false;
+    };
+    [".db", ".lmdb", ".cdb"].iter().any(|ext| {
+        let mut db = path.as_os_str().to_os_string();
+        db.push(ext);
+        fs::metadata(&db)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t >= source)
+    })
 }
 
-fn run_postmap(path: &Path) -> Result<(), String> {
-    let o = std::process::Command::new("postmap")
-        .arg(path)
-        .output()
-        .map_err(|e| format!("postmap: {e}"))?;
+/// Where `postmap` is looked for: the PATH first, then where Debian and most systems install
+/// it (cron's PATH is often `/usr/bin:/bin`, without the sbin directories).
+const POSTMAP: &[&str] = &["postmap", "/usr/sbin/postmap", "/usr/local/sbin/postmap"];
+
+/// Run the first of `programs` that exists on the table at `path`.
+fn run_postmap(path: &Path, programs: &[&str]) -> Result<(), String> {
+    let mut tried = Vec::new();
+    let o = programs
+        .iter()
+        .find_map(|p| match std::process::Command::new(p).arg(path).output() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tried.push(*p);
+                None
+            }
+            other => Some(other),
+        });
+    let o = match o {
+        Some(o) => o.map_err(|e| format!("postmap: {e}"))?,
+        None => return Err(format!("postmap not found (tried {})", tried.join(", "))),
+    };
     if o.status.success() {
         Ok(())
     } else {
@@ -1379,4 +1397,59 @@ fn run_postmap(path: &Path) -> Result<(), String> {
 /// Failure classes, for the danefail sections.
 pub fn is_dns_class(c: FailureClass) -> bool {
     matches!(c, FailureClass::Dnssec | FailureClass::TlsaUnusable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// The database counts as current only when it is no older than the table: a postmap
+    /// that failed after the table was rewritten is run again by the next run.
+    #[test]
+    fn a_database_older_than_its_table_is_not_current() {
+        let d = tempfile::tempdir().unwrap();
+        let table = d.path().join("tls_policy");
+        fs::write(&table, "a.example may\n").unwrap();
+        assert!(!postmap_db_current(&table));
+        let db = d.path().join("tls_policy.lmdb");
+        fs::write(&db, "x").unwrap();
+        let at = |secs: u64| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        let touch = |p: &Path, t| {
+            fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(t)
+                .unwrap()
+        };
+        touch(&table, at(2_000_000_000));
+        touch(&db, at(1_999_999_999));
+        assert!(!postmap_db_current(&table));
+        touch(&db, at(2_000_000_000));
+        assert!(postmap_db_current(&table));
+    }
+
+    /// `postmap` is looked for in turn; the first that exists runs, and its failure is told.
+    #[test]
+    fn postmap_is_found_off_the_path_and_its_failure_told() {
+        let d = tempfile::tempdir().unwrap();
+        let table = d.path().join("tls_policy");
+        fs::write(&table, "a.example may\n").unwrap();
+        let script = |name: &str, body: &str| {
+            let p = d.path().join(name);
+            fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+            p.display().to_string()
+        };
+        let ok = script("ok", "touch \"$1.db\"");
+        let bad = script("bad", "echo 'fatal: broken' >&2; exit 1");
+        let missing = d.path().join("missing").display().to_string();
+        assert!(run_postmap(&table, &[&missing, &ok]).is_ok());
+        assert!(postmap_db_current(&table));
+        let e = run_postmap(&table, &[&bad, &ok]).unwrap_err();
+        assert!(e.contains("fatal: broken"), "{e}");
+        let e = run_postmap(&table, &[&missing]).unwrap_err();
+        assert!(e.contains("not found"), "{e}");
+    }
 }
