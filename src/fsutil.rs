@@ -78,6 +78,7 @@ where
         let mut w = io::BufWriter::new(file);
         fill(&mut w)?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
+        keep_mode_and_owner(path, &file)?;
         file.sync_all()?;
         drop(file);
         if keep_previous && path.exists() {
@@ -99,9 +100,43 @@ where
     result
 }
 
+/// Give the new version of `path` the mode and owner of the old one, if there is one: a file
+/// that another program reads (an Exim list read by the Exim user, a Postfix table) must stay
+/// readable to it. The owner is kept where this process may set it (as root), else left.
+#[cfg(unix)]
+fn keep_mode_and_owner(path: &Path, file: &fs::File) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(old) = fs::metadata(path) else {
+        return Ok(());
+    };
+    let _ = std::os::unix::fs::fchown(file, Some(old.uid()), Some(old.gid()));
+    file.set_permissions(old.permissions())
+}
+
+#[cfg(not(unix))]
+fn keep_mode_and_owner(_: &Path, _: &fs::File) -> io::Result<()> {
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A rewritten file keeps the old one's mode (and owner), whatever the umask.
+    #[cfg(unix)]
+    #[test]
+    fn a_rewritten_file_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("exim_list");
+        write_atomic(&p, b"one\n", false).unwrap();
+        for mode in [0o644, 0o600, 0o640] {
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+            write_atomic(&p, format!("{mode}\n").as_bytes(), true).unwrap();
+            let got = fs::metadata(&p).unwrap().permissions().mode() & 0o7777;
+            assert_eq!(got, mode);
+        }
+    }
 
     #[test]
     fn replaces_and_keeps_previous() {
