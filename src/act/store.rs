@@ -321,8 +321,18 @@ impl Store {
         changes
     }
 
-    /// Drop protected names and what expired (also run by [`Store::apply`]).
+    /// Drop protected names and what expired (also run by [`Store::apply`]). No entry expires
+    /// later than the policy's expiry from now: a lowered `expiry_days` reaches the entries
+    /// made before, and one confirmed by a run whose clock ran ahead (a clock not yet set, a
+    /// mistyped `--now`) expires in time once the clock is right.
     pub fn sweep(&mut self, now: i64, policy: &Policy, changes: &mut Vec<Change>) {
+        let latest = now.saturating_add(policy.expiry);
+        for e in self.entries.values_mut() {
+            e.expires = e.expires.min(latest);
+        }
+        for w in self.watch.values_mut() {
+            w.expires = w.expires.min(latest);
+        }
         let why = |domain: &str, expires: i64| {
             if policy.protected.matches(domain) {
                 Some(Removal::Protected)
@@ -700,6 +710,38 @@ mod tests {
                 why: Removal::NowPartial
             }
         );
+    }
+
+    /// An entry confirmed by a run whose clock ran a year ahead expires the policy's expiry
+    /// after the clock is right again, not a year later; so does one made under a longer
+    /// expiry than today's.
+    #[test]
+    fn no_entry_outlives_the_expiry_from_now() {
+        let p = policy(&[]);
+        let mut s = Store::default();
+        let ahead = NOW + 365 * DAY;
+        s.apply(
+            ahead,
+            &p,
+            &[conf("a.example", LiveVerdict::CertMismatch, ahead)],
+        );
+        assert_eq!(s.entries["a.example"].expires, ahead + 30 * DAY);
+        let mut ch = Vec::new();
+        s.sweep(NOW, &p, &mut ch);
+        assert_eq!(s.entries["a.example"].expires, NOW + 30 * DAY);
+        // (a later night does not push it on)
+        s.sweep(NOW + DAY, &p, &mut ch);
+        assert_eq!(s.entries["a.example"].expires, NOW + 30 * DAY);
+        s.sweep(NOW + 30 * DAY, &p, &mut ch);
+        assert!(s.entries.is_empty(), "{ch:?}");
+        // a shorter expiry than the entry was made under
+        s.apply(NOW, &p, &[conf("b.example", LiveVerdict::Dnssec, NOW)]);
+        let short = Policy {
+            expiry: 7 * DAY,
+            ..policy(&[])
+        };
+        s.sweep(NOW + DAY, &short, &mut ch);
+        assert_eq!(s.entries["b.example"].expires, NOW + 8 * DAY);
     }
 
     #[test]
