@@ -394,6 +394,35 @@ fn dry_run_writes_nothing() {
     assert!(out.exists());
 }
 
+/// A run without state (the state directory lost or moved) over outputs an earlier run wrote
+/// says that it replaces them, and needs a person; a run with state does not.
+#[test]
+fn outputs_left_by_a_lost_state_are_reported() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("out/plain.txt");
+    fs::create_dir_all(out.parent().unwrap()).unwrap();
+    fs::write(&out, "# from before\nold.example\n").unwrap();
+    let cfg = config(
+        d.path(),
+        false,
+        "[[output]]\npath = \"out/plain.txt\"\nformat = \"plain\"\n",
+    );
+    append(&d.path().join("logs/mail.log"), &messages(0..5));
+    let r = run(&cfg);
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.contains("1 lines from an earlier run")),
+        "{:?}",
+        r.problems
+    );
+    assert!(r.needs_attention());
+    assert!(!fs::read_to_string(&out).unwrap().contains("old.example"));
+    fs::write(&out, "old.example\n").unwrap();
+    let r = run(&cfg);
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+}
+
 #[test]
 fn a_crash_between_steps_is_completed_by_the_next_run() {
     for step in [Step::DayFiles, Step::Commit, Step::Outputs] {

@@ -769,6 +769,8 @@ pub fn run(
 ) -> Result<Report, NightlyError> {
     let dir = &cfg.state_dir;
     let _lock = Lock::acquire(dir)?;
+    // (no state yet: a first run, or a state directory lost or moved)
+    let fresh_state = !State::path(dir).exists();
     let mut st = State::load(dir)?;
     let policy = cfg
         .policy()
@@ -933,6 +935,25 @@ pub fn run(
 
     // 5. outputs from the committed store
     if !opts.dry_run {
+        if fresh_state {
+            // a run without state replaces what an earlier run listed: say so, as the
+            // state may have been lost rather than never made
+            for o in &cfg.outputs {
+                let listed = fs::read_to_string(&o.path).map_or(0, |t| {
+                    t.lines()
+                        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+                        .count()
+                });
+                if listed > 0 {
+                    report.problems.push(format!(
+                        "{}: {listed} lines from an earlier run, but {} held no state.json: \
+                         started afresh, they are replaced by this run's",
+                        o.path.display(),
+                        dir.display()
+                    ));
+                }
+            }
+        }
         report.outputs = write_outputs(cfg, &store, opts.now, &policy);
     }
     if opts.crash_after == Some(Step::Outputs) {
