@@ -245,6 +245,48 @@ fn a_detached_clone_is_left_where_it_was() {
     assert_eq!(git(&repo, &["rev-parse", "HEAD"]), before);
 }
 
+/// A commit that fails (here a pre-commit hook) leaves the clone clean, on its branch, with
+/// no half-made branch; a clone another preparer holds is refused, not shared.
+#[test]
+fn a_failed_commit_or_a_busy_clone_leaves_the_clone_usable() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let repo = clone_at_talk(d.path());
+    let hook = repo.join(".git/hooks/pre-commit");
+    std::fs::write(&hook, "#!/bin/sh\necho refused by hook >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let e = entry(
+        "broken-dane.example",
+        FailureClass::CertMismatch,
+        "mx.broken-dane.example",
+    );
+    let opts = PrOptions {
+        file: "dane_fail_list.dat".into(),
+        branch: Some("danemine/hooked".into()),
+        date: "2026-11-28".into(),
+        push: None,
+        verify_hint: String::new(),
+    };
+    let err = prepare::<List>(&repo, &opts, &[&e], &BTreeMap::new()).unwrap_err();
+    assert!(err.to_string().contains("refused by hook"), "{err}");
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+    assert_eq!(
+        git(&repo, &["rev-parse", "--abbrev-ref", "HEAD"]).trim(),
+        "talk"
+    );
+    assert_eq!(git(&repo, &["branch", "--list", "danemine/hooked"]), "");
+    // the hook gone, the same call succeeds
+    std::fs::remove_file(&hook).unwrap();
+    let held = danemine::act::pr::Git { repo: repo.clone() }
+        .lock()
+        .unwrap();
+    let busy = prepare::<List>(&repo, &opts, &[&e], &BTreeMap::new()).unwrap_err();
+    assert!(busy.to_string().contains("another danemine"), "{busy}");
+    drop(held);
+    let out = prepare::<List>(&repo, &opts, &[&e], &BTreeMap::new()).unwrap();
+    assert_eq!(out.branch.as_deref(), Some("danemine/hooked"));
+}
+
 /// A confirmed domain is proposed once: one on the main list is left alone (`already_listed`);
 /// one on the partial list is moved by the commit that adds its block, so that it is never on
 /// both lists. `misbegotten.net` is the only domain of its partial block (the block goes with

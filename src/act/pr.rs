@@ -22,6 +22,8 @@ pub enum PrError {
     },
     #[error("{repo}: the work tree has uncommitted changes; commit or stash them first")]
     Dirty { repo: String },
+    #[error("{repo}: another danemine is preparing a pull request in this clone")]
+    Busy { repo: String },
     #[error("{path}: {message}")]
     List { path: String, message: String },
     #[error("{path}: {source}")]
@@ -243,6 +245,30 @@ impl Git {
             .map(|o| o.status.success() && !o.stdout.is_empty())
             .unwrap_or(false)
             || std::env::var_os("GIT_AUTHOR_EMAIL").is_some()
+    }
+
+    /// Hold the clone's preparer lock (`.git/danemine-pr.lock`, an advisory lock released when
+    /// the returned file is dropped); `Busy` when another process holds it.
+    pub fn lock(&self) -> Result<std::fs::File, PrError> {
+        let git_dir = self.run(&["rev-parse", "--absolute-git-dir"])?;
+        let p = Path::new(git_dir.trim()).join("danemine-pr.lock");
+        let io = |source| PrError::Io {
+            path: p.display().to_string(),
+            source,
+        };
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(io)?;
+        match f.try_lock() {
+            Ok(()) => Ok(f),
+            Err(std::fs::TryLockError::WouldBlock) => Err(PrError::Busy {
+                repo: self.repo.display().to_string(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
     }
 
     /// Fail unless the work tree is clean.
@@ -496,6 +522,9 @@ pub fn prepare<L: ListEdit>(
     let git = Git {
         repo: repo.to_path_buf(),
     };
+    // one preparer at a time per clone (`danemine pr` beside a nightly run): each checks out
+    // its own branch
+    let _lock = git.lock()?;
     git.ensure_clean()?;
     let mut main = read_list::<L>(repo, &opts.file)?;
     let mut partial = partial_beside::<L>(repo, &opts.file)?;
@@ -583,10 +612,18 @@ pub fn prepare<L: ListEdit>(
         n += 1;
     }
     let original = git.current_branch()?;
-    git.run(&["checkout", "-q", "-b", &branch])?;
+    git.run(&["checkout", "-q", "-b", &branch, "--"])?;
     let result = commit_changes(&git, &mut main, partial.as_mut(), &mut out);
+    if result.is_err() {
+        // a commit that failed (a hook, a full disk) leaves its changes: the tree was clean
+        // before, so they are all ours to drop, with the branch, and the clone stays usable
+        let _ = git.run(&["reset", "-q", "--hard", "HEAD"]);
+    }
     // back to where the clone was, whatever happened
-    let back = git.run(&["checkout", "-q", &original]);
+    let back = git.run(&["checkout", "-q", &original, "--"]);
+    if result.is_err() && back.is_ok() {
+        let _ = git.run(&["branch", "-q", "-D", &branch]);
+    }
     result?;
     back?;
     out.body = render_body(&branch, &out.additions, &out.removals, &opts.verify_hint);
