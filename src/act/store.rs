@@ -58,7 +58,16 @@ impl Protected {
                 Some(rest) => (true, rest),
                 None => (false, raw),
             };
-            let n = domain::normalize_owned(name).map_err(|source| StoreError::Protected {
+            let n = match domain::normalize_owned(name) {
+                // a whole top-level domain (`.gov`): its one label, validated and converted
+                // as the first label of a name under it would be
+                Err(domain::DomainError::SingleLabel(_)) if parent => {
+                    domain::normalize_owned(&format!("{name}.example"))
+                        .map(|n| n.trim_end_matches(".example").to_string())
+                }
+                other => other,
+            }
+            .map_err(|source| StoreError::Protected {
                 entry: raw.to_string(),
                 source,
             })?;
@@ -676,6 +685,14 @@ mod tests {
             }]
         );
         assert!(Protected::parse(&["bad name.example"]).is_err());
+        // a whole top-level domain, an IDN one too; a bare single label protects that name
+        // only when it is a name, which it is not
+        let tld = Protected::parse(&[".GOV", ".рф"]).unwrap();
+        assert!(tld.matches("mx.agency.gov") && tld.matches("agency.gov"));
+        assert!(tld.matches("xn--d1acufc.xn--p1ai"));
+        assert!(!tld.matches("gov.example"));
+        assert!(Protected::parse(&["gov"]).is_err());
+        assert!(Protected::parse(&[".bad label"]).is_err());
     }
 
     #[test]
