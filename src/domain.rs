@@ -113,9 +113,15 @@ pub fn validate_ldh(s: &str) -> Result<(), DomainError> {
         if label.starts_with('-') || label.ends_with('-') {
             return Err(DomainError::BadHyphen(label.to_string()));
         }
-        // an A-label must decode (a name written in punycode by hand, or mangled)
+        // an A-label must decode (a name written in punycode by hand, or mangled), and be the
+        // one IDNA makes of what it decodes to: `xn--ber-ska` decodes to "Über", which IDNA
+        // writes `xn--ber-goa`, so the first would list the same name under a second spelling
         if let Some(p) = label.strip_prefix("xn--") {
-            if idna::punycode::decode_to_string(p).is_none_or(|u| u.is_empty() || u.is_ascii()) {
+            let canonical = idna::punycode::decode_to_string(p)
+                .filter(|u| !u.is_empty() && !u.is_ascii())
+                .and_then(|u| idna::domain_to_ascii_strict(&u).ok())
+                .is_some_and(|a| a == label);
+            if !canonical {
                 return Err(DomainError::Idna(label.to_string()));
             }
         }
@@ -188,6 +194,10 @@ mod tests {
             assert!(normalize(bad).is_err(), "{bad}");
         }
         assert_eq!(normalize("xn--mller-kva.de").unwrap(), "xn--mller-kva.de");
+        // an A-label that decodes, but not to what IDNA would write for it: a second spelling
+        // of another name (upper case, which IDNA maps to lower case)
+        assert_eq!(normalize("Über.example").unwrap(), "xn--ber-goa.example");
+        assert!(normalize("xn--ber-ska.example").is_err());
     }
 
     #[test]
