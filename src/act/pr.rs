@@ -593,7 +593,9 @@ pub fn prepare<L: ListEdit>(
                 .iter()
                 .filter_map(|d| recovered.get(d).map(|v| (d.clone(), clean_text(v))))
                 .collect(),
-            hosts,
+            // the list's `## host` lines are its own text: one line of printable ASCII each
+            // before they name a commit or the pull request
+            hosts: hosts.iter().map(|h| clean_text(h)).collect(),
             domains,
             partial: on_partial,
         });
@@ -631,6 +633,7 @@ pub fn prepare<L: ListEdit>(
         git.run(&[
             "push",
             "-q",
+            "--",
             remote,
             &format!("refs/heads/{branch}:refs/heads/{branch}"),
         ])?;
