@@ -44,6 +44,17 @@ fn clone_at_talk(dir: &Path) -> PathBuf {
     repo
 }
 
+/// Options for a branch named `branch` on the list's main file, dated 2026-11-28, not pushed.
+fn options(branch: &str) -> PrOptions {
+    PrOptions {
+        file: "dane_fail_list.dat".into(),
+        branch: Some(branch.into()),
+        date: "2026-11-28".into(),
+        push: None,
+        verify_hint: String::new(),
+    }
+}
+
 fn entry(domain: &str, class: FailureClass, mx: &str) -> Entry {
     Entry {
         domain: domain.into(),
@@ -76,13 +87,7 @@ fn pull_request_branch_on_the_real_list() {
     );
     let mut recovered = BTreeMap::new();
     recovered.insert("stansoft.bg".to_string(), "dane-ok".to_string());
-    let opts = PrOptions {
-        file: "dane_fail_list.dat".into(),
-        branch: Some("danemine/test".into()),
-        date: "2026-11-28".into(),
-        push: None,
-        verify_hint: String::new(),
-    };
+    let opts = options("danemine/test");
     let out = prepare::<List>(&repo, &opts, &[&e1, &e2], &recovered).unwrap();
     assert_eq!(out.branch.as_deref(), Some("danemine/test"));
     assert!(!out.pushed);
@@ -229,13 +234,7 @@ fn a_detached_clone_is_left_where_it_was() {
         FailureClass::CertMismatch,
         "mx.broken-dane.example",
     );
-    let opts = PrOptions {
-        file: "dane_fail_list.dat".into(),
-        branch: Some("danemine/detached".into()),
-        date: "2026-11-28".into(),
-        push: None,
-        verify_hint: String::new(),
-    };
+    let opts = options("danemine/detached");
     let out = prepare::<List>(&repo, &opts, &[&e], &BTreeMap::new()).unwrap();
     assert_eq!(out.branch.as_deref(), Some("danemine/detached"));
     assert_eq!(
@@ -260,13 +259,7 @@ fn a_failed_commit_or_a_busy_clone_leaves_the_clone_usable() {
         FailureClass::CertMismatch,
         "mx.broken-dane.example",
     );
-    let opts = PrOptions {
-        file: "dane_fail_list.dat".into(),
-        branch: Some("danemine/hooked".into()),
-        date: "2026-11-28".into(),
-        push: None,
-        verify_hint: String::new(),
-    };
+    let opts = options("danemine/hooked");
     let err = prepare::<List>(&repo, &opts, &[&e], &BTreeMap::new()).unwrap_err();
     assert!(err.to_string().contains("refused by hook"), "{err}");
     assert_eq!(git(&repo, &["status", "--porcelain"]), "");
@@ -312,13 +305,7 @@ fn a_domain_on_either_list_is_not_listed_twice() {
         FailureClass::CertMismatch,
         "astrid.strebsjig.net",
     );
-    let opts = PrOptions {
-        file: "dane_fail_list.dat".into(),
-        branch: Some("danemine/once".into()),
-        date: "2026-11-28".into(),
-        push: None,
-        verify_hint: String::new(),
-    };
+    let opts = options("danemine/once");
     let out =
         prepare::<List>(&repo, &opts, &[&on_main, &moved, &shared], &BTreeMap::new()).unwrap();
     assert_eq!(out.already_listed, ["stansoft.bg"]);
@@ -382,13 +369,7 @@ fn a_domain_on_either_list_is_not_listed_twice() {
 fn a_recovered_domain_leaves_the_partial_list() {
     let d = tempfile::tempdir().unwrap();
     let repo = clone_at_talk(d.path());
-    let opts = PrOptions {
-        file: "dane_fail_list.dat".into(),
-        branch: Some("danemine/recovered".into()),
-        date: "2026-11-28".into(),
-        push: None,
-        verify_hint: String::new(),
-    };
+    let opts = options("danemine/recovered");
     let recovered = BTreeMap::from([("misbegotten.net".to_string(), "dane-ok".to_string())]);
     let out = prepare::<List>(&repo, &opts, &[], &recovered).unwrap();
     assert_eq!(out.removals.len(), 1, "{:?}", out.removals);
