@@ -960,3 +960,77 @@ fn verifier_options_follow_the_config() {
         danemine::verify::default_ehlo_name()
     );
 }
+
+/// A re-verifier for the state machine's sake: the bad*.example domains fail (a TLSA
+/// mismatch), every other verifies. (The live one is tested against real servers in
+/// nightly_live.rs.)
+struct BadOnesFail;
+
+impl nightly::Reverify for BadOnesFail {
+    fn verify(
+        &mut self,
+        domains: &[String],
+        now: i64,
+    ) -> Result<Vec<danemine::act::store::Confirmation>, String> {
+        use danemine::act::store::{Confirmation, LiveVerdict};
+        let confirm = |d: &String| Confirmation {
+            domain: d.clone(),
+            verdict: match d.starts_with("bad") {
+                true => LiveVerdict::CertMismatch,
+                false => LiveVerdict::DaneOk,
+            },
+            mx_hosts: vec![format!("mx.{d}")],
+            evidence: vec!["TLSA 3 1 1 matches no certificate".into()],
+            confirmed_at: now,
+            first_seen: None,
+            log_verdict: None,
+            candidate: false,
+        };
+        Ok(domains.iter().map(confirm).collect())
+    }
+}
+
+/// A run stopped after its commit, before its summary, has its additions told by the next
+/// run, as additions (which need a person), and only once.
+#[test]
+fn additions_of_a_run_stopped_after_its_commit_are_told_by_the_next() {
+    use danemine::act::store::Change;
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path(), true, "");
+    append(&d.path().join("logs/mail.log"), &messages(0..150));
+    let opts = |crash_after| RunOptions {
+        now: NOW,
+        crash_after,
+        ..RunOptions::default()
+    };
+    let added = |r: &Report| -> Vec<String> {
+        let added = r.changes.iter().filter_map(|c| match c {
+            Change::Added { domain, .. } => Some(domain.clone()),
+            _ => None,
+        });
+        added.collect()
+    };
+    match nightly::run(&cfg, &opts(Some(Step::Commit)), Some(&mut BadOnesFail)) {
+        Err(NightlyError::Crashed(Step::Commit)) => {}
+        other => panic!("{other:?}"),
+    }
+    let st = State::load(&cfg.state_dir).unwrap();
+    assert!(!st.unannounced.is_empty());
+    assert!(st.unannounced.iter().all(|d| d.starts_with("bad")));
+    let r = nightly::run(&cfg, &opts(None), Some(&mut BadOnesFail)).unwrap();
+    assert_eq!(added(&r), st.unannounced, "{:?}", r.changes);
+    assert!(r
+        .problems
+        .iter()
+        .any(|p| p.contains("stopped after its commit")));
+    assert!(r.needs_attention());
+    assert!(State::load(&cfg.state_dir).unwrap().unannounced.is_empty());
+    // told once
+    let r = nightly::run(&cfg, &opts(None), Some(&mut BadOnesFail)).unwrap();
+    assert!(added(&r).is_empty(), "{:?}", r.changes);
+    assert!(r
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::Reconfirmed { .. })));
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+}

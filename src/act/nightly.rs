@@ -918,6 +918,32 @@ pub fn run(
         },
         _ => store.sweep(opts.now, &policy, &mut changes),
     }
+    // additions of a run stopped after its commit, before its summary and pull request: told
+    // now, as additions (not as the re-confirmations they are for this run)
+    let mut told = 0;
+    for d in &st.unannounced {
+        let Some(e) = store.entries.get(d) else {
+            continue;
+        };
+        let added = Change::Added {
+            domain: d.clone(),
+            class: e.class,
+        };
+        let same = |c: &Change| {
+            matches!(c, Change::Added { domain, .. } | Change::Reconfirmed { domain, .. }
+                if domain == d)
+        };
+        match changes.iter_mut().find(|c| same(c)) {
+            Some(c) => *c = added,
+            None => changes.push(added),
+        }
+        told += 1;
+    }
+    if told > 0 {
+        report.problems.push(format!(
+            "the run before was stopped after its commit: its {told} addition(s) are told here"
+        ));
+    }
     report.changes = changes;
 
     // 4. commit
@@ -927,6 +953,15 @@ pub fn run(
         st.days = days;
         st.files = new_files;
         st.store = store.clone();
+        // (cleared once this run has told them: step 7)
+        st.unannounced = report
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Added { domain, .. } => Some(domain.clone()),
+                _ => None,
+            })
+            .collect();
         st.save(dir)?;
     }
     if opts.crash_after == Some(Step::Commit) {
@@ -980,6 +1015,11 @@ pub fn run(
     // 6. day files that left the window or were replaced
     if !opts.dry_run {
         collect_garbage(dir, &st)?;
+    }
+    // 7. the additions are told (the summary is the report this returns)
+    if !opts.dry_run && !st.unannounced.is_empty() {
+        st.unannounced.clear();
+        st.save(dir)?;
     }
     report.window = window;
     report.store = store;

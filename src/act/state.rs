@@ -71,6 +71,10 @@ pub struct State {
     /// UTC day number (days since 1970-01-01) → file name in `days/`.
     pub days: BTreeMap<i32, String>,
     pub store: Store,
+    /// Domains the last committed run added whose notice (its summary and pull request) it
+    /// did not get to: it was stopped after its commit. The next run reports them as added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unannounced: Vec<String>,
 }
 
 impl State {
