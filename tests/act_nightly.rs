@@ -1034,3 +1034,23 @@ fn additions_of_a_run_stopped_after_its_commit_are_told_by_the_next() {
         .any(|c| matches!(c, Change::Reconfirmed { .. })));
     assert!(r.problems.is_empty(), "{:?}", r.problems);
 }
+
+/// A run dated before the last one (a clock set back, a --now meant for a replay) is refused
+/// and changes nothing; a clock stepped back a little is not.
+#[test]
+fn a_run_dated_before_the_last_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path(), false, "");
+    append(&d.path().join("logs/mail.log"), &messages(0..20));
+    run(&cfg);
+    let before = fs::read(State::path(&cfg.state_dir)).unwrap();
+    let at = |now| RunOptions {
+        now,
+        ..RunOptions::default()
+    };
+    let err = nightly::run(&cfg, &at(NOW - 2 * 86_400), None).unwrap_err();
+    assert!(matches!(err, NightlyError::ClockBack { .. }), "{err}");
+    assert!(err.to_string().contains("clock went back"), "{err}");
+    assert_eq!(fs::read(State::path(&cfg.state_dir)).unwrap(), before);
+    assert!(nightly::run(&cfg, &at(NOW - 60), None).is_ok());
+}

@@ -44,6 +44,15 @@ pub enum NightlyError {
     Io { path: String, source: io::Error },
     #[error("config: {0}")]
     Config(String),
+    #[error(
+        "the run's time {now} is before the last run's ({last}) in {dir}: the clock went back, \
+         or --now names the past (a replay needs a state directory of its own)"
+    )]
+    ClockBack {
+        now: String,
+        last: String,
+        dir: String,
+    },
     /// Only with [`RunOptions::crash_after`]: the run stopped as if killed after `0`.
     #[error("stopped after step {0:?} (crash test)")]
     Crashed(Step),
@@ -55,6 +64,9 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> NightlyError + '_ {
         source,
     }
 }
+
+/// How far a run's time may lie before the last run's (a clock stepped back a little by NTP).
+const CLOCK_SLACK: i64 = 3600;
 
 /// Steps after which a crash can be simulated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -772,6 +784,15 @@ pub fn run(
     // (no state yet: a first run, or a state directory lost or moved)
     let fresh_state = !State::path(dir).exists();
     let mut st = State::load(dir)?;
+    // a run dated before the last one would stamp confirmations and expiries in the past of
+    // what the state holds (a clock set back, a --now meant for a replay)
+    if let Some(last) = st.last_run.filter(|&l| opts.now < l - CLOCK_SLACK) {
+        return Err(NightlyError::ClockBack {
+            now: crate::timefmt::rfc3339(opts.now),
+            last: crate::timefmt::rfc3339(last),
+            dir: dir.display().to_string(),
+        });
+    }
     let policy = cfg
         .policy()
         .map_err(|e| NightlyError::Config(e.to_string()))?;
