@@ -62,8 +62,8 @@ impl Protected {
                 // a whole top-level domain (`.gov`): its one label, validated and converted
                 // as the first label of a name under it would be
                 Err(domain::DomainError::SingleLabel(_)) if parent => {
-                    domain::normalize_owned(&format!("{name}.example"))
-                        .map(|n| n.trim_end_matches(".example").to_string())
+                    let under = domain::normalize_owned(&format!("{name}.example"));
+                    under.map(|n| n.strip_suffix(".example").unwrap_or(&n).to_string())
                 }
                 other => other,
             }
